@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "kernkit",
+      # Every csrc/*.cc is part of the addon; subsystems register themselves (see csrc/addon.h).
+      "sources": [
+        "<!@(node -p \"require('fs').readdirSync('csrc').filter(f => f.endsWith('.cc')).sort().map(f => 'csrc/' + f).join(' ')\")"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NAPI_CPP_EXCEPTIONS",
+        "_GNU_SOURCE"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++20", "-fexceptions", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

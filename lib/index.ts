@@ -1,0 +1,6 @@
+/**
+ * kernkit: Linux kernel-style primitives for Node.js.
+ * @module
+ */
+export { KernkitError, type KernkitErrorProps } from './errors';
+export * from './percpu';

@@ -1,0 +1,145 @@
+/**
+ * `CounterSet`: counters written together, like a kernel MIB (IPVS's
+ * `conns, inpkts, outpkts, inbytes, outbytes`), in adjacent native slots.
+ * @module
+ */
+import { invalidArgument } from '../errors';
+import { acquire, addSlow, allocate, FOLD_THRESHOLD, type Placement, readApprox, sumRaw, track } from './arena';
+import { checkHandle } from './handle';
+
+const FOLD = FOLD_THRESHOLD;
+const MAX_FIELDS = 1 << 20;
+
+/** A structured-cloneable description of a {@link CounterSet}, for {@link CounterSet.attach}. */
+export interface CounterSetHandle {
+  readonly kind: 'kernkit.counterset';
+  readonly fields: readonly string[];
+  readonly chunk: number;
+  readonly offset: number;
+  readonly token: number;
+}
+
+let attaching: Placement | undefined; // set by attach() around its `new CounterSet`
+
+function checkFields(fields: unknown): string[] {
+  if (!Array.isArray(fields) || fields.length === 0 || fields.length > MAX_FIELDS) {
+    throw invalidArgument('fields', fields, `expected an array of 1 to ${MAX_FIELDS} field names`);
+  }
+  const seen = new Set<string>();
+  fields.forEach((f, i) => {
+    if (typeof f !== 'string' || f === '') throw invalidArgument(`fields[${i}]`, f, 'expected a non-empty string');
+    if (seen.has(f)) throw invalidArgument(`fields[${i}]`, f, 'field names must be unique');
+    seen.add(f);
+  });
+  return [...fields] as string[];
+}
+
+/**
+ * Named counters written together: each field is a per-thread sharded counter
+ * (see {@link Counter}) and `sum()` reads all of them as one consistent snapshot.
+ * Write by index, which {@link CounterSet.index} gives once:
+ *
+ * ```ts
+ * const stats = new CounterSet(['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes']);
+ * const INPKTS = stats.index('inpkts'), INBYTES = stats.index('inbytes');
+ * stats.inc(INPKTS);
+ * stats.add(INBYTES, 1500);
+ * stats.sum(); // { conns: 0n, inpkts: 1n, outpkts: 0n, inbytes: 1500n, outbytes: 0n }
+ * ```
+ */
+export class CounterSet<F extends string = string> {
+  /** The field names, in slot order. */
+  readonly fields: readonly F[];
+  private readonly place: Placement;
+  private readonly slots: Float64Array;
+  private readonly offset: number;
+  private readonly width: number;
+  private readonly positions: Map<string, number>;
+  private readonly scratch: bigint[];
+
+  /** Creates the set with every field at zero. */
+  constructor(fields: readonly F[]) {
+    const names = checkFields(fields) as F[];
+    this.fields = Object.freeze(names);
+    this.width = names.length;
+    this.positions = new Map(names.map((f, i) => [f, i]));
+    this.place = attaching ?? allocate(this.width);
+    track(this, this.place);
+    this.slots = this.place.view.mine;
+    this.offset = this.place.offset;
+    this.scratch = new Array<bigint>(this.width).fill(0n);
+  }
+
+  /** A set over the same memory as the one `handle` came from (see {@link Counter.attach}). */
+  static attach<F extends string = string>(handle: CounterSetHandle): CounterSet<F> {
+    const h = checkHandle(handle, 'kernkit.counterset');
+    const fields = checkFields(h.fields) as F[];
+    attaching = acquire(h.chunk, h.offset, fields.length, h.token);
+    try {
+      return new CounterSet<F>(fields);
+    } finally {
+      attaching = undefined;
+    }
+  }
+
+  /** The structured-cloneable descriptor to pass to another thread. */
+  get handle(): CounterSetHandle {
+    return { kind: 'kernkit.counterset', fields: this.fields, chunk: this.place.view.id, offset: this.offset, token: this.place.token };
+  }
+
+  /** The index of a field, for {@link inc} and {@link add}; `EINVAL` for an unknown name. */
+  index(field: F): number {
+    const i = this.positions.get(field);
+    if (i === undefined) throw invalidArgument('field', field, `expected one of ${this.fields.join(', ')}`);
+    return i;
+  }
+
+  /** Adds one to field `i`. */
+  inc(i: number): void {
+    const slots = this.slots;
+    const j = this.offset + i;
+    const x = slots[j] + 1;
+    if (i >>> 0 < this.width && x < FOLD) slots[j] = x;
+    else this.addChecked(i, 1);
+  }
+
+  /** Adds `n` (a safe integer, negative allowed) to field `i`. */
+  add(i: number, n: number): void {
+    const slots = this.slots;
+    const j = this.offset + i;
+    const x = slots[j] + n;
+    if (i >>> 0 < this.width && (n | 0) === n && x < FOLD && x > -FOLD) slots[j] = x;
+    else this.addChecked(i, n);
+  }
+
+  private addChecked(i: number, n: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.width) {
+      throw invalidArgument('field index', i, `expected an integer from 0 to ${this.width - 1}`);
+    }
+    if (!Number.isSafeInteger(n)) throw invalidArgument('n', n, 'expected a safe integer');
+    addSlow(this.place.view, this.offset + i, n);
+  }
+
+  /** Every field's exact value since the last {@link zero}, read as one consistent snapshot. */
+  sum(): Record<F, bigint> {
+    const v = this.place.view;
+    sumRaw(v, this.offset, this.width, this.scratch);
+    const out = {} as Record<F, bigint>;
+    for (let i = 0; i < this.width; i++) out[this.fields[i]] = this.scratch[i] - Atomics.load(v.bases, this.offset + i);
+    return out;
+  }
+
+  /** Cheap approximate values (see {@link Counter.read}). */
+  read(): Record<F, number> {
+    const out = {} as Record<F, number>;
+    for (let i = 0; i < this.width; i++) out[this.fields[i]] = readApprox(this.place.view, this.offset + i);
+    return out;
+  }
+
+  /** Zeroes every field for readers, as ip_vs_zero_stats: a base is recorded, writers go on. */
+  zero(): void {
+    const v = this.place.view;
+    sumRaw(v, this.offset, this.width, this.scratch);
+    for (let i = 0; i < this.width; i++) Atomics.store(v.bases, this.offset + i, this.scratch[i]);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Types of the addon's percpu part (csrc/percpu.cc).
+ * @internal
+ * @module
+ */
+import { addon } from '../native';
+
+/** Geometry of one chunk, as csrc/percpu.h lays it out. */
+export interface NativeChunkView {
+  buffer: ArrayBuffer;
+  cols: number;
+  totalsOffset: number;
+  basesOffset: number;
+  seqsOffset: number;
+  slotsOffset: number;
+  shardBytes: number;
+}
+
+/** The functions csrc/percpu.cc exports. */
+export interface PercpuNative {
+  constants(): { maxShards: number; foldThreshold: number; seqStride: number };
+  control(): ArrayBuffer;
+  claimShard(): number;
+  alloc(width: number): [chunk: number, offset: number, token: number];
+  acquire(chunk: number, offset: number, width: number, token: number): void;
+  release(chunk: number, offset: number): void;
+  view(chunk: number): NativeChunkView;
+  fold(chunk: number, offset: number, n: number): void;
+  sumRaw(chunk: number, offset: number, width: number): bigint[];
+}
+
+/** The addon's percpu functions. */
+export const percpuNative = addon.percpu as PercpuNative;
