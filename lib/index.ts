@@ -4,3 +4,4 @@
  */
 export { KernkitError, type KernkitErrorProps } from './errors';
 export * from './percpu';
+export * from './cpu';

@@ -1,0 +1,5 @@
+/**
+ * CPUs: the kernel's cpulist syntax (and, with the affinity work, pinning).
+ * @module
+ */
+export { parseCpuList, formatCpuList, possibleCpuCount } from './cpulist';
