@@ -23,7 +23,7 @@ constexpr size_t kPage = 4096;
 size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 template <class T>
-std::atomic_ref<T> Ref(T& v) {
+std::atomic_ref<T> Atomic(T& v) {
   return std::atomic_ref<T>(v);
 }
 
@@ -104,13 +104,33 @@ class Arena {
   // Zeroes a column range nobody references any more, so it can be handed out again.
   void Clear(Chunk* c, uint32_t col, uint32_t n) {
     for (uint32_t i = col; i < col + n; i++) {
-      Ref(c->totals()[i]).store(0, std::memory_order_relaxed);
-      Ref(c->bases()[i]).store(0, std::memory_order_relaxed);
+      Atomic(c->totals()[i]).store(0, std::memory_order_relaxed);
+      Atomic(c->bases()[i]).store(0, std::memory_order_relaxed);
       for (uint32_t s = 0; s < everHighWater; s++) {
         double& slot = c->slots(s)[i];
-        if (Ref(slot).load(std::memory_order_relaxed) != 0) Ref(slot).store(0.0, std::memory_order_relaxed);
+        if (Atomic(slot).load(std::memory_order_relaxed) != 0) Atomic(slot).store(0.0, std::memory_order_relaxed);
       }
     }
+  }
+
+  // Drops `count` references to the allocation at (chunk, col); frees it at zero. Caller holds mu.
+  void Unref(uint32_t chunk, uint32_t col, uint32_t count) {
+    auto& m = meta[chunk];
+    m.refs[col] -= count;
+    if (m.refs[col] == 0) {
+      Clear(chunks[chunk].load(), col, m.length[col]);
+      freeByWidth[m.length[col]].push_back({chunk, col});
+      m.length[col] = 0;
+      m.token[col] = 0;
+    }
+  }
+
+  // Takes a reference if (chunk, col, width, token) names a live allocation. Caller holds mu.
+  bool TakeRef(uint32_t chunk, uint32_t col, uint32_t width, uint32_t token) {
+    bool live = chunk < meta.size() && col < meta[chunk].length.size() && meta[chunk].length[col] == width &&
+                meta[chunk].token[col] == token && meta[chunk].refs[col] > 0;
+    if (live) meta[chunk].refs[col]++;
+    return live;
   }
 
   void RecomputeHighWater() {
@@ -124,10 +144,10 @@ class Arena {
 // Moves `amount` (the slot's content plus n) into the exact total, as one step
 // for readers: the shard's sequence is odd while the total and the slot disagree.
 void FoldInto(Chunk* c, uint32_t shard, uint32_t col, int64_t amount) {
-  auto seq = Ref(*c->seq(shard));
+  auto seq = Atomic(*c->seq(shard));
   seq.fetch_add(1, std::memory_order_seq_cst);
-  Ref(c->totals()[col]).fetch_add(amount, std::memory_order_seq_cst);
-  Ref(c->slots(shard)[col]).store(0.0, std::memory_order_seq_cst);
+  Atomic(c->totals()[col]).fetch_add(amount, std::memory_order_seq_cst);
+  Atomic(c->slots(shard)[col]).store(0.0, std::memory_order_seq_cst);
   seq.fetch_add(1, std::memory_order_seq_cst);
 }
 
@@ -141,17 +161,7 @@ struct PercpuEnv : EnvSlotBase {
     if (shard >= 0) ReleaseShard(shard);
     auto& a = Arena::Get();
     std::lock_guard<std::mutex> lock(a.mu);
-    for (auto& [key, count] : refs) {
-      uint32_t chunk = static_cast<uint32_t>(key >> 32), col = static_cast<uint32_t>(key);
-      auto& m = a.meta[chunk];
-      m.refs[col] -= count;
-      if (m.refs[col] == 0) {
-        a.Clear(a.chunks[chunk].load(), col, m.length[col]);
-        a.freeByWidth[m.length[col]].push_back({chunk, col});
-        m.length[col] = 0;
-        m.token[col] = 0;
-      }
-    }
+    for (auto& [key, count] : refs) a.Unref(static_cast<uint32_t>(key >> 32), static_cast<uint32_t>(key), count);
   }
 };
 
@@ -191,7 +201,7 @@ void ReleaseShard(int shard) {
     Chunk* c = a.chunks[id].load();
     double* slots = c->slots(s);
     for (uint32_t col = 0; col < a.meta[id].used; col++) {
-      double v = Ref(slots[col]).load(std::memory_order_relaxed);
+      double v = Atomic(slots[col]).load(std::memory_order_relaxed);
       if (v != 0) FoldInto(c, s, col, static_cast<int64_t>(v));
     }
   }
@@ -199,21 +209,33 @@ void ReleaseShard(int shard) {
   a.RecomputeHighWater();
 }
 
+bool Acquire(uint32_t chunk, uint32_t col, uint32_t width, uint32_t token) {
+  auto& a = Arena::Get();
+  std::lock_guard<std::mutex> lock(a.mu);
+  return a.TakeRef(chunk, col, width, token);
+}
+
+void Release(uint32_t chunk, uint32_t col) {
+  auto& a = Arena::Get();
+  std::lock_guard<std::mutex> lock(a.mu);
+  if (chunk < a.meta.size() && col < a.meta[chunk].refs.size() && a.meta[chunk].refs[col] > 0) a.Unref(chunk, col, 1);
+}
+
 void Add(int shard, Chunk* c, uint32_t col, int64_t n) {
   if (shard < 0) return AddShared(c, col, n);
   double& slot = c->slots(static_cast<uint32_t>(shard))[col];
-  double cur = Ref(slot).load(std::memory_order_relaxed);
+  double cur = Atomic(slot).load(std::memory_order_relaxed);
   double next = cur + static_cast<double>(n);
   if (next < kFoldThreshold && next > -kFoldThreshold && static_cast<double>(n) < kFoldThreshold &&
       static_cast<double>(n) > -kFoldThreshold) {
-    Ref(slot).store(next, std::memory_order_relaxed);
+    Atomic(slot).store(next, std::memory_order_relaxed);
   } else {
     FoldInto(c, static_cast<uint32_t>(shard), col, static_cast<int64_t>(cur) + n);
   }
 }
 
 void AddShared(Chunk* c, uint32_t col, int64_t n) {
-  Ref(c->totals()[col]).fetch_add(n, std::memory_order_seq_cst);
+  Atomic(c->totals()[col]).fetch_add(n, std::memory_order_seq_cst);
 }
 
 void SumRaw(const Chunk* c, uint32_t col, uint32_t n, int64_t* out) {
@@ -222,20 +244,20 @@ void SumRaw(const Chunk* c, uint32_t col, uint32_t n, int64_t* out) {
     uint32_t before = 0;
     bool folding = false;
     for (uint32_t s = 0; s < hw; s++) {
-      uint32_t v = Ref(*c->seq(s)).load(std::memory_order_acquire);
+      uint32_t v = Atomic(*c->seq(s)).load(std::memory_order_acquire);
       folding |= (v & 1) != 0;
       before += v;
     }
     if (folding) continue;
-    for (uint32_t i = 0; i < n; i++) out[i] = Ref(c->totals()[col + i]).load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) out[i] = Atomic(c->totals()[col + i]).load(std::memory_order_relaxed);
     for (uint32_t s = 0; s < hw; s++) {
       const double* slots = c->slots(s);
       for (uint32_t i = 0; i < n; i++)
-        out[i] += static_cast<int64_t>(Ref(const_cast<double&>(slots[col + i])).load(std::memory_order_relaxed));
+        out[i] += static_cast<int64_t>(Atomic(const_cast<double&>(slots[col + i])).load(std::memory_order_relaxed));
     }
     std::atomic_thread_fence(std::memory_order_acquire);
     uint32_t after = 0;
-    for (uint32_t s = 0; s < hw; s++) after += Ref(*c->seq(s)).load(std::memory_order_relaxed);
+    for (uint32_t s = 0; s < hw; s++) after += Atomic(*c->seq(s)).load(std::memory_order_relaxed);
     if (after == before) return;
   }
 }
@@ -309,42 +331,26 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
 
 // acquire(chunk, col, width, token): another reference, for a handle that arrived
 // from another thread. A forged or stale handle gets EINVAL.
-Napi::Value Acquire(const Napi::CallbackInfo& info) {
+Napi::Value AcquireJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t chunk = ArgUint32(info, 0, "handle.chunk"), col = ArgUint32(info, 1, "handle.offset");
   uint32_t width = ArgUint32(info, 2, "handle.width"), token = ArgUint32(info, 3, "handle.token");
-  auto& a = Arena::Get();
-  {
-    std::lock_guard<std::mutex> lock(a.mu);
-    bool ok = chunk < a.meta.size() && col < a.meta[chunk].length.size() && a.meta[chunk].length[col] == width &&
-              a.meta[chunk].token[col] == token && a.meta[chunk].refs[col] > 0;
-    if (!ok) {
-      throw MakeError(env, "EINVAL",
-                      "handle does not name a live counter (forged, or its counter was released before attach)");
-    }
-    a.meta[chunk].refs[col]++;
+  if (!Acquire(chunk, col, width, token)) {
+    throw MakeError(env, "EINVAL", "handle does not name a live counter (forged, or its counter was released before attach)");
   }
   EnvState(env).refs[Key(chunk, col)]++;
   return env.Undefined();
 }
 
 // release(chunk, col): drops one of this environment's references.
-Napi::Value Release(const Napi::CallbackInfo& info) {
+Napi::Value ReleaseJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t chunk = ArgUint32(info, 0, "chunk"), col = ArgUint32(info, 1, "offset");
   auto& st = EnvState(env);
   auto it = st.refs.find(Key(chunk, col));
   if (it == st.refs.end()) return env.Undefined();
   if (--it->second == 0) st.refs.erase(it);
-  auto& a = Arena::Get();
-  std::lock_guard<std::mutex> lock(a.mu);
-  auto& m = a.meta[chunk];
-  if (--m.refs[col] == 0) {
-    a.Clear(a.chunks[chunk].load(), col, m.length[col]);
-    a.freeByWidth[m.length[col]].push_back({chunk, col});
-    m.length[col] = 0;
-    m.token[col] = 0;
-  }
+  Release(chunk, col);
   return env.Undefined();
 }
 
@@ -376,7 +382,7 @@ Napi::Value Fold(const Napi::CallbackInfo& info) {
   if (shard < 0) {
     AddShared(c, col, n);
   } else {
-    double cur = Ref(c->slots(static_cast<uint32_t>(shard))[col]).load(std::memory_order_relaxed);
+    double cur = Atomic(c->slots(static_cast<uint32_t>(shard))[col]).load(std::memory_order_relaxed);
     FoldInto(c, static_cast<uint32_t>(shard), col, static_cast<int64_t>(cur) + n);
   }
   return env.Undefined();
@@ -401,8 +407,8 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("control", Napi::Function::New(env, Control, "control"));
   exports.Set("claimShard", Napi::Function::New(env, ClaimShardJs, "claimShard"));
   exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
-  exports.Set("acquire", Napi::Function::New(env, Acquire, "acquire"));
-  exports.Set("release", Napi::Function::New(env, Release, "release"));
+  exports.Set("acquire", Napi::Function::New(env, AcquireJs, "acquire"));
+  exports.Set("release", Napi::Function::New(env, ReleaseJs, "release"));
   exports.Set("view", Napi::Function::New(env, View, "view"));
   exports.Set("fold", Napi::Function::New(env, Fold, "fold"));
   exports.Set("sumRaw", Napi::Function::New(env, SumRawJs, "sumRaw"));

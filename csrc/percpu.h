@@ -66,6 +66,12 @@ int ClaimShard();
 // Folds the shard's slots into the totals, then frees it for another thread.
 void ReleaseShard(int shard);
 
+// References held by native code rather than by a JavaScript environment (an
+// estimator keeps the counters it reads alive). Acquire checks the allocation
+// as a handle would: false if (chunk, col, width, token) is not live.
+bool Acquire(uint32_t chunk, uint32_t col, uint32_t width, uint32_t token);
+void Release(uint32_t chunk, uint32_t col);
+
 // Adds n to a column from the owner of `shard` (no other thread may use that shard).
 void Add(int shard, Chunk* chunk, uint32_t col, int64_t n);
 // Adds n to a column's exact total directly: for threads without a shard.
