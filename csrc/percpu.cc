@@ -91,7 +91,10 @@ class Arena {
     // Untouched shards cost no memory: pages are only backed once written.
     void* mem = mmap(nullptr, l.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) throw MakeErrnoError(env, errno, "mmap", "percpu chunk");
-    auto* chunk = new Chunk{id, l, static_cast<uint8_t*>(mem)};
+    auto* chunk = new Chunk();
+    chunk->id = id;
+    chunk->layout = l;
+    chunk->base = static_cast<uint8_t*>(mem);
     ChunkMeta m;
     m.length.assign(l.cols, 0);
     m.token.assign(l.cols, 0);
@@ -144,6 +147,7 @@ class Arena {
 // Moves `amount` (the slot's content plus n) into the exact total, as one step
 // for readers: the shard's sequence is odd while the total and the slot disagree.
 void FoldInto(Chunk* c, uint32_t shard, uint32_t col, int64_t amount) {
+  std::lock_guard<std::mutex> lock(c->foldLock);
   auto seq = Atomic(*c->seq(shard));
   seq.fetch_add(1, std::memory_order_seq_cst);
   Atomic(c->totals()[col]).fetch_add(amount, std::memory_order_seq_cst);
@@ -238,28 +242,44 @@ void AddShared(Chunk* c, uint32_t col, int64_t n) {
   Atomic(c->totals()[col]).fetch_add(n, std::memory_order_seq_cst);
 }
 
-void SumRaw(const Chunk* c, uint32_t col, uint32_t n, int64_t* out) {
-  for (;;) {
-    uint32_t hw = ShardHighWater();
-    uint32_t before = 0;
-    bool folding = false;
-    for (uint32_t s = 0; s < hw; s++) {
-      uint32_t v = Atomic(*c->seq(s)).load(std::memory_order_acquire);
-      folding |= (v & 1) != 0;
-      before += v;
-    }
-    if (folding) continue;
-    for (uint32_t i = 0; i < n; i++) out[i] = Atomic(c->totals()[col + i]).load(std::memory_order_relaxed);
-    for (uint32_t s = 0; s < hw; s++) {
-      const double* slots = c->slots(s);
-      for (uint32_t i = 0; i < n; i++)
-        out[i] += static_cast<int64_t>(Atomic(const_cast<double&>(slots[col + i])).load(std::memory_order_relaxed));
-    }
-    std::atomic_thread_fence(std::memory_order_acquire);
-    uint32_t after = 0;
-    for (uint32_t s = 0; s < hw; s++) after += Atomic(*c->seq(s)).load(std::memory_order_relaxed);
-    if (after == before) return;
+namespace {
+
+// Reads totals and every scanned shard's slots of [col, col + n) into out.
+void ReadColumns(Chunk* c, uint32_t shards, uint32_t col, uint32_t n, int64_t* out) {
+  for (uint32_t i = 0; i < n; i++) out[i] = Atomic(c->totals()[col + i]).load(std::memory_order_relaxed);
+  for (uint32_t s = 0; s < shards; s++) {
+    double* slots = c->slots(s);
+    for (uint32_t i = 0; i < n; i++) out[i] += static_cast<int64_t>(Atomic(slots[col + i]).load(std::memory_order_relaxed));
   }
+}
+
+// The sum of the scanned shards' fold sequences (mod 2^32), or -1 while one is folding.
+int64_t SeqState(Chunk* c, uint32_t shards) {
+  uint32_t sum = 0;
+  for (uint32_t s = 0; s < shards; s++) {
+    uint32_t v = Atomic(*c->seq(s)).load(std::memory_order_acquire);
+    if (v & 1) return -1;
+    sum += v;
+  }
+  return sum;
+}
+
+constexpr int kOptimisticAttempts = 8;
+
+}  // namespace
+
+void SumRaw(Chunk* c, uint32_t col, uint32_t n, int64_t* out) {
+  for (int attempt = 0; attempt < kOptimisticAttempts; attempt++) {
+    uint32_t shards = ShardHighWater();
+    int64_t before = SeqState(c, shards);
+    if (before < 0) continue;
+    ReadColumns(c, shards, col, n, out);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (SeqState(c, shards) == before) return;
+  }
+  // Folds keep spoiling the snapshot: hold them off. Writers' plain adds go on.
+  std::lock_guard<std::mutex> lock(c->foldLock);
+  ReadColumns(c, ShardHighWater(), col, n, out);
 }
 
 // ---- JavaScript bindings -------------------------------------------------
@@ -388,15 +408,15 @@ Napi::Value Fold(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// sumRaw(chunk, col, width) -> bigint[]: the native reader, used by tests to
-// check the JavaScript reader against it.
+// sumRaw(chunk, col, width) -> bigint[]: the native reader; the JavaScript reader's
+// fallback when folds keep spoiling its optimistic reads.
 Napi::Value SumRawJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Chunk* c = GetChunk(ArgUint32(info, 0, "chunk"));
   uint32_t col = ArgUint32(info, 1, "offset"), n = ArgUint32(info, 2, "width");
   if (!c || n == 0 || col + n > c->layout.cols) throw MakeError(env, "EINVAL", "no such counter");
   std::vector<int64_t> out(n);
-  SumRaw(c, col, n, out.data());
+  SumRaw(c, col, n, out.data());  // may wait for a fold to finish: folds are a few stores long
   auto r = Napi::Array::New(env, n);
   for (uint32_t i = 0; i < n; i++) r.Set(i, Napi::BigInt::New(env, out[i]));
   return r;

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 namespace kernkit::percpu {
 
@@ -40,6 +41,8 @@ struct Chunk {
   uint32_t id;
   Layout layout;
   uint8_t* base;
+  // Held by every fold, and by a reader that the folds kept from an optimistic read.
+  std::mutex foldLock;
 
   int64_t* totals() const { return reinterpret_cast<int64_t*>(base + layout.totalsOffset); }
   int64_t* bases() const { return reinterpret_cast<int64_t*>(base + layout.basesOffset); }
@@ -78,8 +81,9 @@ void Add(int shard, Chunk* chunk, uint32_t col, int64_t n);
 void AddShared(Chunk* chunk, uint32_t col, int64_t n);
 
 // Exact totals of columns [col, col + n) since creation (not since zero), taken
-// as one consistent snapshot across all shards. Lock-free; retries while a
-// shard is folding.
-void SumRaw(const Chunk* chunk, uint32_t col, uint32_t n, int64_t* out);
+// as one consistent snapshot across all shards: optimistic and lock-free while
+// the shards' fold sequences stay still; after a few attempts spoiled by folds
+// it takes the chunk's fold lock, so a reader always finishes.
+void SumRaw(Chunk* chunk, uint32_t col, uint32_t n, int64_t* out);
 
 }  // namespace kernkit::percpu

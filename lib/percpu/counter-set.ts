@@ -96,24 +96,34 @@ export class CounterSet<F extends string = string> {
 
   /** Adds one to field `i`. */
   inc(i: number): void {
-    const slots = this.slots;
-    const j = this.offset + i;
-    const x = slots[j] + 1;
-    if (i >>> 0 < this.width && x < FOLD) slots[j] = x;
-    else this.addChecked(i, 1);
+    if (typeof i === 'number' && i >>> 0 < this.width) {
+      const slots = this.slots;
+      const j = this.offset + i;
+      const x = slots[j] + 1; // NaN for a fractional i or a thread without a shard: slow path
+      if (x < FOLD) {
+        slots[j] = x;
+        return;
+      }
+    }
+    this.addChecked(i, 1);
   }
 
   /** Adds `n` (a safe integer, negative allowed) to field `i`. */
   add(i: number, n: number): void {
-    const slots = this.slots;
-    const j = this.offset + i;
-    const x = slots[j] + n;
-    if (i >>> 0 < this.width && (n | 0) === n && x < FOLD && x > -FOLD) slots[j] = x;
-    else this.addChecked(i, n);
+    if (typeof i === 'number' && typeof n === 'number' && i >>> 0 < this.width) {
+      const slots = this.slots;
+      const j = this.offset + i;
+      const x = slots[j] + n;
+      if ((n | 0) === n && x < FOLD && x > -FOLD) {
+        slots[j] = x;
+        return;
+      }
+    }
+    this.addChecked(i, n);
   }
 
   private addChecked(i: number, n: number): void {
-    if (!Number.isInteger(i) || i < 0 || i >= this.width) {
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.width) {
       throw invalidArgument('field index', i, `expected an integer from 0 to ${this.width - 1}`);
     }
     if (!Number.isSafeInteger(n)) throw invalidArgument('n', n, 'expected a safe integer');

@@ -76,18 +76,23 @@ export class Counter {
   inc(): void {
     const slots = this.slots;
     const i = this.offset;
-    const x = slots[i] + 1;
+    const x = slots[i] + 1; // NaN in a thread without a shard: slow path
     if (x < FOLD) slots[i] = x;
     else addSlow(this.place.view, i, 1);
   }
 
   /** Adds `n`, a safe integer (negative allowed, as with percpu_counter_add). */
   add(n: number): void {
-    const slots = this.slots;
-    const i = this.offset;
-    const x = slots[i] + n;
-    if ((n | 0) === n && x < FOLD && x > -FOLD) slots[i] = x;
-    else this.addChecked(n);
+    if (typeof n === 'number') {
+      const slots = this.slots;
+      const i = this.offset;
+      const x = slots[i] + n;
+      if ((n | 0) === n && x < FOLD && x > -FOLD) {
+        slots[i] = x;
+        return;
+      }
+    }
+    this.addChecked(n);
   }
 
   private addChecked(n: number): void {

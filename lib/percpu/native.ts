@@ -26,6 +26,7 @@ export interface PercpuNative {
   release(chunk: number, offset: number): void;
   view(chunk: number): NativeChunkView;
   fold(chunk: number, offset: number, n: number): void;
+  /** Exact totals since creation, read with the folds held off. */
   sumRaw(chunk: number, offset: number, width: number): bigint[];
 }
 
