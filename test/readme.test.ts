@@ -1,0 +1,57 @@
+// README.md's TypeScript examples run as written, against the built package, and
+// every `console.log(x); // shown` line prints what its comment shows.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as ts from 'typescript';
+
+const root = path.join(__dirname, '..');
+
+interface Example {
+  line: number;
+  code: string;
+}
+
+/** The ```ts blocks of a markdown file, with the line each starts on. */
+function examples(file: string): Example[] {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const found: Example[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() !== '```ts') continue;
+    const start = i + 1;
+    while (++i < lines.length && lines[i].trim() !== '```');
+    found.push({ line: start + 1, code: lines.slice(start, i).join('\n') });
+  }
+  return found;
+}
+
+// Turns `console.log(expr); // shown` into a check that util.inspect(expr) is `shown`.
+function withChecks(code: string): string {
+  const checked = code.replace(/^(\s*)console\.log\((.*)\);\s*\/\/\s*(.+?)\s*$/gm, (_m, indent: string, expr: string, shown: string) => {
+    const expected = shown.replace(/\s+\(.*\)$/, ''); // "42n (exact, a bigint)" shows 42n
+    return `${indent}__shows(${expr}, ${JSON.stringify(expected)});`;
+  });
+  return `const __shows = (value: unknown, expected: string): void => {
+    const got = require('node:util').inspect(value, { breakLength: Infinity });
+    if (got !== expected) throw new Error('README shows ' + expected + ' but the code prints ' + got);
+  };
+  ${checked}`;
+}
+
+describe('README.md examples', () => {
+  const blocks = examples(path.join(root, 'README.md'));
+  // The examples live inside the package so that `from 'kernkit'` resolves to it (self-reference).
+  const dir = mkdtempSync(path.join(root, '.readme-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('there are examples', () => expect(blocks.length).toBeGreaterThan(0));
+
+  test.each(blocks.map((b) => [b.line, b] as const))('the example at line %i runs and prints what it shows', (_line, block) => {
+    const js = ts.transpileModule(withChecks(block.code), {
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    }).outputText;
+    const file = path.join(dir, `example-${block.line}.js`);
+    writeFileSync(file, js);
+    execFileSync(process.execPath, [file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  });
+});
