@@ -150,6 +150,7 @@ describe('workers that die', () => {
   test('process.exit() in a task: the task rejects with EOWNERDEAD, the worker is replaced', async () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus });
     await pool.ready();
+    const before = workerTids(pool);
     const errors: unknown[] = [];
     pool.on('workerError', (err) => errors.push(err));
     const others = Array.from({ length: 20 }, (_, i) => pool.run(i, { name: 'later' }));
@@ -160,6 +161,10 @@ describe('workers that die', () => {
     await waitFor(() => pool.stats().workers.filter((w) => w.state === 'idle').length === N, 'the replacement');
     expect(pool.stats()).toMatchObject({ crashed: 1, threads: N, running: 0, queued: 0 });
     expect(errors).toEqual([err]);
+    const after = workerTids(pool);
+    const dead = before.filter((t) => !after.includes(t));
+    expect(dead).toHaveLength(1);
+    expectGone(dead);
     expect(await pool.run('alive')).toBe('alive');
     await pool.close();
   });
