@@ -1,6 +1,6 @@
 /**
  * Types of the addon's affinity part (csrc/affinity.cc).
- * @internal
+ * Internal to kernkit, not part of its API.
  * @module
  */
 import { addon } from '../native';

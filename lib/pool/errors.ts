@@ -23,7 +23,7 @@ export class AbortError extends KernkitError {
   }
 }
 
-/** A thrown value as it travels between threads. @internal */
+/** A thrown value as it travels between threads (internal). */
 export type SerializedError =
   | { readonly isError: false; readonly value: unknown }
   | {

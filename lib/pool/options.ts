@@ -58,7 +58,7 @@ export interface WorkerPoolOptions {
   argv?: unknown[];
 }
 
-/** Options after validation, with defaults filled in. @internal */
+/** Options after validation, with defaults filled in (not part of the public API). */
 export interface ResolvedOptions {
   readonly filename: string;
   readonly name: string;
@@ -109,7 +109,7 @@ const KNOWN = new Set([
   'filename', 'name', 'cpus', 'threadsPerCpu', 'maxQueue', 'nice', 'pin', 'workerData', 'resourceLimits', 'env', 'execArgv', 'argv',
 ]);
 
-/** Checks options and fills defaults; throws the first problem found. @internal */
+/** Checks options and fills defaults; throws the first problem found (not part of the public API). */
 export function resolveOptions(options: WorkerPoolOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', options, 'expected an object with at least filename');
   for (const key of Object.keys(options)) {

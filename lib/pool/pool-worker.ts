@@ -1,7 +1,7 @@
 /**
  * The pool's side of one worker thread: the Worker, its task port and
  * control block, its counters, its state and the task it runs.
- * @internal
+ * Internal to kernkit, not part of its API.
  * @module
  */
 import * as path from 'node:path';

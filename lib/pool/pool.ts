@@ -571,17 +571,15 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
 
   private async reshape(list: number[]): Promise<void> {
     if (this.state !== 'running') throw this.closedError();
-    // Keep serving workers whose CPU stays, up to threadsPerCpu per CPU.
-    const perCpu = new Map<number, number>(list.map((cpu) => [cpu, 0]));
-    const leaving: PoolWorker[] = [];
+    const perCpu = this.opts.threadsPerCpu;
+    // Serving workers on a CPU that stays are kept (up to threadsPerCpu); the rest are missing.
+    const missing = new Map<number, number>(list.map((cpu) => [cpu, perCpu]));
     for (const w of this.workers) {
-      if (w.retiring || w.stopping || w.standby) continue;
-      const n = perCpu.get(w.cpu);
-      if (n !== undefined && n < this.opts.threadsPerCpu) perCpu.set(w.cpu, n + 1);
-      else leaving.push(w);
+      const n = missing.get(w.cpu);
+      if (n && !w.retiring && !w.stopping && !w.standby) missing.set(w.cpu, n - 1);
     }
     const fresh: PoolWorker[] = [];
-    for (const [cpu, n] of perCpu) for (let i = n; i < this.opts.threadsPerCpu; i++) fresh.push(this.spawn(cpu, true));
+    for (const [cpu, n] of missing) for (let i = 0; i < n; i++) fresh.push(this.spawn(cpu, true));
     try {
       await Promise.all(fresh.map((w) => w.started));
       if (this.state !== 'running' && this.state !== 'closing') throw this.closedError();
@@ -589,6 +587,16 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       // Undo: the new workers go, the pool keeps its CPUs and workers.
       await Promise.all(fresh.map((w) => w.stop()));
       throw err;
+    }
+    // Commit. Which old workers leave is decided now, as workers may have been replaced meanwhile.
+    const quota = new Map<number, number>(list.map((cpu) => [cpu, perCpu]));
+    for (const w of fresh) quota.set(w.cpu, quota.get(w.cpu)! - 1);
+    const leaving: PoolWorker[] = [];
+    for (const w of this.workers) {
+      if (w.standby || w.retiring || w.stopping) continue;
+      const q = quota.get(w.cpu);
+      if (q) quota.set(w.cpu, q - 1);
+      else leaving.push(w);
     }
     this.cpuList = list;
     for (const w of fresh) {

@@ -2,7 +2,7 @@
  * What the pool and its workers say to each other: the startup message, the
  * task and reply tuples, and the shared control block that lets an idle
  * worker sleep in Atomics.wait instead of its event loop.
- * @internal
+ * Internal to kernkit, not part of its API.
  * @module
  */
 import type { MessagePort } from 'node:worker_threads';

@@ -7,7 +7,7 @@
  * This is where per-thread placement that needs the tid belongs, e.g. moving
  * the worker's thread into a cgroup (writing the tid to the cgroup's
  * `cgroup.threads` or `tasks` file) for a `cgroup` pool option.
- * @internal
+ * Internal to kernkit, not part of its API.
  * @module
  */
 import type { ResolvedOptions } from './options';

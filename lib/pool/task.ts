@@ -1,7 +1,7 @@
 /**
  * A submitted task as the pool tracks it, and the FIFO of tasks waiting for
  * a worker.
- * @internal
+ * Internal to kernkit, not part of its API.
  * @module
  */
 import type { Transferable } from 'node:worker_threads';

@@ -10,7 +10,7 @@
  * Between tasks the worker sleeps in Atomics.wait on its control block rather
  * than in its event loop: a wake-up costs a futex, not a trip through libuv.
  * As with piscina's default, a task must therefore await what it starts.
- * @internal
+ * Internal to kernkit, not part of its API.
  * @module
  */
 import { performance } from 'node:perf_hooks';

@@ -99,7 +99,7 @@ describe('stats() from kernkit counters', () => {
     expect(s.workers.reduce((n, w) => n + w.failed, 0)).toBe(10);
     const busy = s.workers.reduce((n, w) => n + w.busyMs, 0);
     expect(busy).toBeCloseTo(s.busyMs, 6);
-    expect(s.busyMs).toBeGreaterThanOrEqual(30 * 2 * 0.9); // each spin task runs about 2 ms of CPU
+    expect(s.busyMs).toBeGreaterThanOrEqual(30 * 2 - 0.01); // each spin task loops until 2 ms have passed
     for (const w of s.workers) {
       expect(w.utilization).toBeGreaterThanOrEqual(0);
       expect(w.utilization).toBeLessThanOrEqual(1);
