@@ -11,9 +11,13 @@ export interface AffinityNative {
   getAffinity(tid: number, sizeHint: number): number[];
   /** Pins the thread to `cpus`, with a mask of `maskCpus` bits. */
   setAffinity(tid: number, cpus: number[], maskCpus: number): void;
+  /** sched_getcpu(): the calling thread's CPU now. */
   getCpu(): number;
+  /** gettid(): the calling thread's kernel id. */
   gettid(): number;
+  /** getpriority(PRIO_PROCESS, tid). */
   getNice(tid: number): number;
+  /** setpriority(PRIO_PROCESS, tid, nice). */
   setNice(tid: number, nice: number): void;
 }
 

@@ -60,18 +60,29 @@ export interface WorkerPoolOptions {
 
 /** Options after validation, with defaults filled in (not part of the public API). */
 export interface ResolvedOptions {
+  /** Absolute path of the task module. */
   readonly filename: string;
+  /** The default export to call. */
   readonly name: string;
+  /** Sorted, unique, each below the possible CPU count. */
   readonly cpus: readonly number[];
+  /** Workers per CPU. */
   readonly threadsPerCpu: number;
-  /** Infinity, a count, or undefined for 'auto' (computed from the worker count). */
+  /** Infinity, a count, or 'auto' (the worker count squared, computed when used). */
   readonly maxQueue: number | 'auto';
+  /** Nice value for each worker, or undefined to inherit. */
   readonly nice: number | undefined;
+  /** Whether workers pin themselves. */
   readonly pin: boolean;
+  /** The rest are handed to Node's Worker as they are. */
   readonly workerData: unknown;
+  /** See {@link WorkerPoolOptions.resourceLimits}. */
   readonly resourceLimits: ResourceLimits | undefined;
+  /** See {@link WorkerPoolOptions.env}. */
   readonly env: WorkerPoolOptions['env'];
+  /** See {@link WorkerPoolOptions.execArgv}. */
   readonly execArgv: string[] | undefined;
+  /** See {@link WorkerPoolOptions.argv}. */
   readonly argv: unknown[] | undefined;
 }
 

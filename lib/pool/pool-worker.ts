@@ -41,11 +41,17 @@ export interface WorkerIdentity {
 
 /** One worker thread as the pool sees it. */
 export class PoolWorker {
+  /** The Node worker thread. */
   readonly worker: Worker;
+  /** The pool's end of the task channel. */
   readonly port: MessagePort;
+  /** Request and reply counts shared with the worker (see protocol.ts). */
   readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_FIELDS * Int32Array.BYTES_PER_ELEMENT));
+  /** The worker's own counters; the worker attaches them by handle and writes its shard. */
   readonly counters = new CounterSet<WorkerField>(WORKER_FIELDS);
+  /** When the thread was created (performance.now()). */
   readonly createdAt = performance.now();
+  /** See {@link WorkerState}. */
   state: WorkerState = 'starting';
   /** Started by setCpus(): serves only once setCpus commits. */
   standby = false;
@@ -57,7 +63,9 @@ export class PoolWorker {
   dead = false;
   /** Whether `started` has resolved, rejected, or not yet. */
   startOutcome: 'pending' | 'started' | 'failed' = 'pending';
+  /** The kernel's thread id, once the worker reported it. */
   tid: number | null = null;
+  /** The task it runs now. */
   task: Task | undefined;
   /** Replies handled, to tell from the control block whether more are waiting. */
   seenResponses = 0;
@@ -116,12 +124,14 @@ export class PoolWorker {
     return { threadId: this.worker.threadId, tid: this.tid ?? -1, cpu: this.pinned ? this.cpu : null };
   }
 
+  /** The worker is ready to serve: settles `started`. */
   markStarted(): void {
     if (this.startOutcome !== 'pending') return;
     this.startOutcome = 'started';
     this.startResolve();
   }
 
+  /** The worker could not start (or was stopped first): settles `started` with `err`. */
   markFailed(err: unknown): void {
     if (this.startOutcome !== 'pending') return;
     this.startOutcome = 'failed';

@@ -9,12 +9,17 @@ import type { PoolWorker } from './pool-worker';
 
 /** One `run()` call. */
 export interface Task {
+  /** What run() was given, posted to the worker. */
   readonly payload: unknown;
+  /** run()'s transferList. */
   readonly transferList: readonly Transferable[] | undefined;
   /** The export to call, when not the pool's default. */
   readonly name: string | undefined;
+  /** Settles run()'s promise with the result. */
   readonly resolve: (value: unknown) => void;
+  /** Settles run()'s promise with an error. */
   readonly reject: (err: unknown) => void;
+  /** run()'s signal. */
   readonly signal: AbortSignal | undefined;
   /** The abort listener, to remove once the task settles. */
   onAbort: (() => void) | undefined;
@@ -35,6 +40,7 @@ export class TaskQueue {
   /** Live (unsettled) tasks waiting. */
   size = 0;
 
+  /** Adds a task at the back. */
   push(task: Task): void {
     this.items.push(task);
     this.size++;
