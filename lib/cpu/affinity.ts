@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describeValue, invalidArgument, outOfRange } from '../errors';
-import { parseCpuList, possibleCpuCount } from './cpulist';
+import { formatCpuList, parseCpuList, possibleCpuCount } from './cpulist';
 import { affinityNative } from './native';
 
 /** CPUs as a cpulist string (`"0-3,8"`, `"0-15:2/4"`) or CPU numbers. */
@@ -94,6 +94,19 @@ export function currentCpu(): number {
 /** The kernel's id of the calling thread (gettid): what `/proc/self/task/<tid>` and `tid` arguments use. */
 export function gettid(): number {
   return affinityNative.gettid();
+}
+
+/**
+ * Checks that every CPU of `cpus` is online now: `EINVAL` naming the first
+ * that is not (a thread cannot be pinned to an offline CPU).
+ * @internal
+ */
+export function checkOnline(cpus: readonly number[], field = 'cpus'): void {
+  const online = new Set(onlineCpus());
+  const offline = cpus.find((cpu) => !online.has(cpu));
+  if (offline !== undefined) {
+    throw invalidArgument(field, formatCpuList(cpus), `CPU ${offline} is not online; online CPUs: ${formatCpuList(online)}`);
+  }
 }
 
 /** The CPUs that are online now, ascending (`/sys/devices/system/cpu/online`). */

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidArgument, KernkitError, outOfRange } from '../errors';
-import { type CpuSpec, getAffinity, MAX_NICE, MIN_NICE, resolveCpus } from '../cpu/affinity';
+import { checkOnline, type CpuSpec, getAffinity, MAX_NICE, MIN_NICE, resolveCpus } from '../cpu/affinity';
 
 /** Most workers a pool may run per CPU. */
 export const MAX_THREADS_PER_CPU = 64;
@@ -27,7 +27,8 @@ export interface WorkerPoolOptions {
   /**
    * The CPUs to run workers on, as a cpulist (`'0-3'`, `'2-15:1/2'`) or CPU
    * numbers. Default: the CPUs the calling thread may run on (`getAffinity()`),
-   * so a pool respects `taskset` and cpusets.
+   * so a pool respects `taskset` and cpusets. Every CPU must be online
+   * (`EINVAL` otherwise); one that a cpuset forbids fails when the worker pins.
    */
   cpus?: CpuSpec;
   /** Workers per CPU, each pinned to that CPU; default 1, at most 64. */
@@ -132,6 +133,7 @@ export function resolveOptions(options: WorkerPoolOptions): ResolvedOptions {
   const name = options.name ?? 'default';
   if (typeof name !== 'string' || name === '') throw invalidArgument('name', options.name, 'expected the name of an export');
   const cpus = options.cpus === undefined ? getAffinity() : resolveCpus(options.cpus, 'cpus');
+  checkOnline(cpus);
   const threadsPerCpu = options.threadsPerCpu === undefined ? 1 : integerIn('threadsPerCpu', options.threadsPerCpu, 1, MAX_THREADS_PER_CPU);
   let maxQueue: number | 'auto' = Infinity;
   if (options.maxQueue === 'auto') maxQueue = 'auto';

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type Transferable, type Worker } from 'node:worker_threads';
-import { type CpuSpec, resolveCpus } from '../cpu/affinity';
+import { checkOnline, type CpuSpec, resolveCpus } from '../cpu/affinity';
 import { formatCpuList } from '../cpu/cpulist';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
 import { CounterSet } from '../percpu/counter-set';
@@ -241,6 +241,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     let list: number[];
     try {
       list = resolveCpus(cpus, 'cpus');
+      checkOnline(list);
     } catch (err) {
       return Promise.reject(err);
     }

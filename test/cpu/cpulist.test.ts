@@ -100,6 +100,7 @@ describe('parseCpuList', () => {
       ['0-7:1/0', 0],
       ['0-7:3/2', 0],
       ['allx', 3],
+      ['0\u00a01', 1], // only the kernel's isspace() separates: no-break space does not
     ];
     for (const [list, pos] of cases) {
       let err: unknown;
