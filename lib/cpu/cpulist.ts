@@ -1,115 +1,200 @@
 /**
- * The kernel's cpulist syntax (lib/bitmap.c, bitmap_parselist and %*pbl):
- * `0-3,8,10-11`, the stride form `0-15:2/4` (2 CPUs used out of every group
- * of 4: 0,1,4,5,8,9,12,13), `N` for the last possible CPU and `all`.
+ * The kernel's cpulist syntax, parsed as lib/bitmap-str.c's bitmap_parselist
+ * does and printed as `%*pbl` prints it: `0-3,8,10-11`, the stride form
+ * `0-15:2/4` (2 CPUs used out of every group of 4: 0,1,4,5,8,9,12,13), `N`
+ * for the last possible CPU and `all` for every possible CPU.
  * @module
  */
 import { readFileSync } from 'node:fs';
 import { KernkitError, describeValue } from '../errors';
 
+const POSSIBLE_FILE = '/sys/devices/system/cpu/possible';
+/** Bits allowed when parsing the possible-CPU file itself (far above CONFIG_NR_CPUS's 8192). */
+const POSSIBLE_PARSE_BITS = 1 << 22;
+const UINT_MAX = 0xffffffff;
+
 let possibleCache: number | undefined;
 
-/** How many CPU numbers this machine can have (one past the highest in /sys/devices/system/cpu/possible). */
+/**
+ * How many CPU numbers this machine can have: one past the highest CPU in
+ * `/sys/devices/system/cpu/possible` (the kernel's `nr_cpu_ids`). Cpulists are
+ * checked against it.
+ */
 export function possibleCpuCount(): number {
   if (possibleCache === undefined) {
-    const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
-    const cpus = parseRegions(text, 1 << 22, 'possible CPUs');
+    const cpus = parseWithBits(readFileSync(POSSIBLE_FILE, 'utf8'), POSSIBLE_PARSE_BITS, 'possible CPUs');
     possibleCache = cpus.length ? cpus[cpus.length - 1] + 1 : 1;
   }
   return possibleCache;
 }
 
-function malformed(list: string, pos: number, what: string): KernkitError {
+/** One region of a cpulist, as the kernel's `struct region`. */
+interface Region {
+  start: number;
+  end: number;
+  /** CPUs used at the start of each group (the kernel's `off`). */
+  used: number;
+  /** Group length: the stride from one group to the next. */
+  group: number;
+  /** Where the region starts in the list, for messages. */
+  pos: number;
+  /** True for a region without the `:used/group` part. */
+  plain: boolean;
+}
+
+function malformed(list: string, pos: number, what: string, code = 'EINVAL'): KernkitError {
   return new KernkitError(
     `invalid cpulist ${describeValue(list)} at position ${pos}: ${what} (expected e.g. "0-3,8" or "0-15:2/4")`,
-    { code: 'EINVAL' },
+    { code },
   );
 }
 
-// Parses the list against nbits possible CPUs; returns sorted unique CPU numbers.
-function parseRegions(list: string, nbits: number, field: string): number[] {
-  const selected = new Set<number>();
-  const lastbit = nbits - 1;
-  let pos = 0;
-  const isSep = (c: string | undefined): boolean => c === ',' || (c !== undefined && /\s/.test(c));
-  const atRegionEnd = (): boolean => pos >= list.length || isSep(list[pos]);
+// The kernel's character classes: end_of_str is NUL or newline; a region ends at
+// whitespace (isspace: space, \t, \n, \v, \f, \r), a comma or the end of the string.
+const isEndOfStr = (c: string | undefined): boolean => c === undefined || c === '\0' || c === '\n';
+const isRegionSeparator = (c: string | undefined): boolean =>
+  c === ',' || c === ' ' || c === '\t' || c === '\n' || c === '\v' || c === '\f' || c === '\r';
+const isEndOfRegion = (c: string | undefined): boolean => isRegionSeparator(c) || isEndOfStr(c);
 
-  const number = (): number => {
-    if (list[pos] === 'N') {
-      pos++;
-      return lastbit;
-    }
-    const m = /^[0-9]+/.exec(list.slice(pos));
-    if (!m) throw malformed(list, pos, list[pos] === undefined ? 'a number is missing' : `unexpected ${JSON.stringify(list[pos])}`);
-    pos += m[0].length;
-    const n = Number(m[0]);
-    if (!Number.isSafeInteger(n) || n > 0xffffffff) throw malformed(list, pos - m[0].length, 'number too large');
-    return n;
-  };
+/** Reads a list region by region, exactly as bitmap_parselist: same grammar, same quirks. */
+class RegionReader {
+  pos = 0;
 
-  for (;;) {
-    while (isSep(list[pos])) pos++;
-    if (pos >= list.length) break;
-    const regionStart = pos;
-    let start: number;
-    let end: number;
-    if (list.slice(pos, pos + 3).toLowerCase() === 'all') {
-      pos += 3;
-      start = 0;
-      end = lastbit;
+  constructor(
+    private readonly list: string,
+    private readonly lastbit: number,
+  ) {}
+
+  /** The next region, or undefined at the end of the list (bitmap_find_region + bitmap_parse_region). */
+  next(): Region | undefined {
+    const s = this.list;
+    while (this.pos < s.length && isRegionSeparator(s[this.pos])) this.pos++;
+    if (isEndOfStr(s[this.pos])) return undefined;
+
+    const r: Region = { start: 0, end: 0, used: 0, group: 0, pos: this.pos, plain: false };
+    if (s.slice(this.pos, this.pos + 3).toLowerCase() === 'all') {
+      r.start = 0;
+      r.end = this.lastbit;
+      this.pos += 3;
     } else {
-      start = number();
-      end = start;
-      if (!atRegionEnd()) {
-        if (list[pos] !== '-') throw malformed(list, pos, `unexpected ${JSON.stringify(list[pos])}`);
-        pos++;
-        end = number();
+      r.start = this.number();
+      if (isEndOfRegion(s[this.pos])) {
+        r.end = r.start;
+        return this.noPattern(r);
       }
+      this.expect('-');
+      r.end = this.number();
     }
-    let used = end + 1;
-    let group = end + 1;
-    if (!atRegionEnd()) {
-      if (list[pos] !== ':') throw malformed(list, pos, `unexpected ${JSON.stringify(list[pos])}`);
-      pos++;
-      used = number();
-      if (list[pos] !== '/') throw malformed(list, pos, 'expected "/" in used/group');
-      pos++;
-      group = number();
-      if (!atRegionEnd()) throw malformed(list, pos, `unexpected ${JSON.stringify(list[pos])}`);
+    if (isEndOfRegion(s[this.pos])) return this.noPattern(r);
+    this.expect(':');
+    r.used = this.number();
+    this.expect('/');
+    // Like the kernel, nothing checks what follows the group length here: trailing
+    // junk fails as the start of the next region, after this one was checked.
+    r.group = this.number();
+    return r;
+  }
+
+  private noPattern(r: Region): Region {
+    // u32 arithmetic as in the kernel: end + 1 wraps to 0 for end = 4294967295.
+    r.used = (r.end + 1) >>> 0;
+    r.group = r.used;
+    r.plain = true;
+    // The kernel stops the whole list at a newline or NUL that ends a plain region.
+    if (isEndOfStr(this.list[this.pos])) this.pos = this.list.length;
+    return r;
+  }
+
+  private expect(c: string): void {
+    const got = this.list[this.pos];
+    if (got !== c) {
+      throw malformed(this.list, this.pos, got === undefined ? `"${c}" is missing` : `expected "${c}", found ${JSON.stringify(got)}`);
     }
-    // The kernel's bitmap_check_region: a start past the end, an empty group, or more used than the group.
-    if (start > end) throw malformed(list, regionStart, `range ${start}-${end} runs backwards`);
-    if (group === 0) throw malformed(list, regionStart, 'group size 0');
-    if (used > group) throw malformed(list, regionStart, `uses ${used} of a group of ${group}`);
-    if (end > lastbit) {
+    this.pos++;
+  }
+
+  /** bitmap_getnum: `N` (the last CPU) or decimal digits that fit an unsigned int. */
+  private number(): number {
+    const s = this.list;
+    const at = this.pos;
+    if (s[at] === 'N') {
+      this.pos++;
+      return this.lastbit;
+    }
+    let end = at;
+    while (end < s.length && s.charCodeAt(end) >= 48 && s.charCodeAt(end) <= 57) end++;
+    if (end === at) throw malformed(s, at, s[at] === undefined ? 'a number is missing' : `expected a number, found ${JSON.stringify(s[at])}`);
+    this.pos = end;
+    const n = Number(s.slice(at, end));
+    if (n > UINT_MAX) throw malformed(s, at, `${s.slice(at, end)} does not fit an unsigned int`, 'EOVERFLOW');
+    return n;
+  }
+}
+
+function parseWithBits(list: string, nbits: number, field: string): number[] {
+  const reader = new RegionReader(list, nbits - 1);
+  const regions: Region[] = [];
+  let highest = -1;
+  for (let r = reader.next(); r; r = reader.next()) {
+    // bitmap_check_region: EINVAL for a backwards range, an empty group or more used than the group, then ERANGE.
+    if (r.start > r.end) throw malformed(list, r.pos, `range ${r.start}-${r.end} runs backwards`);
+    if (r.group === 0) throw malformed(list, r.pos, r.plain ? `CPU ${r.end} is past the largest cpumask` : 'group length 0');
+    if (r.used > r.group) throw malformed(list, r.pos, `${r.used} used CPUs do not fit a group of ${r.group}`);
+    if (r.end >= nbits) {
       throw new KernkitError(
-        `${field} out of range: ${describeValue(list)} names CPU ${end} (this machine's CPUs are 0-${lastbit})`,
+        `${field} out of range: ${describeValue(list)} names CPU ${r.end} at position ${r.pos} ` +
+          `(this machine's CPUs are 0-${nbits - 1})`,
         { code: 'ERANGE' },
       );
     }
-    for (let base = start; base <= end; base += group) {
-      for (let cpu = base; cpu < base + used && cpu <= end; cpu++) selected.add(cpu);
+    regions.push(r);
+    if (r.end > highest) highest = r.end;
+  }
+  const bitmap = new Uint8Array(highest + 1);
+  for (const r of regions) {
+    // bitmap_set_region: `used` CPUs at the start of every group, up to `end`.
+    for (let base = r.start; base <= r.end; base += r.group) {
+      const last = Math.min(r.end, base + r.used - 1);
+      bitmap.fill(1, base, last + 1);
     }
   }
-  return [...selected].sort((a, b) => a - b);
+  const cpus: number[] = [];
+  for (let cpu = 0; cpu <= highest; cpu++) if (bitmap[cpu]) cpus.push(cpu);
+  return cpus;
 }
 
 /**
- * Parses a cpulist into sorted, unique CPU numbers. `EINVAL` (with the position)
- * for a malformed list, `ERANGE` for a CPU this machine cannot have. An empty
- * string is an empty list.
+ * Parses a cpulist into sorted, unique CPU numbers, with bitmap_parselist's
+ * grammar and errors: `EINVAL` for a malformed list (the message gives the
+ * position), `EOVERFLOW` for a number beyond an unsigned int, `ERANGE` for a
+ * CPU this machine cannot have (at or above {@link possibleCpuCount}). An empty
+ * or blank string is an empty list; regions may be separated by commas or
+ * whitespace; as in the kernel, a newline after a plain region ends the list.
  */
 export function parseCpuList(list: string): number[] {
-  if (typeof list !== 'string') throw new KernkitError(`invalid cpulist: ${describeValue(list)} (expected a string such as "0-3,8")`, { code: 'EINVAL' });
-  return parseRegions(list, possibleCpuCount(), 'cpulist');
+  if (typeof list !== 'string') {
+    throw new KernkitError(`invalid cpulist: ${describeValue(list)} (expected a string such as "0-3,8")`, { code: 'EINVAL' });
+  }
+  return parseWithBits(list, possibleCpuCount(), 'cpulist');
 }
 
-/** Formats CPU numbers as the kernel prints a cpulist (`0-3,8,10-11`); the inverse of {@link parseCpuList}. */
+/**
+ * Formats CPU numbers as the kernel prints a cpulist (`%*pbl`: `0-3,8,10-11`),
+ * in ascending order without duplicates; `parseCpuList(formatCpuList(cpus))`
+ * gives the sorted unique CPUs back. `EINVAL` for anything but integers from 0
+ * to 4294967295. An empty list formats as `""`.
+ */
 export function formatCpuList(cpus: Iterable<number>): string {
-  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
-  for (const c of sorted) {
-    if (!Number.isInteger(c) || c < 0) throw new KernkitError(`invalid CPU number: ${describeValue(c)} (expected an integer >= 0)`, { code: 'EINVAL' });
+  if (cpus === null || typeof cpus !== 'object' || typeof (cpus as Iterable<number>)[Symbol.iterator] !== 'function') {
+    throw new KernkitError(`invalid cpus: ${describeValue(cpus)} (expected an array of CPU numbers)`, { code: 'EINVAL' });
   }
+  const sorted = [...new Set(cpus)];
+  for (const c of sorted) {
+    if (!Number.isInteger(c) || c < 0 || c > UINT_MAX) {
+      throw new KernkitError(`invalid CPU number: ${describeValue(c)} (expected an integer from 0 to ${UINT_MAX})`, { code: 'EINVAL' });
+    }
+  }
+  sorted.sort((a, b) => a - b);
   const parts: string[] = [];
   for (let i = 0; i < sorted.length; ) {
     let j = i;
@@ -118,4 +203,9 @@ export function formatCpuList(cpus: Iterable<number>): string {
     i = j + 1;
   }
   return parts.join(',');
+}
+
+/** Parses a cpulist against `nbits` possible CPUs instead of this machine's (for tests). @internal */
+export function parseCpuListWithBits(list: string, nbits: number): number[] {
+  return parseWithBits(list, nbits, 'cpulist');
 }
