@@ -1,7 +1,7 @@
 /**
  * The only module that loads the addon: a prebuild from `prebuilds/` or a local
  * build from `build/`, whichever node-gyp-build finds for this platform.
- * @internal
+ * Internal: not part of the public API.
  * @module
  */
 import * as path from 'node:path';

@@ -53,7 +53,8 @@ describe('the npm package', () => {
     expect(run(process.execPath, ['--input-type=module', '-e', script], dir).trim()).toBe('1 EINVAL');
   });
 
-  test('TypeScript sees the types (node16 resolution, strict)', () => {
+  test('TypeScript sees the types (node16 resolution, strict, with @types/node as any Node project has)', () => {
+    run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--no-save', '@types/node@20'], dir);
     writeFileSync(
       path.join(dir, 'use.ts'),
       `import { Counter, CounterSet, type CounterHandle } from 'kernkit';

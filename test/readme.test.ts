@@ -7,22 +7,29 @@ import * as ts from 'typescript';
 
 const root = path.join(__dirname, '..');
 
-interface Example {
+interface Block {
+  lang: string;
   line: number;
   code: string;
 }
 
-/** The ```ts blocks of a markdown file, with the line each starts on. */
-function examples(file: string): Example[] {
+/** The fenced code blocks of a markdown file, with the line each starts on. */
+function blocksOf(file: string): Block[] {
   const lines = readFileSync(file, 'utf8').split('\n');
-  const found: Example[] = [];
+  const found: Block[] = [];
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i].trim() !== '```ts') continue;
+    const fence = /^```(\w+)\s*$/.exec(lines[i].trim());
+    if (!fence) continue;
     const start = i + 1;
     while (++i < lines.length && lines[i].trim() !== '```');
-    found.push({ line: start + 1, code: lines.slice(start, i).join('\n') });
+    found.push({ lang: fence[1], line: start + 1, code: lines.slice(start, i).join('\n') });
   }
   return found;
+}
+
+/** A ```js block whose first line is `// name.js` is a file the examples use. */
+function companionName(block: Block): string | undefined {
+  return block.lang === 'js' ? /^\/\/ ([\w.-]+\.js)\s*$/.exec(block.code.split('\n')[0])?.[1] : undefined;
 }
 
 // Turns `console.log(expr); // shown` into a check that util.inspect(expr) is `shown`.
@@ -39,9 +46,14 @@ function withChecks(code: string): string {
 }
 
 describe('README.md examples', () => {
-  const blocks = examples(path.join(root, 'README.md'));
+  const all = blocksOf(path.join(root, 'README.md'));
+  const blocks = all.filter((b) => b.lang === 'ts');
   // The examples live inside the package so that `from 'kernkit'` resolves to it (self-reference).
   const dir = mkdtempSync(path.join(root, '.readme-'));
+  for (const b of all) {
+    const name = companionName(b);
+    if (name) writeFileSync(path.join(dir, name), b.code);
+  }
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('there are examples', () => expect(blocks.length).toBeGreaterThan(0));

@@ -2,7 +2,7 @@
  * This thread's window on the native counter arena (csrc/percpu.h): its shard,
  * typed-array views of the chunks it uses, allocation and release, and the
  * lock-free exact reader. Everything here is per JavaScript thread (per realm).
- * @internal
+ * Internal: not part of the public API.
  * @module
  */
 import { percpuNative } from './native';

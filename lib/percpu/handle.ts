@@ -1,7 +1,7 @@
 /**
  * Validation of handles that arrive from other threads (they are plain data, so
  * anything can arrive).
- * @internal
+ * Internal: not part of the public API.
  * @module
  */
 import { invalidArgument } from '../errors';

@@ -1,6 +1,6 @@
 /**
  * Types of the addon's percpu part (csrc/percpu.cc).
- * @internal
+ * Internal: not part of the public API.
  * @module
  */
 import { addon } from '../native';
