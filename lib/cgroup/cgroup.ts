@@ -1,21 +1,28 @@
 /**
  * A control group across every hierarchy it lives in: create, open, limits,
  * membership, freeze, kill, stats and delete, over v1, v2 and hybrid layouts.
+ * Each operation reads what it needs in one batch, decides in TypeScript, and
+ * writes in a second batch that stops at the first error and is undone.
  * @module
  */
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
 import { parseCpuList } from '../cpu/cpulist';
 import {
+  type IoOp,
+  type IoResult,
+  RMDIR_RETRIES,
   Undo,
+  check,
   errnoCode,
-  fileError,
-  isDirectory,
+  ioError,
+  isAbsent,
+  optionalText,
   pollUntil,
+  readMany,
   readOptional,
   readText,
-  removeDir,
+  runBatch,
   writeTask,
   writeValue,
 } from './files';
@@ -39,7 +46,7 @@ import {
   validateLimits,
 } from './limits';
 import { spawnNative } from './native';
-import { assertConfined, hierarchyDir, normalizeCgroupPath } from './paths';
+import { checkConfined, hierarchyDir, normalizeCgroupPath, realMount } from './paths';
 import { type CgroupStats, nsToUsec, parseFlatKeyed, parseLimit, parseNumber, parsePressure } from './stats';
 
 /** Options shared by {@link Cgroup.create} and {@link Cgroup.open}. */
@@ -96,6 +103,46 @@ function parseIds(text: string | null): number[] {
 
 function sortedUnique(lists: number[][]): number[] {
   return [...new Set(lists.flat())].sort((a, b) => a - b);
+}
+
+/** One write of a multi-step change: the op, how to describe its failure, how to take it back. */
+interface Step {
+  op: IoOp;
+  /** For the error message: operation, file, value, limit field. */
+  what: [op: string, file: string, value?: string, field?: string];
+  undo?: IoOp;
+  /** A better error for some errno (EEXIST of the group's own mkdir). */
+  explain?: (code: string) => KernkitError | undefined;
+}
+
+/**
+ * Runs steps as one batch that stops at the first failure; then takes back the
+ * steps that were done (newest first, best effort) and throws that failure.
+ */
+async function runSteps(steps: Step[]): Promise<void> {
+  if (!steps.length) return;
+  const results = await runBatch(
+    steps.map((s) => s.op),
+    true,
+  );
+  const failed = results.findIndex((r) => r[0] !== 0);
+  if (failed < 0) return;
+  const undo = steps
+    .slice(0, failed)
+    .reverse()
+    .flatMap((s) => (s.undo ? [s.undo] : []));
+  if (undo.length) await runBatch(undo).catch(() => undefined);
+  const code = results[failed][0] as string;
+  const step = steps[failed];
+  throw step.explain?.(code) ?? ioError(code, ...step.what);
+}
+
+function writeStep(file: string, value: string, field?: string, undoValue?: string): Step {
+  return {
+    op: ['write', file, value],
+    what: ['write', file, value, field],
+    ...(undoValue !== undefined ? { undo: ['write', file, undoValue] as IoOp } : {}),
+  };
 }
 
 /**
@@ -164,44 +211,128 @@ export class Cgroup {
     if (options.threaded && !layout.unified) {
       throw invalidArgument('threaded', true, 'threaded groups exist on the unified (v2) hierarchy only; this layout has none');
     }
-    const undo = new Undo();
-    const dirs = new Map<CgroupHierarchy, string>();
-    try {
-      for (const h of targets) {
-        const v2Controllers = h.version === 2 ? [...wanted].filter((c) => h.controllers.includes(c)) : [];
-        dirs.set(h, await makeGroupDir(h, normalized, v2Controllers, undo, true));
+    const segs = normalized.split('/').filter(Boolean);
+    // Every level from the root's first child down to the group: [parent, path].
+    const levels = segs.map((_, i) => [i === 0 ? '/' : '/' + segs.slice(0, i).join('/'), '/' + segs.slice(0, i + 1).join('/')]);
+    const v2ControllersOf = (h: CgroupHierarchy): string[] => (h.version === 2 ? [...wanted].filter((c) => h.controllers.includes(c)) : []);
+
+    // Batch 1: where things are. Real paths (confinement), which ancestors exist,
+    // what v2 ancestors already delegate, what cpuset and memsw look like above.
+    const probe: IoOp[] = [];
+    const at = new Map<string, number>();
+    const ask = (key: string, op: IoOp): void => {
+      at.set(key, probe.length);
+      probe.push(op);
+    };
+    const cpusetH = layout.hierarchyFor('cpuset');
+    const memoryH = layout.hierarchyFor('memory');
+    for (const h of targets) {
+      ask(`resolve ${h.mountPoint}`, ['resolve', hierarchyDir(h, normalized)]);
+      for (const [, p] of levels.slice(0, -1)) ask(`isdir ${h.mountPoint} ${p}`, ['isdir', hierarchyDir(h, p)]);
+      if (v2ControllersOf(h).length) {
+        for (const [parent] of levels) ask(`subtree ${parent}`, ['read', path.join(hierarchyDir(h, parent), 'cgroup.subtree_control')]);
       }
-      const group = new Cgroup(normalized, layout, dirs);
-      if (options.threaded) await writeValue(path.join(dirs.get(layout.unified!)!, 'cgroup.type'), 'threaded', 'threaded');
-      await group.applyLimits(valid, true);
-      return group;
-    } catch (err) {
-      await undo.run();
-      throw err;
     }
+    if (valid.cpuset?.cpus !== undefined && cpusetH) {
+      for (const [parent] of levels) {
+        ask(`cpus ${parent}`, ['read', path.join(hierarchyDir(cpusetH, parent), cpusetH.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus')]);
+      }
+    }
+    if (valid.memory?.swapMax !== undefined && memoryH?.version === 1) {
+      ask('memsw', ['read', path.join(memoryH.mountPoint, 'memory.memsw.limit_in_bytes')]);
+    }
+    const [results, mounts] = await Promise.all([runBatch(probe), Promise.all(targets.map((h) => realMount(h.mountPoint)))]);
+    const result = (key: string): IoResult => results[at.get(key)!];
+
+    targets.forEach((h, i) => {
+      const dir = hierarchyDir(h, normalized);
+      checkConfined(mounts[i], check<string>(result(`resolve ${h.mountPoint}`), 'realpath', dir), dir, h.mountPoint);
+    });
+    if (valid.cpuset?.cpus !== undefined && cpusetH) {
+      // The nearest existing ancestor's CPUs are what the new group starts from.
+      const known = levels.map(([parent]) => result(`cpus ${parent}`)).filter((r) => r[0] === 0);
+      if (known.length) checkCpusWithin(valid.cpuset.cpus, (known[known.length - 1][1] as string).trim());
+    }
+
+    // Batch 2: the changes, undone if one fails.
+    const steps: Step[] = [];
+    const dirs = new Map<CgroupHierarchy, string>();
+    for (const h of targets) {
+      const v2Controllers = v2ControllersOf(h);
+      for (const [parent, p] of levels) {
+        const parentDir = hierarchyDir(h, parent);
+        const dir = hierarchyDir(h, p);
+        const last = p === normalized;
+        if (v2Controllers.length) {
+          const r = result(`subtree ${parent}`);
+          const enabled = r[0] === 0 ? (r[1] as string).split(/\s+/) : [];
+          const missing = v2Controllers.filter((c) => !enabled.includes(c));
+          if (missing.length) {
+            const file = path.join(parentDir, 'cgroup.subtree_control');
+            steps.push({
+              op: ['write', file, missing.map((c) => `+${c}`).join(' ')],
+              what: ['write', file, missing.map((c) => `+${c}`).join(' '), 'subtree_control'],
+              undo: ['write', file, missing.map((c) => `-${c}`).join(' ')],
+            });
+          }
+        }
+        if (!last && check<boolean>(result(`isdir ${h.mountPoint} ${p}`), 'stat', dir)) continue;
+        steps.push({
+          op: ['mkdir', dir],
+          what: ['mkdir', dir],
+          undo: ['rmdir', dir, RMDIR_RETRIES],
+          explain: (code) =>
+            code === 'EEXIST' && last
+              ? new KernkitError(`cgroup ${describeValue(normalized)} already exists (${dir})`, { code: 'EEXIST', syscall: 'mkdir' })
+              : undefined,
+        });
+        if (h.version === 1 && h.controllers.includes('cpuset')) {
+          // A new v1 cpuset has no CPUs and no memory nodes: it starts with its parent's.
+          for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+            steps.push({ op: ['copy', path.join(parentDir, f), path.join(dir, f)], what: ['copy parent value', path.join(dir, f)] });
+          }
+        }
+      }
+      dirs.set(h, hierarchyDir(h, normalized));
+    }
+    if (options.threaded) steps.push(writeStep(path.join(dirs.get(layout.unified!)!, 'cgroup.type'), 'threaded', 'threaded'));
+    const fresh: V1Current = { ...V1_DEFAULTS };
+    if (valid.memory?.swapMax !== undefined && memoryH?.version === 1) {
+      fresh.memswLimit = isAbsent(result('memsw')[0]) ? null : 'max';
+    }
+    for (const c of controllersOf(valid)) {
+      const h = layout.hierarchyFor(c)!;
+      const only: ValidLimits = { [c]: valid[c] };
+      for (const w of h.version === 2 ? v2Writes(only) : v1Writes(only, fresh)) {
+        steps.push(writeStep(path.join(dirs.get(h)!, w.file), w.value, w.field));
+      }
+    }
+    await runSteps(steps);
+    return new Cgroup(normalized, layout, dirs);
   }
 
   /** Opens an existing group in every hierarchy where it exists. ENOENT if it exists in none. */
   static async open(cgPath: string, options: CgroupOptions = {}): Promise<Cgroup> {
     const layout = options.layout ?? (await CgroupLayout.current());
     const normalized = normalizeCgroupPath(cgPath, layout);
+    const candidates = layout.hierarchies.map((h) => hierarchyDir(h, normalized));
+    const [results, mounts] = await Promise.all([
+      runBatch(candidates.flatMap((d) => [['isdir', d] as const, ['resolve', d] as const])),
+      Promise.all(layout.hierarchies.map((h) => realMount(h.mountPoint))),
+    ]);
     const dirs = new Map<CgroupHierarchy, string>();
-    await Promise.all(
-      layout.hierarchies.map(async (h) => {
-        const dir = hierarchyDir(h, normalized);
-        if (await isDirectory(dir)) {
-          await assertConfined(h, dir);
-          dirs.set(h, dir);
-        }
-      }),
-    );
+    layout.hierarchies.forEach((h, i) => {
+      if (!check<boolean>(results[2 * i], 'stat', candidates[i])) return;
+      checkConfined(mounts[i], check<string>(results[2 * i + 1], 'realpath', candidates[i]), candidates[i], h.mountPoint);
+      dirs.set(h, candidates[i]);
+    });
     if (dirs.size === 0) {
-      throw new KernkitError(`cgroup ${describeValue(normalized)} does not exist in any hierarchy (${layout.hierarchies.map((h) => h.mountPoint).join(', ')})`, {
-        code: 'ENOENT',
-      });
+      throw new KernkitError(
+        `cgroup ${describeValue(normalized)} does not exist in any hierarchy (${layout.hierarchies.map((h) => h.mountPoint).join(', ')})`,
+        { code: 'ENOENT' },
+      );
     }
-    const ordered = new Map(layout.hierarchies.filter((h) => dirs.has(h)).map((h) => [h, dirs.get(h)!] as [CgroupHierarchy, string]));
-    return new Cgroup(normalized, layout, ordered);
+    return new Cgroup(normalized, layout, dirs);
   }
 
   /** The hierarchies the group exists in (unified first). */
@@ -215,7 +346,7 @@ export class Cgroup {
    * hierarchy (else the first one). Null if the group is not there.
    */
   directory(controller?: string): string | null {
-    if (controller === undefined) return this.dirs.get(this.layout.unified!) ?? this.dirs.values().next().value ?? null;
+    if (controller === undefined) return this.unifiedDir() ?? this.dirs.values().next().value ?? null;
     const h = this.layout.hierarchyFor(controller);
     return (h && this.dirs.get(h)) ?? null;
   }
@@ -227,24 +358,64 @@ export class Cgroup {
    * write fails, the values written before it are restored.
    */
   async set(limits: CgroupLimits): Promise<void> {
-    await this.applyLimits(validateLimits(limits), false);
+    const valid = validateLimits(limits);
+    const controllers = controllersOf(valid);
+    if (!controllers.length) return;
+    const undo = new Undo();
+    try {
+      for (const c of controllers) await this.ensureController(c, undo);
+      // Batch 1: every limit file of the controllers involved (old values, and what v1's write order depends on).
+      const reads: Array<[LimitController, string]> = [];
+      for (const c of controllers) {
+        const h = this.layout.hierarchyFor(c)!;
+        for (const f of h.version === 2 ? V2_LIMIT_FILES[c] : V1_LIMIT_FILES[c]) reads.push([c, path.join(this.dirs.get(h)!, f)]);
+      }
+      const cpusetH = this.layout.hierarchyFor('cpuset');
+      const parentCpus =
+        valid.cpuset?.cpus !== undefined && cpusetH
+          ? path.join(hierarchyDir(cpusetH, path.posix.dirname(this.path)), cpusetH.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus')
+          : null;
+      const texts = await readMany([...reads.map(([, f]) => f), ...(parentCpus ? [parentCpus] : [])]);
+      const old = new Map(reads.map(([, f], i) => [f, texts[i]]));
+      if (parentCpus) checkCpusWithin(valid.cpuset!.cpus!, (texts[texts.length - 1] ?? '').trim());
+
+      // Batch 2: the writes, restored to their old values if one fails.
+      const steps: Step[] = [];
+      for (const c of controllers) {
+        const h = this.layout.hierarchyFor(c)!;
+        const dir = this.dirs.get(h)!;
+        const only: ValidLimits = { [c]: valid[c] };
+        const writes: FileWrite[] = h.version === 2 ? v2Writes(only) : v1Writes(only, v1CurrentFrom(dir, old));
+        for (const w of writes) {
+          const file = path.join(dir, w.file);
+          const before = old.get(file)?.trim();
+          if (before === undefined || before === null) throw ioError('ENOENT', 'write', file, w.value, w.field);
+          steps.push(writeStep(file, w.value, w.field, before === '' ? '\n' : before));
+        }
+      }
+      await runSteps(steps);
+    } catch (err) {
+      await undo.run();
+      throw err;
+    }
   }
 
   /** The current limits of every controller the group is under, in the shape {@link Cgroup.set} takes. */
   async limits(): Promise<CgroupLimits> {
+    const plan: Array<{ c: LimitController; v: 1 | 2; names: readonly string[]; dir: string }> = [];
+    for (const c of LIMIT_CONTROLLERS) {
+      const h = this.layout.hierarchyFor(c);
+      const dir = h && this.dirs.get(h);
+      if (h && dir) plan.push({ c, v: h.version, names: h.version === 2 ? V2_LIMIT_FILES[c] : V1_LIMIT_FILES[c], dir });
+    }
+    const texts = await readMany(plan.flatMap((p) => p.names.map((n) => path.join(p.dir, n))));
     const out: CgroupLimits = {};
-    await Promise.all(
-      LIMIT_CONTROLLERS.map(async (c) => {
-        const h = this.layout.hierarchyFor(c);
-        const dir = h && this.dirs.get(h);
-        if (!h || !dir) return;
-        const names = h.version === 2 ? V2_LIMIT_FILES[c] : V1_LIMIT_FILES[c];
-        const texts = await Promise.all(names.map((n) => readOptional(path.join(dir, n))));
-        if (texts.every((t) => t === null)) return; // v2: controller not enabled for this group
-        const files = Object.fromEntries(names.map((n, i) => [n, texts[i]]));
-        (out as Record<string, unknown>)[c] = h.version === 2 ? limitsFromV2(c, files) : limitsFromV1(c, files);
-      }),
-    );
+    let i = 0;
+    for (const p of plan) {
+      const files = Object.fromEntries(p.names.map((n) => [n, texts[i++]]));
+      if (Object.values(files).every((t) => t === null)) continue; // v2: controller not enabled for this group
+      (out as Record<string, unknown>)[p.c] = p.v === 2 ? limitsFromV2(p.c, files) : limitsFromV1(p.c, files);
+    }
     return out;
   }
 
@@ -266,7 +437,7 @@ export class Cgroup {
    */
   async attachThread(tid?: number): Promise<void> {
     const id = tid === undefined ? spawnNative.gettid() : positiveId(tid, 'tid');
-    const unified = this.layout.unified && this.dirs.get(this.layout.unified);
+    const unified = this.unifiedDir();
     if (unified) {
       const type = (await readText(path.join(unified, 'cgroup.type'))).trim();
       if (type !== 'threaded') {
@@ -281,16 +452,14 @@ export class Cgroup {
 
   /** The processes in the group (union over its hierarchies), sorted. */
   async procs(): Promise<number[]> {
-    const lists = await Promise.all([...this.dirs.values()].map((d) => readOptional(path.join(d, 'cgroup.procs'))));
-    return sortedUnique(lists.map(parseIds));
+    const texts = await readMany([...this.dirs.values()].map((d) => path.join(d, 'cgroup.procs')));
+    return sortedUnique(texts.map(parseIds));
   }
 
   /** The threads in the group (v1 `tasks`, v2 `cgroup.threads`; union), sorted. */
   async threads(): Promise<number[]> {
-    const lists = await Promise.all(
-      [...this.dirs].map(([h, d]) => readOptional(path.join(d, h.version === 2 ? 'cgroup.threads' : 'tasks'))),
-    );
-    return sortedUnique(lists.map(parseIds));
+    const texts = await readMany([...this.dirs].map(([h, d]) => path.join(d, h.version === 2 ? 'cgroup.threads' : 'tasks')));
+    return sortedUnique(texts.map(parseIds));
   }
 
   /**
@@ -334,64 +503,62 @@ export class Cgroup {
 
   /** What the group used, in one shape for v1 and v2; null where this layout or kernel has no figure. */
   async stats(): Promise<CgroupStats> {
-    const read = (controller: string, name: string): Promise<string | null> => {
-      const dir = this.directory(controller);
-      return dir ? readOptional(path.join(dir, name)) : Promise.resolve(null);
-    };
     const unified = this.unifiedDir();
-    const readUnified = (name: string): Promise<string | null> => (unified ? readOptional(path.join(unified, name)) : Promise.resolve(null));
-    const memV2 = this.layout.hierarchyFor('memory')?.version === 2;
-    const pidsV2 = this.layout.hierarchyFor('pids')?.version === 2;
     const acct = this.directory('cpuacct');
-    const [
-      unifiedCpuStat, cpuStat, usage, usageUser, usageSys,
-      memCurrent, memPeak, memLimit, memFail, memEvents,
-      pidsCurrent, pidsMax, pidsEvents,
-      psiCpu, psiMem, psiIo,
-    ] = await Promise.all([
-      readUnified('cpu.stat'),
-      this.layout.hierarchyFor('cpu')?.version === 1 ? read('cpu', 'cpu.stat') : Promise.resolve(null),
-      acct ? readOptional(path.join(acct, 'cpuacct.usage')) : null,
-      acct ? readOptional(path.join(acct, 'cpuacct.usage_user')) : null,
-      acct ? readOptional(path.join(acct, 'cpuacct.usage_sys')) : null,
-      read('memory', memV2 ? 'memory.current' : 'memory.usage_in_bytes'),
-      read('memory', memV2 ? 'memory.peak' : 'memory.max_usage_in_bytes'),
-      read('memory', memV2 ? 'memory.max' : 'memory.limit_in_bytes'),
-      memV2 ? Promise.resolve(null) : read('memory', 'memory.failcnt'),
-      read('memory', memV2 ? 'memory.events' : 'memory.oom_control'),
-      read('pids', 'pids.current'),
-      read('pids', 'pids.max'),
-      read('pids', 'pids.events'),
-      readUnified('cpu.pressure'),
-      readUnified('memory.pressure'),
-      readUnified('io.pressure'),
-    ]);
-    const v2cpu = parseFlatKeyed(unifiedCpuStat);
-    const v1cpu = parseFlatKeyed(cpuStat);
-    const events = parseFlatKeyed(memEvents);
-    const hasMemory = this.directory('memory') !== null;
-    const pressure = { cpu: parsePressure(psiCpu), memory: parsePressure(psiMem), io: parsePressure(psiIo) };
+    const memV2 = this.layout.hierarchyFor('memory')?.version === 2;
+    const cpuV1 = this.layout.hierarchyFor('cpu')?.version === 1;
+    const inDir = (dir: string | null, name: string): string | null => (dir ? path.join(dir, name) : null);
+    const mem = this.directory('memory');
+    const pids = this.directory('pids');
+    const files = {
+      unifiedCpuStat: inDir(unified, 'cpu.stat'),
+      cpuStat: cpuV1 ? inDir(this.directory('cpu'), 'cpu.stat') : null,
+      usage: inDir(acct, 'cpuacct.usage'),
+      usageUser: inDir(acct, 'cpuacct.usage_user'),
+      usageSys: inDir(acct, 'cpuacct.usage_sys'),
+      memCurrent: inDir(mem, memV2 ? 'memory.current' : 'memory.usage_in_bytes'),
+      memPeak: inDir(mem, memV2 ? 'memory.peak' : 'memory.max_usage_in_bytes'),
+      memLimit: inDir(mem, memV2 ? 'memory.max' : 'memory.limit_in_bytes'),
+      memFail: memV2 ? null : inDir(mem, 'memory.failcnt'),
+      memEvents: inDir(mem, memV2 ? 'memory.events' : 'memory.oom_control'),
+      pidsCurrent: inDir(pids, 'pids.current'),
+      pidsMax: inDir(pids, 'pids.max'),
+      pidsEvents: inDir(pids, 'pids.events'),
+      psiCpu: inDir(unified, 'cpu.pressure'),
+      psiMem: inDir(unified, 'memory.pressure'),
+      psiIo: inDir(unified, 'io.pressure'),
+    };
+    const keys = Object.keys(files) as Array<keyof typeof files>;
+    const wanted = keys.filter((k) => files[k] !== null);
+    const texts = await readMany(wanted.map((k) => files[k]!));
+    const t = Object.fromEntries(keys.map((k) => [k, null])) as Record<keyof typeof files, string | null>;
+    wanted.forEach((k, i) => (t[k] = texts[i]));
+
+    const v2cpu = parseFlatKeyed(t.unifiedCpuStat);
+    const v1cpu = parseFlatKeyed(t.cpuStat);
+    const events = parseFlatKeyed(t.memEvents);
+    const pressure = { cpu: parsePressure(t.psiCpu), memory: parsePressure(t.psiMem), io: parsePressure(t.psiIo) };
     return {
       cpu: {
         // cpuacct (ns) when the group is under it, else the unified hierarchy's own accounting.
-        usageUsec: acct ? nsToUsec(parseNumber(usage)) : (v2cpu.get('usage_usec') ?? null),
-        userUsec: acct ? nsToUsec(parseNumber(usageUser)) : (v2cpu.get('user_usec') ?? null),
-        systemUsec: acct ? nsToUsec(parseNumber(usageSys)) : (v2cpu.get('system_usec') ?? null),
+        usageUsec: acct ? nsToUsec(parseNumber(t.usage)) : (v2cpu.get('usage_usec') ?? null),
+        userUsec: acct ? nsToUsec(parseNumber(t.usageUser)) : (v2cpu.get('user_usec') ?? null),
+        systemUsec: acct ? nsToUsec(parseNumber(t.usageSys)) : (v2cpu.get('system_usec') ?? null),
         periods: v1cpu.get('nr_periods') ?? v2cpu.get('nr_periods') ?? null,
         throttledPeriods: v1cpu.get('nr_throttled') ?? v2cpu.get('nr_throttled') ?? null,
         throttledUsec: v1cpu.has('throttled_time') ? nsToUsec(v1cpu.get('throttled_time')) : (v2cpu.get('throttled_usec') ?? null),
       },
       memory: {
-        current: parseNumber(memCurrent),
-        peak: parseNumber(memPeak),
-        limit: parseLimit(memLimit),
-        failcnt: memV2 ? (events.get('max') ?? null) : parseNumber(memFail),
-        oomKills: hasMemory ? (events.get('oom_kill') ?? null) : null,
+        current: parseNumber(t.memCurrent),
+        peak: parseNumber(t.memPeak),
+        limit: parseLimit(t.memLimit),
+        failcnt: memV2 ? (events.get('max') ?? null) : parseNumber(t.memFail),
+        oomKills: mem ? (events.get('oom_kill') ?? null) : null,
       },
       pids: {
-        current: parseNumber(pidsCurrent),
-        limit: pidsMax === null ? null : pidsMax.trim() === 'max' ? 'max' : Number(pidsMax.trim()),
-        rejected: parseFlatKeyed(pidsEvents).get('max') ?? null,
+        current: parseNumber(t.pidsCurrent),
+        limit: t.pidsMax === null ? null : t.pidsMax.trim() === 'max' ? 'max' : Number(t.pidsMax.trim()),
+        rejected: parseFlatKeyed(t.pidsEvents).get('max') ?? null,
       },
       pressure: pressure.cpu || pressure.memory || pressure.io ? pressure : null,
     };
@@ -404,16 +571,26 @@ export class Cgroup {
    * rmdir's transient EBUSY right after the last task exits is retried.
    */
   async delete(options: DeleteOptions = {}): Promise<void> {
-    const trees = await Promise.all([...this.dirs.values()].map((d) => subtreeDirs(d)));
-    if (!options.recursive) {
-      const withChildren = trees.find((t) => t.length > 1);
-      if (withChildren) {
-        throw new KernkitError(`cgroup ${this.path} has child groups (${withChildren[1]}); pass { recursive: true } to remove them too`, {
-          code: 'EBUSY',
-        });
-      }
+    const own = [...this.dirs];
+    // Batch 1: the subtree in each hierarchy, and whether the group itself holds tasks.
+    const probe: IoOp[] = [
+      ...own.map(([, d]) => ['walk', d] as const),
+      ...own.map(([h, d]) => ['read', path.join(d, h.version === 2 ? 'cgroup.events' : 'tasks')] as const),
+    ];
+    const results = await runBatch(probe);
+    const trees = own.map(([, d], i) => (results[i][0] === 'ENOENT' ? [] : check<string[]>(results[i], 'readdir', d)));
+    const withChildren = trees.find((t) => t.length > 1);
+    if (withChildren && !options.recursive) {
+      throw new KernkitError(`cgroup ${this.path} has child groups (${withChildren[1]}); pass { recursive: true } to remove them too`, {
+        code: 'EBUSY',
+      });
     }
-    if (!(await this.isEmpty())) {
+    let busy = own.some(([h, d], i) => {
+      const text = optionalText(results[own.length + i], path.join(d, h.version === 2 ? 'cgroup.events' : 'tasks'));
+      return h.version === 2 ? parseFlatKeyed(text).get('populated') === 1 : parseIds(text).length > 0;
+    });
+    if (!busy && withChildren) busy = !(await this.isEmpty());
+    if (busy) {
       if (!options.kill) {
         const tasks = await this.subtreeTasks([...this.dirs.values()]);
         throw new KernkitError(
@@ -423,17 +600,11 @@ export class Cgroup {
       }
       await this.kill(options);
     }
-    const errors: unknown[] = [];
-    for (const tree of trees) {
-      for (const dir of [...tree].reverse()) {
-        try {
-          await removeDir(dir);
-        } catch (err) {
-          errors.push(err);
-        }
-      }
-    }
-    if (errors.length) throw errors[0];
+    // Batch 2: children before parents, in every hierarchy.
+    const rmdirs = trees.flatMap((t) => [...t].reverse().map((d) => ['rmdir', d, RMDIR_RETRIES] as const));
+    const removed = await runBatch(rmdirs);
+    const failed = removed.findIndex((r) => r[0] !== 0 && r[0] !== 'ENOENT');
+    if (failed >= 0) throw ioError(removed[failed][0] as string, 'rmdir', rmdirs[failed][1]);
   }
 
   /** Where clone3 and the child's own attach must put a spawned process. @internal */
@@ -455,56 +626,6 @@ export class Cgroup {
     return [...this.dirs].filter(([h]) => h.version === 1).map(([, d]) => d);
   }
 
-  private async applyLimits(valid: ValidLimits, fresh: boolean): Promise<void> {
-    const controllers = controllersOf(valid);
-    if (!controllers.length) return;
-    const undo = new Undo();
-    try {
-      for (const c of controllers) await this.ensureController(c, undo);
-      if (valid.cpuset?.cpus !== undefined) await this.checkCpusWithinParent(valid.cpuset.cpus);
-      // Controllers are independent: write them in parallel, each in its own order;
-      // wait for all of them to settle so that every write made is in the undo list.
-      const results = await Promise.allSettled(
-        controllers.map(async (c) => {
-          const h = this.layout.hierarchyFor(c)!;
-          const dir = this.dirs.get(h)!;
-          const only: ValidLimits = { [c]: valid[c] };
-          const writes: FileWrite[] = h.version === 2 ? v2Writes(only) : v1Writes(only, await this.v1Current(only, dir, fresh));
-          for (const w of writes) {
-            const file = path.join(dir, w.file);
-            if (!fresh) {
-              const old = (await readText(file)).trim();
-              undo.push(() => writeValue(file, old === '' ? '\n' : old));
-            }
-            await writeValue(file, w.value, w.field);
-          }
-        }),
-      );
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-    } catch (err) {
-      await undo.run();
-      throw err;
-    }
-  }
-
-  // What the v1 write order depends on; a fresh group has the kernel's defaults.
-  private async v1Current(l: ValidLimits, dir: string, fresh: boolean): Promise<V1Current> {
-    const current: V1Current = { ...V1_DEFAULTS };
-    if (l.cpu?.max?.period !== undefined && !fresh) {
-      current.period = Number((await readText(path.join(dir, 'cpu.cfs_period_us'))).trim());
-    }
-    if (l.memory?.max !== undefined || l.memory?.swapMax !== undefined) {
-      const [limit, memsw] = await Promise.all([
-        fresh ? null : readText(path.join(dir, 'memory.limit_in_bytes')),
-        fresh && l.memory.swapMax === undefined ? 'max' : readOptional(path.join(dir, 'memory.memsw.limit_in_bytes')),
-      ]);
-      if (limit !== null) current.memoryLimit = parseBytesOrMax(limit);
-      current.memswLimit = memsw === null ? null : parseBytesOrMax(memsw);
-    }
-    return current;
-  }
-
   // Makes sure the group is under `controller`: in its hierarchy, and on v2 with it enabled above.
   private async ensureController(controller: LimitController, undo: Undo): Promise<void> {
     const h = controllerHierarchy(this.layout, controller);
@@ -516,34 +637,19 @@ export class Cgroup {
       }
       return;
     }
-    const made = await makeGroupDir(h, this.path, h.version === 2 ? [controller] : [], undo, false);
-    this.dirs.set(h, made);
+    // The group is not in this hierarchy yet: make it there (and missing ancestors).
+    const newDir = await makeGroupDirIn(h, this.path, h.version === 2 ? [controller] : [], undo);
+    this.dirs.set(h, newDir);
     undo.push(async () => {
       this.dirs.delete(h);
     });
     // Keep membership consistent: the group's processes join it in the new hierarchy too.
     for (const pid of await this.procs()) {
       try {
-        await writeTask(path.join(made, 'cgroup.procs'), pid, controller);
+        await writeTask(path.join(newDir, 'cgroup.procs'), pid, controller);
       } catch (err) {
         if (errnoCode(err) !== 'ESRCH') throw err;
       }
-    }
-  }
-
-  private async checkCpusWithinParent(cpus: string): Promise<void> {
-    const h = this.layout.hierarchyFor('cpuset');
-    if (!h || this.path === '/') return;
-    const parentDir = hierarchyDir(h, path.posix.dirname(this.path));
-    const file = path.join(parentDir, h.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus');
-    const parentCpus = (await readText(file)).trim();
-    const allowed = new Set(parseCpuList(parentCpus));
-    const outside = parseCpuList(cpus).filter((c) => !allowed.has(c));
-    if (outside.length) {
-      throw new KernkitError(
-        `cpuset.cpus ${describeValue(cpus)} names CPU ${outside.join(', ')}, outside the parent's CPUs ${describeValue(parentCpus)}`,
-        { code: 'EACCES' },
-      );
     }
   }
 
@@ -605,13 +711,17 @@ export class Cgroup {
     );
   }
 
+  // Every task in the subtrees of `dirs` (v1 tasks; cgroup.threads where there is no tasks file).
   private async subtreeTasks(dirs: string[]): Promise<number[]> {
+    if (!dirs.length) return [];
+    const walks = await runBatch(dirs.map((d) => ['walk', d] as const));
+    const tree = walks.flatMap((r, i) => (r[0] === 'ENOENT' ? [] : check<string[]>(r, 'readdir', dirs[i])));
+    const results = await runBatch(tree.flatMap((d) => [['read', path.join(d, 'tasks')] as const, ['read', path.join(d, 'cgroup.threads')] as const]));
     const lists: number[][] = [];
-    for (const dir of dirs) {
-      const tree = await subtreeDirs(dir);
-      const texts = await Promise.all(tree.map((d) => readOptional(path.join(d, 'tasks')).then((t) => t ?? readOptional(path.join(d, 'cgroup.threads')))));
-      lists.push(...texts.map(parseIds));
-    }
+    tree.forEach((d, i) => {
+      const tasks = optionalText(results[2 * i], path.join(d, 'tasks'));
+      lists.push(parseIds(tasks ?? optionalText(results[2 * i + 1], path.join(d, 'cgroup.threads'))));
+    });
     return sortedUnique(lists);
   }
 
@@ -620,9 +730,33 @@ export class Cgroup {
     const unified = this.unifiedDir();
     if (unified) {
       const events = parseFlatKeyed(await readOptional(path.join(unified, 'cgroup.events')));
-      if (events.get('populated') !== 0) return false;
+      if (events.get('populated') === 1) return false;
     }
     return (await this.subtreeTasks(this.legacyDirs())).length === 0;
+  }
+}
+
+// What v1Writes needs to know, from the limit files read before writing.
+function v1CurrentFrom(dir: string, old: Map<string, string | null>): V1Current {
+  const get = (f: string): string | null | undefined => old.get(path.join(dir, f));
+  const current: V1Current = { ...V1_DEFAULTS };
+  const period = get('cpu.cfs_period_us');
+  if (period) current.period = Number(period.trim());
+  const limit = get('memory.limit_in_bytes');
+  if (limit) current.memoryLimit = parseBytesOrMax(limit);
+  const memsw = get('memory.memsw.limit_in_bytes');
+  if (memsw !== undefined) current.memswLimit = memsw === null ? null : parseBytesOrMax(memsw);
+  return current;
+}
+
+function checkCpusWithin(cpus: string, parentCpus: string): void {
+  const allowed = new Set(parseCpuList(parentCpus));
+  const outside = parseCpuList(cpus).filter((c) => !allowed.has(c));
+  if (outside.length) {
+    throw new KernkitError(
+      `cpuset.cpus ${describeValue(cpus)} names CPU ${outside.join(', ')}, outside the parent's CPUs ${describeValue(parentCpus)}`,
+      { code: 'EACCES' },
+    );
   }
 }
 
@@ -641,22 +775,6 @@ async function setV1Freezer(dir: string, frozen: boolean, timeout: number, cgPat
   await pollUntil(async () => (await readText(path.join(dir, 'freezer.state'))).trim() === state, timeout, `cgroup ${cgPath} to be ${state}`);
 }
 
-// The directory and every descendant group's directory, parents before children.
-async function subtreeDirs(dir: string): Promise<string[]> {
-  const out = [dir];
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await fsp.readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw fileError(err, 'readdir', dir);
-  }
-  for (const e of entries) {
-    if (e.isDirectory()) out.push(...(await subtreeDirs(path.join(dir, e.name))));
-  }
-  return out;
-}
-
 function checkControllerNames(names: unknown, layout: CgroupLayout): string[] {
   if (names === undefined) return [];
   if (!Array.isArray(names)) throw invalidArgument('controllers', names, 'expected an array of controller names');
@@ -666,6 +784,18 @@ function checkControllerNames(names: unknown, layout: CgroupLayout): string[] {
     }
   }
   return names as string[];
+}
+
+// The hierarchy of a controller; ENOENT saying why when it has none here.
+function controllerHierarchy(layout: CgroupLayout, controller: string): CgroupHierarchy {
+  const h = layout.hierarchyFor(controller);
+  if (h) return h;
+  const why = !layout.knownControllers.has(controller)
+    ? 'this kernel has no such controller'
+    : layout.unified
+      ? `it is mounted in no v1 hierarchy and not offered by the v2 root (cgroup.controllers: ${layout.unified.controllers.join(' ') || 'none'})`
+      : 'it is mounted in no v1 hierarchy';
+  throw new KernkitError(`cgroup controller ${describeValue(controller)} is not available: ${why}`, { code: 'ENOENT' });
 }
 
 // The hierarchies a group with these controllers lives in, in layout order:
@@ -684,71 +814,42 @@ function targetHierarchies(layout: CgroupLayout, controllers: Set<string>): Cgro
   return layout.hierarchies.filter((h) => out.has(h));
 }
 
-// The hierarchy of a controller; ENOENT saying why when it has none here.
-function controllerHierarchy(layout: CgroupLayout, controller: string): CgroupHierarchy {
-  const h = layout.hierarchyFor(controller);
-  if (h) return h;
-  const why = !layout.knownControllers.has(controller)
-    ? 'this kernel has no such controller'
-    : layout.unified
-      ? `it is mounted in no v1 hierarchy and not offered by the v2 root (cgroup.controllers: ${layout.unified.controllers.join(' ') || 'none'})`
-      : 'it is mounted in no v1 hierarchy';
-  throw new KernkitError(`cgroup controller ${describeValue(controller)} is not available: ${why}`, { code: 'ENOENT' });
-}
-
 // Enables controllers in the subtree_control of every ancestor of cgPath (v2).
 async function enableAlongPath(h: CgroupHierarchy, cgPath: string, controllers: string[], undo: Undo): Promise<void> {
   const segs = cgPath.split('/').filter(Boolean);
-  let cur = '/';
   for (let i = 0; i < segs.length; i++) {
-    await enableSubtree(hierarchyDir(h, cur), controllers, undo);
-    cur = path.posix.join(cur, segs[i]);
+    const file = path.join(hierarchyDir(h, '/' + segs.slice(0, i).join('/')), 'cgroup.subtree_control');
+    const enabled = new Set((await readText(file)).split(/\s+/).filter(Boolean));
+    const missing = controllers.filter((c) => !enabled.has(c));
+    if (!missing.length) continue;
+    await writeValue(file, missing.map((c) => `+${c}`).join(' '), 'subtree_control');
+    undo.push(() => writeValue(file, missing.map((c) => `-${c}`).join(' ')));
   }
 }
 
-async function enableSubtree(dir: string, controllers: string[], undo: Undo): Promise<void> {
-  const file = path.join(dir, 'cgroup.subtree_control');
-  const enabled = new Set((await readText(file)).split(/\s+/).filter(Boolean));
-  const missing = controllers.filter((c) => !enabled.has(c));
-  if (!missing.length) return;
-  await writeValue(file, missing.map((c) => `+${c}`).join(' '), 'subtree_control');
-  undo.push(() => writeValue(file, missing.map((c) => `-${c}`).join(' ')));
-}
-
-// Creates the group's directory in one hierarchy (and missing ancestors), with
-// v2 controllers enabled above it and v1 cpusets populated from the parent.
-async function makeGroupDir(h: CgroupHierarchy, cgPath: string, v2Controllers: string[], undo: Undo, mustBeNew: boolean): Promise<string> {
+// Makes the group's directory in one hierarchy (and missing ancestors), for a
+// group that already exists elsewhere: v2 controllers enabled above it, v1
+// cpusets filled from the parent. Each step is recorded for undo.
+async function makeGroupDirIn(h: CgroupHierarchy, cgPath: string, v2Controllers: string[], undo: Undo): Promise<string> {
   const dir = hierarchyDir(h, cgPath);
-  await assertConfined(h, dir);
+  const [mount, [resolved]] = await Promise.all([realMount(h.mountPoint), runBatch([['resolve', dir]])]);
+  checkConfined(mount, check<string>(resolved, 'realpath', dir), dir, h.mountPoint);
+  if (v2Controllers.length) await enableAlongPath(h, cgPath, v2Controllers, undo);
   const segs = cgPath.split('/').filter(Boolean);
-  let cur = '/';
-  for (let i = 0; i < segs.length; i++) {
-    const parentDir = hierarchyDir(h, cur);
-    cur = path.posix.join(cur, segs[i]);
-    const curDir = hierarchyDir(h, cur);
-    const last = i === segs.length - 1;
-    if (v2Controllers.length) await enableSubtree(parentDir, v2Controllers, undo);
-    if (!last && (await isDirectory(curDir))) continue;
-    try {
-      await fsp.mkdir(curDir);
-    } catch (err) {
-      if (errnoCode(err) === 'EEXIST') {
-        if (!last) continue;
-        if (!mustBeNew) return dir;
-        throw new KernkitError(`cgroup ${describeValue(cgPath)} already exists (${curDir})`, { code: 'EEXIST', syscall: 'mkdir' });
-      }
-      throw fileError(err, 'mkdir', curDir);
+  for (let i = 1; i <= segs.length; i++) {
+    const parentDir = hierarchyDir(h, '/' + segs.slice(0, i - 1).join('/'));
+    const cur = hierarchyDir(h, '/' + segs.slice(0, i).join('/'));
+    const [made] = await runBatch([['mkdir', cur]]);
+    if (made[0] === 'EEXIST') continue;
+    check(made, 'mkdir', cur);
+    undo.push(() => runBatch([['rmdir', cur, RMDIR_RETRIES]]));
+    if (h.version === 1 && h.controllers.includes('cpuset')) {
+      const copies = await runBatch(
+        ['cpuset.cpus', 'cpuset.mems'].map((f) => ['copy', path.join(parentDir, f), path.join(cur, f)] as const),
+        true,
+      );
+      copies.forEach((r, j) => check(r, 'copy parent value', path.join(cur, j ? 'cpuset.mems' : 'cpuset.cpus')));
     }
-    undo.push(() => removeDir(curDir));
-    if (h.version === 1 && h.controllers.includes('cpuset')) await inheritCpuset(parentDir, curDir);
   }
   return dir;
-}
-
-// A new v1 cpuset starts with no CPUs and no memory nodes: copy the parent's.
-async function inheritCpuset(parentDir: string, dir: string): Promise<void> {
-  for (const file of ['cpuset.cpus', 'cpuset.mems']) {
-    const value = (await readText(path.join(parentDir, file))).trim();
-    if (value) await writeValue(path.join(dir, file), value, file);
-  }
 }

@@ -8,10 +8,9 @@
  * real path (symlinks resolved) is outside the mount.
  * @module
  */
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { KernkitError, describeValue } from '../errors';
-import { errnoCode, fileError } from './files';
+import { check, runBatch } from './files';
 import type { CgroupHierarchy, CgroupLayout } from './layout';
 
 function escapes(input: unknown, why: string): KernkitError {
@@ -62,10 +61,11 @@ export function hierarchyDir(h: CgroupHierarchy, cgPath: string): string {
 
 const realMounts = new Map<string, Promise<string>>();
 
-function realMount(mountPoint: string): Promise<string> {
+/** The mount point with symlinks resolved (cached). */
+export function realMount(mountPoint: string): Promise<string> {
   let p = realMounts.get(mountPoint);
   if (!p) {
-    p = fsp.realpath(mountPoint);
+    p = runBatch([['resolve', mountPoint]]).then(([r]) => check<string>(r, 'realpath', mountPoint));
     realMounts.set(mountPoint, p);
     p.catch(() => realMounts.delete(mountPoint));
   }
@@ -73,24 +73,15 @@ function realMount(mountPoint: string): Promise<string> {
 }
 
 /**
- * Checks that `dir` (or, if it does not exist yet, its deepest existing
- * ancestor) resolves inside the hierarchy's mount: a symlink on the way must
- * not lead out. EINVAL if it does.
+ * Throws EINVAL unless `resolved` (the real path of `dir`, or of its deepest
+ * existing ancestor) lies in the mount: a symlink on the way must not lead out.
  */
+export function checkConfined(mountReal: string, resolved: string, dir: string, mountPoint: string): void {
+  if (!under(resolved, mountReal)) throw escapes(dir, `it resolves to ${resolved}, outside the cgroup mount ${mountPoint}`);
+}
+
+/** {@link checkConfined} for one directory, resolving it first. */
 export async function assertConfined(h: CgroupHierarchy, dir: string): Promise<void> {
-  const mount = await realMount(h.mountPoint).catch((err) => {
-    throw fileError(err, 'realpath', h.mountPoint);
-  });
-  let probe = dir;
-  for (;;) {
-    try {
-      const real = await fsp.realpath(probe);
-      if (!under(real, mount)) throw escapes(dir, `it resolves to ${real}, outside the cgroup mount ${h.mountPoint}`);
-      return;
-    } catch (err) {
-      if (err instanceof KernkitError) throw err;
-      if (errnoCode(err) !== 'ENOENT' || probe === h.mountPoint) throw fileError(err, 'realpath', probe);
-      probe = path.dirname(probe);
-    }
-  }
+  const [mount, [r]] = await Promise.all([realMount(h.mountPoint), runBatch([['resolve', dir]])]);
+  checkConfined(mount, check<string>(r, 'realpath', dir), dir, h.mountPoint);
 }
