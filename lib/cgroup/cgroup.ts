@@ -5,6 +5,7 @@
  * writes in a second batch that stops at the first error and is undone.
  * @module
  */
+import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
 import { parseCpuList } from '../cpu/cpulist';
@@ -485,6 +486,16 @@ export class Cgroup {
    */
   async kill(options: WaitOptions = {}): Promise<void> {
     const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+    // A thread of ours in the group (a worker placed there) would take this whole process down with it.
+    const tasks = await this.subtreeTasks([...this.dirs.values()]);
+    const own = tasks.length ? new Set((await readdir('/proc/self/task')).map(Number)) : new Set<number>();
+    const mine = tasks.filter((t) => own.has(t));
+    if (mine.length) {
+      throw new KernkitError(
+        `cgroup ${this.path} holds threads of this process (${mine.join(', ')}); end them or move them out before killing the group`,
+        { code: 'EBUSY' },
+      );
+    }
     const unified = this.unifiedDir();
     let signalDirs = this.legacyDirs();
     if (unified) {

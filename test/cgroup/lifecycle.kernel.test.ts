@@ -90,13 +90,29 @@ describe('create, open, set, limits', () => {
     expect((await cg.limits()).cpu).toEqual({ max: 'max', weight: 250 });
   });
 
-  kernel('a set that fails halfway restores what it had written', async () => {
+  kernel('a set refused by the kernel changes nothing', async () => {
     const parent = await Cgroup.create(janitor.name(), { cpu: { max: { quota: 10000, period: 100000 } } });
     const child = await Cgroup.create(`${parent.path}/job`, { pids: { max: 7 }, cpu: { max: { quota: 5000, period: 100000 } } });
     const before = await child.limits();
-    // 50% of a CPU under a parent capped at 10%: the kernel refuses the quota (EINVAL), after pids.max was written.
-    await expect(child.set({ pids: { max: 3 }, cpu: { max: { quota: 50000, period: 100000 } } })).rejects.toMatchObject({ code: 'EINVAL' });
+    // 50% of a CPU under a parent capped at 10%: the kernel refuses the quota (EINVAL).
+    await expect(child.set({ pids: { max: 3 }, cpu: { max: { quota: 50000, period: 100000 } } })).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('cpu.cfs_quota_us'),
+    });
     expect(await child.limits()).toEqual(before);
+  });
+
+  kernel('a set that fails halfway restores what it had written', async () => {
+    const cg = await Cgroup.create(janitor.name(), { cpu: { weight: 100 }, cpuset: { mems: '0' }, pids: { max: 7 } });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
+    const before = await cg.limits();
+    // cpu.shares and the CFS quota are written first; then v1 refuses to empty the cpuset of a busy group (ENOSPC).
+    await expect(cg.set({ cpu: { weight: 500, max: { quota: 30000, period: 100000 } }, cpuset: { cpus: '' } })).rejects.toMatchObject({
+      code: 'ENOSPC',
+    });
+    expect(await cg.limits()).toEqual(before);
+    sleeper.kill('SIGKILL');
+    await sleeper.exited;
   });
 
   kernel('a create that fails halfway leaves nothing behind', async () => {
@@ -181,6 +197,19 @@ describe('membership', () => {
     expect(await cg.threads()).toEqual([]); // the worker has exited
   });
 
+  kernel('hybrid: a threaded group with a v1 cpu limit takes a worker thread in both halves; kill refuses our own threads', async () => {
+    const cg = await Cgroup.create(janitor.name(), { cpu: { max: { quota: 50000, period: 100000 } } }, { threaded: true });
+    const { tid, release } = await startWorker(cg.path, 'hybrid', true);
+    try {
+      expect(await cg.threads()).toEqual([tid]);
+      await expect(cg.kill()).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringContaining('this process') });
+      await expect(cg.delete({ kill: true })).rejects.toMatchObject({ code: 'EBUSY' });
+    } finally {
+      await release();
+    }
+    await cg.delete();
+  });
+
   kernel('v1: a worker thread places itself in the group (tasks); a domain v2 group refuses threads', async () => {
     const cg = await Cgroup.create(janitor.name(), { cpu: { weight: 50 } }, { layout: v1 });
     const tid = await runWorker(cg.path, 'v1');
@@ -190,20 +219,33 @@ describe('membership', () => {
   });
 });
 
-// Runs test/cgroup/thread-worker.js: it attaches itself, reports its tid and where /proc says it is, then exits.
-async function runWorker(cgPath: string, mode: 'v1' | 'v2'): Promise<number> {
-  const worker = new Worker(path.join(__dirname, 'thread-worker.js'), { workerData: { cgPath, mode } });
+// Runs test/cgroup/thread-worker.js: it attaches itself, reports its tid and where /proc says it is.
+// Without `stay` it then exits; with it, it waits until the returned release() is called.
+async function startWorker(cgPath: string, mode: 'v1' | 'v2' | 'hybrid', stay = false): Promise<{ tid: number; release: () => Promise<void> }> {
+  const worker = new Worker(path.join(__dirname, 'thread-worker.js'), { workerData: { cgPath, mode, stay } });
+  const exited = new Promise((r) => worker.once('exit', r));
   const report = await new Promise<{ tid: number; cgroup: string; processCgroup: string; error?: string }>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
   });
-  await new Promise((r) => worker.once('exit', r));
-  if (report.error) throw new Error(report.error);
+  const release = async (): Promise<void> => {
+    worker.postMessage('exit');
+    await exited;
+  };
+  if (report.error) {
+    await release();
+    throw new Error(report.error);
+  }
   const lines = report.cgroup.trim().split('\n');
-  if (mode === 'v2') expect(lines).toContain(`0::${cgPath}`);
-  else expect(lines.filter((l) => l.endsWith(`:${cgPath}`)).length).toBeGreaterThanOrEqual(1);
+  if (mode !== 'v1') expect(lines).toContain(`0::${cgPath}`);
+  if (mode !== 'v2') expect(lines.filter((l) => !l.startsWith('0::') && l.endsWith(`:${cgPath}`)).length).toBeGreaterThanOrEqual(1);
   expect(report.processCgroup).not.toContain(cgPath); // only the thread moved
-  return report.tid;
+  if (!stay) await exited;
+  return { tid: report.tid, release };
+}
+
+async function runWorker(cgPath: string, mode: 'v1' | 'v2' | 'hybrid'): Promise<number> {
+  return (await startWorker(cgPath, mode)).tid;
 }
 
 describe('freeze and thaw', () => {
