@@ -154,8 +154,15 @@ int AboveStdio(int fd) {
 
   for (int slot = 0; slot < 3; slot++) {
     int fd = p.childStdio[slot];
-    if (fd < 0) continue;
-    if (dup2(fd, slot) < 0) ChildFail(p.reportWrite, kStageStdio, slot, errno);
+    if (fd >= 0) {
+      if (dup2(fd, slot) < 0) ChildFail(p.reportWrite, kStageStdio, slot, errno);
+      continue;
+    }
+    // Inherited: our own 0..2 may be close-on-exec (Node's often are); the program must keep them.
+    int flags = fcntl(slot, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) && fcntl(slot, F_SETFD, flags & ~FD_CLOEXEC) < 0) {
+      ChildFail(p.reportWrite, kStageStdio, slot, errno);
+    }
   }
 
   if (!plan.cwd.empty() && chdir(plan.cwd.c_str()) < 0) ChildFail(p.reportWrite, kStageChdir, 0, errno);

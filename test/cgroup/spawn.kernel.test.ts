@@ -136,6 +136,15 @@ describe('spawn as a child process', () => {
     expect(exit).toEqual({ code: 7, signal: null });
   });
 
+  anywhere("'inherit' hands our fds 0-2 to the child (Node's own may be close-on-exec)", async () => {
+    const child = await spawn('/bin/sh', ['-c', 'for f in 0 1 2; do [ -e /proc/$$/fd/$f ] && echo "fd $f" >&3; done 3>&2'], {
+      stdio: ['inherit', 'inherit', 'pipe'],
+    });
+    const [err, exit] = await Promise.all([collect(child.stderr), child.exited]);
+    expect(exit.code).toBe(0);
+    expect(err).toBe('fd 0\nfd 1\nfd 2\n');
+  });
+
   anywhere('kill() signals through the pidfd; after exit it is ESRCH', async () => {
     const child = await spawn('sleep', ['30'], { stdio: 'ignore' });
     child.kill('SIGTERM');
