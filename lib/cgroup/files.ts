@@ -104,14 +104,8 @@ export async function writeValue(file: string, value: string, field?: string): P
   check(r, 'write', file, value, field);
 }
 
-/** True when `dir` exists and is a directory. */
-export async function isDirectory(dir: string): Promise<boolean> {
-  const [r] = await runBatch([['isdir', dir]]);
-  return check<boolean>(r, 'stat', dir);
-}
-
 /** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
+function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
@@ -134,12 +128,6 @@ export async function writeTask(file: string, id: number, field: string): Promis
 
 /** runc's patience for rmdir's transient EBUSY right after the last task exits: 10 retries, 1 ms doubling. */
 export const RMDIR_RETRIES = 10;
-
-/** rmdir with {@link RMDIR_RETRIES}; a missing directory is not an error. */
-export async function removeDir(dir: string): Promise<void> {
-  const [r] = await runBatch([['rmdir', dir, RMDIR_RETRIES]]);
-  if (r[0] !== 'ENOENT') check(r, 'rmdir', dir);
-}
 
 /**
  * Polls `check` until it returns true: 1 ms, then doubling up to 50 ms between

@@ -50,9 +50,13 @@ export interface PidsLimits {
 
 /** Limits for any subset of the controllers kernkit manages. */
 export interface CgroupLimits {
+  /** CFS bandwidth and weight (v1 cpu controller, v2 cpu). */
   cpu?: CpuLimits;
+  /** CPUs and memory nodes. */
   cpuset?: CpusetLimits;
+  /** Memory and swap. */
   memory?: MemoryLimits;
+  /** Task count. */
   pids?: PidsLimits;
 }
 

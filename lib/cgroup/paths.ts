@@ -79,9 +79,3 @@ export function realMount(mountPoint: string): Promise<string> {
 export function checkConfined(mountReal: string, resolved: string, dir: string, mountPoint: string): void {
   if (!under(resolved, mountReal)) throw escapes(dir, `it resolves to ${resolved}, outside the cgroup mount ${mountPoint}`);
 }
-
-/** {@link checkConfined} for one directory, resolving it first. */
-export async function assertConfined(h: CgroupHierarchy, dir: string): Promise<void> {
-  const [mount, [r]] = await Promise.all([realMount(h.mountPoint), runBatch([['resolve', dir]])]);
-  checkConfined(mount, check<string>(r, 'realpath', dir), dir, h.mountPoint);
-}

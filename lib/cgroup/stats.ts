@@ -59,14 +59,19 @@ export interface PressureLine {
 
 /** PSI for one resource: `some` tasks stalled, and `full` (all non-idle tasks stalled; null where the kernel has no such line). */
 export interface Pressure {
+  /** Some tasks stalled. */
   some: PressureLine;
+  /** All non-idle tasks stalled at once. */
   full: PressureLine | null;
 }
 
 /** What a cgroup used. Every field is present; `null` where this kernel or layout does not provide it. */
 export interface CgroupStats {
+  /** CPU time and throttling. */
   cpu: CpuStats;
+  /** Memory use and failures. */
   memory: MemoryStats;
+  /** Task counts. */
   pids: PidsStats;
   /** Pressure stall information (v2 `cpu.pressure`, `memory.pressure`, `io.pressure`), or null when there is none. */
   pressure: { cpu: Pressure | null; memory: Pressure | null; io: Pressure | null } | null;
