@@ -259,6 +259,7 @@ describe('freeze and thaw', () => {
       try {
         await until(() => last() >= 3, 'the counter to start');
         await cg.freeze();
+        await sleep(100); // let lines already in the pipe arrive
         const frozenAt = last();
         await sleep(400); // 20 ticks' worth
         expect(last()).toBe(frozenAt);
