@@ -8,16 +8,13 @@
 import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
-import { parseCpuList } from '../cpu/cpulist';
 import {
   type IoOp,
-  type IoResult,
   RMDIR_RETRIES,
   Undo,
   check,
   errnoCode,
   ioError,
-  isAbsent,
   optionalText,
   pollUntil,
   readMany,
@@ -48,6 +45,7 @@ import {
 } from './limits';
 import { spawnNative } from './native';
 import { checkConfined, hierarchyDir, normalizeCgroupPath, realMount } from './paths';
+import { CreatePlan, type Step, checkControllerNames, checkCpusWithin, controllerHierarchy, writeStep } from './plan';
 import { type CgroupStats, nsToUsec, parseFlatKeyed, parseLimit, parseNumber, parsePressure } from './stats';
 
 /** Options shared by {@link Cgroup.create} and {@link Cgroup.open}. */
@@ -106,16 +104,6 @@ function sortedUnique(lists: number[][]): number[] {
   return [...new Set(lists.flat())].sort((a, b) => a - b);
 }
 
-/** One write of a multi-step change: the op, how to describe its failure, how to take it back. */
-interface Step {
-  op: IoOp;
-  /** For the error message: operation, file, value, limit field. */
-  what: [op: string, file: string, value?: string, field?: string];
-  undo?: IoOp;
-  /** A better error for some errno (EEXIST of the group's own mkdir). */
-  explain?: (code: string) => KernkitError | undefined;
-}
-
 /**
  * Runs steps as one batch that stops at the first failure; then takes back the
  * steps that were done (newest first, best effort) and throws that failure.
@@ -136,14 +124,6 @@ async function runSteps(steps: Step[]): Promise<void> {
   const code = results[failed][0] as string;
   const step = steps[failed];
   throw step.explain?.(code) ?? ioError(code, ...step.what);
-}
-
-function writeStep(file: string, value: string, field?: string, undoValue?: string): Step {
-  return {
-    op: ['write', file, value],
-    what: ['write', file, value, field],
-    ...(undoValue !== undefined ? { undo: ['write', file, undoValue] as IoOp } : {}),
-  };
 }
 
 /**
@@ -208,106 +188,9 @@ export class Cgroup {
     if (normalized === '/') throw invalidArgument('cgroup path', cgPath, 'the root cgroup cannot be created');
     const valid = validateLimits(limits);
     const wanted = new Set<string>([...controllersOf(valid), ...checkControllerNames(options.controllers, layout)]);
-    const targets = targetHierarchies(layout, wanted);
-    if (options.threaded && !layout.unified) {
-      throw invalidArgument('threaded', true, 'threaded groups exist on the unified (v2) hierarchy only; this layout has none');
-    }
-    const segs = normalized.split('/').filter(Boolean);
-    // Every level from the root's first child down to the group: [parent, path].
-    const levels = segs.map((_, i) => [i === 0 ? '/' : '/' + segs.slice(0, i).join('/'), '/' + segs.slice(0, i + 1).join('/')]);
-    const v2ControllersOf = (h: CgroupHierarchy): string[] => (h.version === 2 ? [...wanted].filter((c) => h.controllers.includes(c)) : []);
-
-    // Batch 1: where things are. Real paths (confinement), which ancestors exist,
-    // what v2 ancestors already delegate, what cpuset and memsw look like above.
-    const probe: IoOp[] = [];
-    const at = new Map<string, number>();
-    const ask = (key: string, op: IoOp): void => {
-      at.set(key, probe.length);
-      probe.push(op);
-    };
-    const cpusetH = layout.hierarchyFor('cpuset');
-    const memoryH = layout.hierarchyFor('memory');
-    for (const h of targets) {
-      ask(`resolve ${h.mountPoint}`, ['resolve', hierarchyDir(h, normalized)]);
-      for (const [, p] of levels.slice(0, -1)) ask(`isdir ${h.mountPoint} ${p}`, ['isdir', hierarchyDir(h, p)]);
-      if (v2ControllersOf(h).length) {
-        for (const [parent] of levels) ask(`subtree ${parent}`, ['read', path.join(hierarchyDir(h, parent), 'cgroup.subtree_control')]);
-      }
-    }
-    if (valid.cpuset?.cpus !== undefined && cpusetH) {
-      for (const [parent] of levels) {
-        ask(`cpus ${parent}`, ['read', path.join(hierarchyDir(cpusetH, parent), cpusetH.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus')]);
-      }
-    }
-    if (valid.memory?.swapMax !== undefined && memoryH?.version === 1) {
-      ask('memsw', ['read', path.join(memoryH.mountPoint, 'memory.memsw.limit_in_bytes')]);
-    }
-    const [results, mounts] = await Promise.all([runBatch(probe), Promise.all(targets.map((h) => realMount(h.mountPoint)))]);
-    const result = (key: string): IoResult => results[at.get(key)!];
-
-    targets.forEach((h, i) => {
-      const dir = hierarchyDir(h, normalized);
-      checkConfined(mounts[i], check<string>(result(`resolve ${h.mountPoint}`), 'realpath', dir), dir, h.mountPoint);
-    });
-    if (valid.cpuset?.cpus !== undefined && cpusetH) {
-      // The nearest existing ancestor's CPUs are what the new group starts from.
-      const known = levels.map(([parent]) => result(`cpus ${parent}`)).filter((r) => r[0] === 0);
-      if (known.length) checkCpusWithin(valid.cpuset.cpus, (known[known.length - 1][1] as string).trim());
-    }
-
-    // Batch 2: the changes, undone if one fails.
-    const steps: Step[] = [];
-    const dirs = new Map<CgroupHierarchy, string>();
-    for (const h of targets) {
-      const v2Controllers = v2ControllersOf(h);
-      for (const [parent, p] of levels) {
-        const parentDir = hierarchyDir(h, parent);
-        const dir = hierarchyDir(h, p);
-        const last = p === normalized;
-        if (v2Controllers.length) {
-          const r = result(`subtree ${parent}`);
-          const enabled = r[0] === 0 ? (r[1] as string).split(/\s+/) : [];
-          const missing = v2Controllers.filter((c) => !enabled.includes(c));
-          if (missing.length) {
-            const file = path.join(parentDir, 'cgroup.subtree_control');
-            steps.push({
-              op: ['write', file, missing.map((c) => `+${c}`).join(' ')],
-              what: ['write', file, missing.map((c) => `+${c}`).join(' '), 'subtree_control'],
-              undo: ['write', file, missing.map((c) => `-${c}`).join(' ')],
-            });
-          }
-        }
-        if (!last && check<boolean>(result(`isdir ${h.mountPoint} ${p}`), 'stat', dir)) continue;
-        steps.push({
-          op: ['mkdir', dir],
-          what: ['mkdir', dir],
-          undo: ['rmdir', dir, RMDIR_RETRIES],
-          explain: (code) =>
-            code === 'EEXIST' && last
-              ? new KernkitError(`cgroup ${describeValue(normalized)} already exists (${dir})`, { code: 'EEXIST', syscall: 'mkdir' })
-              : undefined,
-        });
-        if (h.version === 1 && h.controllers.includes('cpuset')) {
-          // A new v1 cpuset has no CPUs and no memory nodes: it starts with its parent's.
-          for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-            steps.push({ op: ['copy', path.join(parentDir, f), path.join(dir, f)], what: ['copy parent value', path.join(dir, f)] });
-          }
-        }
-      }
-      dirs.set(h, hierarchyDir(h, normalized));
-    }
-    if (options.threaded) steps.push(writeStep(path.join(dirs.get(layout.unified!)!, 'cgroup.type'), 'threaded', 'threaded'));
-    const fresh: V1Current = { ...V1_DEFAULTS };
-    if (valid.memory?.swapMax !== undefined && memoryH?.version === 1) {
-      fresh.memswLimit = isAbsent(result('memsw')[0]) ? null : 'max';
-    }
-    for (const c of controllersOf(valid)) {
-      const h = layout.hierarchyFor(c)!;
-      const only: ValidLimits = { [c]: valid[c] };
-      for (const w of h.version === 2 ? v2Writes(only) : v1Writes(only, fresh)) {
-        steps.push(writeStep(path.join(dirs.get(h)!, w.file), w.value, w.field));
-      }
-    }
+    const plan = new CreatePlan(layout, normalized, valid, wanted, options.threaded === true);
+    const [results, mounts] = await Promise.all([runBatch(plan.probe), Promise.all(plan.targets.map((h) => realMount(h.mountPoint)))]);
+    const { steps, dirs } = plan.changes(results, mounts);
     await runSteps(steps);
     return new Cgroup(normalized, layout, dirs);
   }
@@ -760,17 +643,6 @@ function v1CurrentFrom(dir: string, old: Map<string, string | null>): V1Current 
   return current;
 }
 
-function checkCpusWithin(cpus: string, parentCpus: string): void {
-  const allowed = new Set(parseCpuList(parentCpus));
-  const outside = parseCpuList(cpus).filter((c) => !allowed.has(c));
-  if (outside.length) {
-    throw new KernkitError(
-      `cpuset.cpus ${describeValue(cpus)} names CPU ${outside.join(', ')}, outside the parent's CPUs ${describeValue(parentCpus)}`,
-      { code: 'EACCES' },
-    );
-  }
-}
-
 function signalKill(tid: number): void {
   try {
     process.kill(tid, 'SIGKILL');
@@ -784,45 +656,6 @@ async function setV1Freezer(dir: string, frozen: boolean, timeout: number, cgPat
   await writeValue(path.join(dir, 'freezer.state'), state, frozen ? 'freeze' : 'thaw');
   // FREEZING becomes FROZEN lazily, when the state is read and every task has stopped.
   await pollUntil(async () => (await readText(path.join(dir, 'freezer.state'))).trim() === state, timeout, `cgroup ${cgPath} to be ${state}`);
-}
-
-function checkControllerNames(names: unknown, layout: CgroupLayout): string[] {
-  if (names === undefined) return [];
-  if (!Array.isArray(names)) throw invalidArgument('controllers', names, 'expected an array of controller names');
-  for (const n of names) {
-    if (typeof n !== 'string' || !layout.knownControllers.has(n)) {
-      throw invalidArgument('controller', n, `unknown controller (this kernel has ${[...layout.knownControllers].join(', ')})`);
-    }
-  }
-  return names as string[];
-}
-
-// The hierarchy of a controller; ENOENT saying why when it has none here.
-function controllerHierarchy(layout: CgroupLayout, controller: string): CgroupHierarchy {
-  const h = layout.hierarchyFor(controller);
-  if (h) return h;
-  const why = !layout.knownControllers.has(controller)
-    ? 'this kernel has no such controller'
-    : layout.unified
-      ? `it is mounted in no v1 hierarchy and not offered by the v2 root (cgroup.controllers: ${layout.unified.controllers.join(' ') || 'none'})`
-      : 'it is mounted in no v1 hierarchy';
-  throw new KernkitError(`cgroup controller ${describeValue(controller)} is not available: ${why}`, { code: 'ENOENT' });
-}
-
-// The hierarchies a group with these controllers lives in, in layout order:
-// the unified one if any (it tracks processes), each controller's, and on pure
-// v1 freezer and cpuacct (to freeze, kill and account without v2).
-function targetHierarchies(layout: CgroupLayout, controllers: Set<string>): CgroupHierarchy[] {
-  const out = new Set<CgroupHierarchy>();
-  if (layout.unified) out.add(layout.unified);
-  for (const c of controllers) out.add(controllerHierarchy(layout, c));
-  if (!layout.unified) {
-    for (const c of ['freezer', 'cpuacct']) {
-      const h = layout.hierarchyFor(c);
-      if (h) out.add(h);
-    }
-  }
-  return layout.hierarchies.filter((h) => out.has(h));
 }
 
 // Enables controllers in the subtree_control of every ancestor of cgPath (v2).
