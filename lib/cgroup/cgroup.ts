@@ -55,7 +55,7 @@ export interface CgroupOptions {
 }
 
 /** Options of {@link Cgroup.create}. */
-export interface CreateOptions extends CgroupOptions {
+export interface CgroupCreateOptions extends CgroupOptions {
   /**
    * More controllers to create the group under, beyond those its limits need
    * (e.g. `['memory']` to read memory stats of an unlimited group).
@@ -70,13 +70,13 @@ export interface CreateOptions extends CgroupOptions {
 }
 
 /** Options of operations that wait for the kernel (freeze, thaw, kill, delete). */
-export interface WaitOptions {
+export interface CgroupWaitOptions {
   /** Give up with ETIMEDOUT after this many milliseconds (default 10000). */
   timeout?: number;
 }
 
 /** Options of {@link Cgroup.delete}. */
-export interface DeleteOptions extends WaitOptions {
+export interface CgroupDeleteOptions extends CgroupWaitOptions {
   /** Remove child groups too, deepest first (default false: a group with children is EBUSY). */
   recursive?: boolean;
   /** Kill the tasks still in the group first (default false: a group with tasks is EBUSY). */
@@ -182,7 +182,7 @@ export class Cgroup {
    * created. EEXIST if the group exists. If any step fails, every earlier step
    * is undone and nothing is left behind.
    */
-  static async create(cgPath: string, limits?: CgroupLimits, options: CreateOptions = {}): Promise<Cgroup> {
+  static async create(cgPath: string, limits?: CgroupLimits, options: CgroupCreateOptions = {}): Promise<Cgroup> {
     const layout = options.layout ?? (await CgroupLayout.current());
     const normalized = normalizeCgroupPath(cgPath, layout);
     if (normalized === '/') throw invalidArgument('cgroup path', cgPath, 'the root cgroup cannot be created');
@@ -352,12 +352,12 @@ export class Cgroup {
    * `freezer.state` `FROZEN`). Uses v2 `cgroup.freeze` where the group is in the
    * unified hierarchy, else the v1 freezer; EOPNOTSUPP if it is in neither.
    */
-  async freeze(options: WaitOptions = {}): Promise<void> {
+  async freeze(options: CgroupWaitOptions = {}): Promise<void> {
     await this.setFrozen(true, options.timeout ?? DEFAULT_TIMEOUT);
   }
 
   /** Thaws the group; resolves once the kernel reports it thawed. */
-  async thaw(options: WaitOptions = {}): Promise<void> {
+  async thaw(options: CgroupWaitOptions = {}): Promise<void> {
     await this.setFrozen(false, options.timeout ?? DEFAULT_TIMEOUT);
   }
 
@@ -367,7 +367,7 @@ export class Cgroup {
    * escape). v1: freeze, SIGKILL every task, thaw (without a freezer, SIGKILL
    * until empty).
    */
-  async kill(options: WaitOptions = {}): Promise<void> {
+  async kill(options: CgroupWaitOptions = {}): Promise<void> {
     const timeout = options.timeout ?? DEFAULT_TIMEOUT;
     // A thread of ours in the group (a worker placed there) would take this whole process down with it.
     const tasks = await this.subtreeTasks([...this.dirs.values()]);
@@ -464,7 +464,7 @@ export class Cgroup {
    * EBUSY unless `recursive: true` (then children go first, deepest first).
    * rmdir's transient EBUSY right after the last task exits is retried.
    */
-  async delete(options: DeleteOptions = {}): Promise<void> {
+  async delete(options: CgroupDeleteOptions = {}): Promise<void> {
     const own = [...this.dirs];
     // Batch 1: the subtree in each hierarchy, and whether the group itself holds tasks.
     const probe: IoOp[] = [

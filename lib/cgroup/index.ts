@@ -5,7 +5,7 @@
  * hierarchies are).
  * @module
  */
-export { Cgroup, cgroupsOf, type CgroupOptions, type CreateOptions, type WaitOptions, type DeleteOptions } from './cgroup';
+export { Cgroup, cgroupsOf, type CgroupOptions, type CgroupCreateOptions, type CgroupWaitOptions, type CgroupDeleteOptions } from './cgroup';
 export { CgroupLayout, type CgroupMode, type CgroupHierarchy, type LayoutSources } from './layout';
 export {
   type CgroupLimits,
@@ -16,7 +16,7 @@ export {
   type PidsLimits,
   type LimitController,
 } from './limits';
-export { type CgroupStats, type CpuStats, type MemoryStats, type PidsStats, type Pressure, type PressureLine } from './stats';
+export { type CgroupStats, type CgroupCpuStats, type CgroupMemoryStats, type CgroupPidsStats, type CgroupPressure, type CgroupPressureLine } from './stats';
 export { type MemorySize, parseMemorySize, cpuSharesToWeight, cpuWeightToShares } from './units';
 export { spawn, CgroupChild, type SpawnOptions, type SpawnStdio, type ChildExit } from './spawn';
 export { attachThreadToCgroup } from './thread';

@@ -6,7 +6,7 @@
 import { parseBytesOrMax } from './limits';
 
 /** CPU time the group used, and how often CFS bandwidth control stopped it. */
-export interface CpuStats {
+export interface CgroupCpuStats {
   /** Total CPU time, µs. v2 `cpu.stat usage_usec`; v1 `cpuacct.usage` / 1000. */
   usageUsec: number | null;
   /** User-mode time, µs. v2 `user_usec`; v1 `cpuacct.usage_user` / 1000. */
@@ -22,7 +22,7 @@ export interface CpuStats {
 }
 
 /** Memory use, its limit and its failures. */
-export interface MemoryStats {
+export interface CgroupMemoryStats {
   /** Bytes in use now. v2 `memory.current`; v1 `memory.usage_in_bytes`. */
   current: number | null;
   /** Highest use seen. v2 `memory.peak`; v1 `memory.max_usage_in_bytes`. */
@@ -36,7 +36,7 @@ export interface MemoryStats {
 }
 
 /** Task counts. */
-export interface PidsStats {
+export interface CgroupPidsStats {
   /** Tasks (processes and threads) in the group. */
   current: number | null;
   /** `pids.max`, or `'max'`. */
@@ -46,7 +46,7 @@ export interface PidsStats {
 }
 
 /** One PSI line: share of time some (or all) tasks were stalled. */
-export interface PressureLine {
+export interface CgroupPressureLine {
   /** Percent of the last 10 s. */
   avg10: number;
   /** Percent of the last 60 s. */
@@ -58,23 +58,23 @@ export interface PressureLine {
 }
 
 /** PSI for one resource: `some` tasks stalled, and `full` (all non-idle tasks stalled; null where the kernel has no such line). */
-export interface Pressure {
+export interface CgroupPressure {
   /** Some tasks stalled. */
-  some: PressureLine;
+  some: CgroupPressureLine;
   /** All non-idle tasks stalled at once. */
-  full: PressureLine | null;
+  full: CgroupPressureLine | null;
 }
 
 /** What a cgroup used. Every field is present; `null` where this kernel or layout does not provide it. */
 export interface CgroupStats {
   /** CPU time and throttling. */
-  cpu: CpuStats;
+  cpu: CgroupCpuStats;
   /** Memory use and failures. */
-  memory: MemoryStats;
+  memory: CgroupMemoryStats;
   /** Task counts. */
-  pids: PidsStats;
+  pids: CgroupPidsStats;
   /** Pressure stall information (v2 `cpu.pressure`, `memory.pressure`, `io.pressure`), or null when there is none. */
-  pressure: { cpu: Pressure | null; memory: Pressure | null; io: Pressure | null } | null;
+  pressure: { cpu: CgroupPressure | null; memory: CgroupPressure | null; io: CgroupPressure | null } | null;
 }
 
 /** Parses `key value` lines (cpu.stat, memory.events, memory.stat, oom_control) into numbers. @internal */
@@ -89,9 +89,9 @@ export function parseFlatKeyed(text: string | null): Map<string, number> {
 }
 
 /** Parses a PSI file (`some avg10=0.00 avg60=0.00 avg300=0.00 total=0`). @internal */
-export function parsePressure(text: string | null): Pressure | null {
+export function parsePressure(text: string | null): CgroupPressure | null {
   if (text === null) return null;
-  const lines = new Map<string, PressureLine>();
+  const lines = new Map<string, CgroupPressureLine>();
   for (const line of text.split('\n')) {
     const [kind, ...pairs] = line.trim().split(/\s+/);
     if (kind !== 'some' && kind !== 'full') continue;
