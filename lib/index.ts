@@ -6,3 +6,4 @@ export { KernkitError, type KernkitErrorProps } from './errors';
 export * from './percpu';
 export * from './cpu';
 export * from './pool';
+export * from './cgroup';

@@ -32,18 +32,22 @@ function companionName(block: Block): string | undefined {
   return block.lang === 'js' ? /^\/\/ ([\w.-]+\.js)\s*$/.exec(block.code.split('\n')[0])?.[1] : undefined;
 }
 
-// Turns `console.log(expr); // shown` into a check that util.inspect(expr) is `shown`.
+// Turns `console.log(args); // shown` into a check that console.log would print `shown`.
 function withChecks(code: string): string {
   const checked = code.replace(/^(\s*)console\.log\((.*)\);\s*\/\/\s*(.+?)\s*$/gm, (_m, indent: string, expr: string, shown: string) => {
     const expected = shown.replace(/\s+\(.*\)$/, ''); // "42n (exact, a bigint)" shows 42n
-    return `${indent}__shows(${expr}, ${JSON.stringify(expected)});`;
+    return `${indent}__shows(${JSON.stringify(expected)}, ${expr});`;
   });
-  return `const __shows = (value: unknown, expected: string): void => {
-    const got = require('node:util').inspect(value, { breakLength: Infinity });
+  return `const __shows = (expected: string, ...args: unknown[]): void => {
+    const got = require('node:util').formatWithOptions({ breakLength: Infinity }, ...args);
     if (got !== expected) throw new Error('README shows ' + expected + ' but the code prints ' + got);
   };
   ${checked}`;
 }
+
+// Examples name the cgroups and network namespaces they make `kernkit-example`; here each
+// run gets its own `kernkit-test-*` name, as every test's resources do.
+const exampleName = `kernkit-test-readme-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
 describe('README.md examples', () => {
   const all = blocksOf(path.join(root, 'README.md'));
@@ -59,7 +63,7 @@ describe('README.md examples', () => {
   test('there are examples', () => expect(blocks.length).toBeGreaterThan(0));
 
   test.each(blocks.map((b) => [b.line, b] as const))('the example at line %i runs and prints what it shows', (_line, block) => {
-    const js = ts.transpileModule(withChecks(block.code), {
+    const js = ts.transpileModule(withChecks(block.code.replaceAll('kernkit-example', exampleName)), {
       compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
     }).outputText;
     const file = path.join(dir, `example-${block.line}.js`);

@@ -1,0 +1,598 @@
+// Starting a child directly inside a cgroup, and watching it without blocking
+// the event loop.
+//
+// - cgroup v2 (unified hierarchy): clone3(CLONE_INTO_CGROUP) places the child in
+//   the target group atomically, before it runs a single instruction.
+// - cgroup v1 (and the v1 half of a hybrid layout): the child writes "0" (the
+//   kernel's "myself") into every hierarchy's cgroup.procs before exec.
+//
+// Everything that allocates or may fail for reasons of its own (paths, fds,
+// pipes) is prepared before the clone; between clone and exec the child makes
+// raw system calls only (async-signal-safe). A failure on the child's side is
+// reported through a close-on-exec pipe: end-of-file means the exec succeeded,
+// a ChildReport means it did not. The clone runs on a libuv pool thread (a
+// clone with CLONE_INTO_CGROUP takes cgroup_mutex, which others may hold); the
+// main thread then waits for the report and for the exit with uv_poll on the
+// pipe and on a pidfd, so nothing ever blocks the event loop.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef __NR_clone3
+#define __NR_clone3 435
+#endif
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+
+namespace kernkit::spawn {
+
+namespace {
+
+// struct clone_args up to the cgroup field (CLONE_ARGS_SIZE_VER2, Linux 5.7),
+// spelled out so that old kernel headers do not matter.
+struct CloneArgs {
+  uint64_t flags;
+  uint64_t pidfd;
+  uint64_t child_tid;
+  uint64_t parent_tid;
+  uint64_t exit_signal;
+  uint64_t stack;
+  uint64_t stack_size;
+  uint64_t tls;
+  uint64_t set_tid;
+  uint64_t set_tid_size;
+  uint64_t cgroup;
+};
+static_assert(sizeof(CloneArgs) == 88, "clone_args v2 is 88 bytes");
+
+// What the child writes to the report pipe when it cannot exec.
+enum Stage : int32_t { kStageAttach = 1, kStageSetsid = 2, kStageStdio = 3, kStageChdir = 4, kStageExec = 5 };
+struct ChildReport {
+  int32_t stage;
+  int32_t index;  // which cgroup.procs file / stdio slot / exec candidate
+  int32_t err;
+};
+
+enum StdioMode { kInherit = 0, kPipe = 1, kIgnore = 2 };
+
+// Everything the child needs, prepared by the parent before the clone.
+struct ChildPlan {
+  std::vector<std::string> candidates;  // paths to try with execve, in order (PATH already searched)
+  std::vector<std::string> argv;
+  std::vector<std::string> envp;
+  std::string cwd;                      // empty: inherit
+  std::string cgroupDir;                // cgroup2 directory for CLONE_INTO_CGROUP, or empty
+  std::vector<std::string> procsFiles;  // v1 cgroup.procs files the child attaches itself to
+  StdioMode stdio[3] = {kInherit, kInherit, kInherit};
+  bool setsid = false;
+};
+
+// The fds and pointer arrays of one spawn; owned by the pool thread until the
+// clone, then by the main thread.
+struct Prepared {
+  std::vector<char*> argv, envp, candidates;
+  std::vector<int> procsFds;
+  int cgroupFd = -1;
+  int childStdio[3] = {-1, -1, -1};   // the child's ends (or /dev/null)
+  int parentStdio[3] = {-1, -1, -1};  // our ends of the pipes
+  int reportRead = -1, reportWrite = -1;
+};
+
+void CloseFd(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+// Moves fd above 2, so that the child's dup2 onto 0..2 cannot clobber another source.
+int AboveStdio(int fd) {
+  if (fd > 2) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return moved;
+}
+
+[[noreturn]] void ChildFail(int reportFd, int32_t stage, int32_t index, int err) {
+  ChildReport r{stage, index, err};
+  ssize_t ignored = write(reportFd, &r, sizeof r);
+  (void)ignored;
+  _exit(127);
+}
+
+// Runs in the child, between clone and exec: async-signal-safe calls only.
+[[noreturn]] void ChildMain(const ChildPlan& plan, Prepared& p, const sigset_t& emptyMask) {
+  // Node's handlers must not run here, nor be inherited by the new program:
+  // back to the defaults (exec would keep SIG_IGN, e.g. Node's SIGPIPE), then unblock.
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &dfl, nullptr);  // fails harmlessly for the C library's internal signals
+  }
+  sigprocmask(SIG_SETMASK, &emptyMask, nullptr);
+
+  if (plan.setsid && setsid() < 0) ChildFail(p.reportWrite, kStageSetsid, 0, errno);
+
+  // "0" is the writer itself. Every hierarchy before exec: the program starts inside the group.
+  for (size_t i = 0; i < p.procsFds.size(); i++) {
+    ssize_t n;
+    do n = write(p.procsFds[i], "0", 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) ChildFail(p.reportWrite, kStageAttach, static_cast<int32_t>(i), errno);
+  }
+
+  for (int slot = 0; slot < 3; slot++) {
+    int fd = p.childStdio[slot];
+    if (fd >= 0) {
+      if (dup2(fd, slot) < 0) ChildFail(p.reportWrite, kStageStdio, slot, errno);
+      continue;
+    }
+    // Inherited: our own 0..2 may be close-on-exec (Node's often are); the program must keep them.
+    int flags = fcntl(slot, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) && fcntl(slot, F_SETFD, flags & ~FD_CLOEXEC) < 0) {
+      ChildFail(p.reportWrite, kStageStdio, slot, errno);
+    }
+  }
+
+  if (!plan.cwd.empty() && chdir(plan.cwd.c_str()) < 0) ChildFail(p.reportWrite, kStageChdir, 0, errno);
+
+  // Whatever else this process had open (without O_CLOEXEC) is not the new program's business.
+  syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  // execvp's search order and error choice: keep going on ENOENT/ENOTDIR, remember EACCES.
+  int err = ENOENT;
+  bool sawEacces = false;
+  for (size_t i = 0; i < p.candidates.size(); i++) {
+    execve(p.candidates[i], p.argv.data(), p.envp.data());
+    err = errno;
+    if (err == EACCES) {
+      sawEacces = true;
+      continue;
+    }
+    if (err == ENOENT || err == ENOTDIR || err == ELOOP || err == ENAMETOOLONG) continue;
+    break;
+  }
+  if (sawEacces && (err == ENOENT || err == ENOTDIR)) err = EACCES;
+  ChildFail(p.reportWrite, kStageExec, 0, err);
+}
+
+struct SpawnState;
+
+// A spawned child as the main thread tracks it: the report pipe until exec,
+// the pidfd until exit.
+struct Child {
+  uint32_t id = 0;
+  int pid = 0;
+  int pidfd = -1;
+  int reportFd = -1;
+  int parentStdio[3] = {-1, -1, -1};
+  ChildPlan plan;
+  uv_poll_t reportPoll;
+  uv_poll_t exitPoll;
+  bool reportPolling = false, exitPolling = false;
+  int openHandles = 0;
+  bool settled = false;  // the spawn promise was resolved or rejected
+  bool started = false;  // ... and it was resolved: the JS side owns the child
+  bool reaped = false;
+  napi_env env = nullptr;
+  Napi::Promise::Deferred deferred;
+  Napi::FunctionReference onExit;
+  std::unique_ptr<Napi::AsyncContext> async;  // so promise reactions run after our uv callbacks
+  SpawnState* state = nullptr;                // null once the environment is being torn down
+
+  explicit Child(napi_env e) : env(e), deferred(Napi::Promise::Deferred::New(e)) {}
+};
+
+struct SpawnState : EnvSlotBase {
+  uint32_t nextId = 1;
+  std::map<uint32_t, Child*> children;
+  bool hooked = false;
+};
+
+void MaybeFree(Child* c);
+
+void OnHandleClosed(uv_handle_t* h) {
+  auto* c = static_cast<Child*>(h->data);
+  c->openHandles--;
+  MaybeFree(c);
+}
+
+void StopReport(Child* c) {
+  if (c->reportPolling) {
+    uv_poll_stop(&c->reportPoll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->reportPoll), OnHandleClosed);
+    c->reportPolling = false;
+  }
+  CloseFd(c->reportFd);
+}
+
+void StopExit(Child* c) {
+  if (c->exitPolling) {
+    uv_poll_stop(&c->exitPoll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->exitPoll), OnHandleClosed);
+    c->exitPolling = false;
+  }
+  CloseFd(c->pidfd);
+}
+
+SpawnState& State(napi_env env) { return PerEnv<SpawnState>(Napi::Env(env)); }
+
+void MaybeFree(Child* c) {
+  if (c->openHandles > 0 || c->reportPolling || c->exitPolling) return;
+  if (c->state) c->state->children.erase(c->id);
+  delete c;
+}
+
+std::string StageText(const Child* c, const ChildReport& r) {
+  switch (r.stage) {
+    case kStageAttach:
+      return "attach to " +
+             (r.index >= 0 && static_cast<size_t>(r.index) < c->plan.procsFiles.size() ? c->plan.procsFiles[r.index]
+                                                                                         : std::string("a cgroup"));
+    case kStageSetsid: return "setsid";
+    case kStageStdio: return "dup2 onto fd " + std::to_string(r.index);
+    case kStageChdir: return "chdir to " + c->plan.cwd;
+    default: return "execve " + (c->plan.candidates.size() == 1 ? c->plan.candidates[0] : c->plan.argv[0]);
+  }
+}
+
+// Reads the report pipe (readable, or the child is gone) and settles the spawn promise.
+void SettleFromReport(Child* c) {
+  if (c->settled) return;
+  c->settled = true;
+  ChildReport report;
+  ssize_t n;
+  do n = read(c->reportFd, &report, sizeof report);
+  while (n < 0 && errno == EINTR);
+  StopReport(c);
+
+  Napi::Env env(c->env);
+  if (n == 0) {
+    c->started = true;
+    auto result = Napi::Object::New(env);
+    result.Set("pid", c->pid);
+    result.Set("id", c->id);
+    auto fds = Napi::Array::New(env, 3);
+    for (uint32_t i = 0; i < 3; i++) fds.Set(i, c->parentStdio[i]);
+    result.Set("stdio", fds);
+    c->deferred.Resolve(result);
+    return;
+  }
+  for (int& fd : c->parentStdio) CloseFd(fd);
+  if (n == static_cast<ssize_t>(sizeof report)) {
+    std::string what = StageText(c, report);
+    const char* syscall = report.stage == kStageAttach ? "write" : report.stage == kStageExec ? "execve"
+                          : report.stage == kStageChdir ? "chdir" : report.stage == kStageStdio ? "dup2" : "setsid";
+    auto err = MakeError(env, ErrnoName(report.err),
+                         "spawn " + c->plan.argv[0] + ": " + what + ": " + std::strerror(report.err), report.err, syscall);
+    c->deferred.Reject(err.Value());
+  } else {
+    int e = n < 0 ? errno : EIO;
+    c->deferred.Reject(MakeErrnoError(env, e, "read", "spawn report pipe").Value());
+  }
+}
+
+void OnReportReadable(uv_poll_t* h, int status, int events) {
+  auto* c = static_cast<Child*>(h->data);
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  Napi::CallbackScope callbackScope(env, *c->async);
+  SettleFromReport(c);
+}
+
+void OnExitReadable(uv_poll_t* h, int status, int events) {
+  auto* c = static_cast<Child*>(h->data);
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &info, WEXITED | WNOHANG) < 0) {
+    if (errno == EINTR) return;
+    info.si_pid = c->pid;  // ECHILD: someone else reaped it; report an unknown end
+    info.si_code = 0;
+  }
+  if (info.si_pid == 0) return;  // not yet (spurious wakeup)
+  c->reaped = true;
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  Napi::CallbackScope callbackScope(env, *c->async);
+  // Exec's end-of-file and the exit can arrive in one loop turn; settle the spawn first.
+  SettleFromReport(c);
+  StopExit(c);
+  if (c->started && !c->onExit.IsEmpty()) {
+    Napi::Value code = env.Null(), signal = env.Null();
+    if (info.si_code == CLD_EXITED) code = Napi::Number::New(env, info.si_status);
+    else if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) signal = Napi::Number::New(env, info.si_status);
+    try {
+      c->onExit.Call(env.Global(), {code, signal});
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+  c->onExit.Reset();  // the handles are closing; OnHandleClosed frees the child
+}
+
+// Closes every child's handles when the environment goes away (worker exit).
+void CleanupEnv(void* arg) {
+  auto* st = static_cast<SpawnState*>(arg);
+  std::vector<Child*> all;
+  for (auto& kv : st->children) all.push_back(kv.second);
+  st->children.clear();
+  for (Child* c : all) {
+    // Nothing may touch the environment after this: its instance data goes next.
+    c->state = nullptr;
+    c->onExit.Reset();
+    c->async.reset();
+    if (!c->started) {
+      for (int& fd : c->parentStdio) CloseFd(fd);
+    }
+    StopReport(c);
+    StopExit(c);
+  }
+}
+
+// The clone itself, on a pool thread. On success the Child goes to the main thread.
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Env env, Child* child) : Napi::AsyncWorker(env), child_(child) {}
+  ~SpawnWorker() override {
+    if (child_) Discard();
+  }
+
+  void Execute() override {
+    const ChildPlan& plan = child_->plan;
+    Prepared& p = prep_;
+    for (auto& s : plan.argv) p.argv.push_back(const_cast<char*>(s.c_str()));
+    p.argv.push_back(nullptr);
+    for (auto& s : plan.envp) p.envp.push_back(const_cast<char*>(s.c_str()));
+    p.envp.push_back(nullptr);
+    for (auto& s : plan.candidates) p.candidates.push_back(const_cast<char*>(s.c_str()));
+
+    if (!plan.cgroupDir.empty()) {
+      p.cgroupFd = open(plan.cgroupDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (p.cgroupFd < 0) return Fail(errno, "open", plan.cgroupDir);
+    }
+    for (auto& f : plan.procsFiles) {
+      int fd = open(f.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return Fail(errno, "open", f);
+      p.procsFds.push_back(fd);
+    }
+    for (int slot = 0; slot < 3; slot++) {
+      if (plan.stdio[slot] == kPipe) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0) return Fail(errno, "pipe2", "stdio");
+        int childEnd = slot == 0 ? fds[0] : fds[1];
+        int parentEnd = slot == 0 ? fds[1] : fds[0];
+        p.parentStdio[slot] = parentEnd;
+        p.childStdio[slot] = AboveStdio(childEnd);
+        if (p.childStdio[slot] < 0) return Fail(errno, "fcntl", "stdio");
+      } else if (plan.stdio[slot] == kIgnore) {
+        int fd = open("/dev/null", (slot == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+        if (fd < 0) return Fail(errno, "open", "/dev/null");
+        p.childStdio[slot] = AboveStdio(fd);
+        if (p.childStdio[slot] < 0) return Fail(errno, "fcntl", "/dev/null");
+      }
+    }
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) return Fail(errno, "pipe2", "report");
+    p.reportRead = report[0];
+    p.reportWrite = report[1];
+
+    sigset_t all, old, empty;
+    sigfillset(&all);
+    sigemptyset(&empty);
+    // Blocked across the clone so that no handler of ours runs in the child before it resets them.
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pidfd = -1;
+    CloneArgs args;
+    std::memset(&args, 0, sizeof args);
+    args.flags = CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    if (p.cgroupFd >= 0) {
+      args.flags |= CLONE_INTO_CGROUP;
+      args.cgroup = static_cast<uint64_t>(p.cgroupFd);
+    }
+    long pid = syscall(__NR_clone3, &args, sizeof args);
+    int cloneErr = errno;
+    if (pid == 0) ChildMain(plan, p, empty);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid < 0) return Fail(cloneErr, "clone3", p.cgroupFd >= 0 ? "into " + plan.cgroupDir : std::string());
+
+    child_->pid = static_cast<int>(pid);
+    child_->pidfd = pidfd;
+    child_->reportFd = p.reportRead;
+    p.reportRead = -1;
+    for (int i = 0; i < 3; i++) {
+      child_->parentStdio[i] = p.parentStdio[i];
+      p.parentStdio[i] = -1;
+    }
+    CloseAll();
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Child* c = child_;
+    if (err_) {
+      c->deferred.Reject(MakeErrnoError(env, err_, syscall_, detail_).Value());
+      return;  // the destructor frees the child
+    }
+    child_ = nullptr;
+    auto& st = State(env);
+    if (!st.hooked) {
+      napi_add_env_cleanup_hook(env, CleanupEnv, &st);
+      st.hooked = true;
+    }
+    c->async = std::make_unique<Napi::AsyncContext>(env, "kernkit:spawn");
+    c->state = &st;
+    c->id = st.nextId++;
+    st.children[c->id] = c;
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    c->reportPoll.data = c;
+    c->exitPoll.data = c;
+    if (uv_poll_init(loop, &c->reportPoll, c->reportFd) == 0) {
+      c->openHandles++;
+      c->reportPolling = true;
+      uv_poll_start(&c->reportPoll, UV_READABLE | UV_DISCONNECT, OnReportReadable);
+    }
+    if (uv_poll_init(loop, &c->exitPoll, c->pidfd) == 0) {
+      c->openHandles++;
+      c->exitPolling = true;
+      uv_poll_start(&c->exitPoll, UV_READABLE, OnExitReadable);
+    }
+    if (!c->reportPolling) SettleFromReport(c);  // cannot happen on Linux, but never hang
+  }
+
+  Napi::Promise Promise() { return child_->deferred.Promise(); }
+
+ private:
+  void Fail(int err, const char* syscall, const std::string& detail) {
+    err_ = err;
+    syscall_ = syscall;
+    detail_ = detail;
+    for (int& fd : prep_.parentStdio) CloseFd(fd);
+    CloseAll();
+  }
+  void CloseAll() {
+    CloseFd(prep_.cgroupFd);
+    for (int& fd : prep_.procsFds) CloseFd(fd);
+    for (int& fd : prep_.childStdio) CloseFd(fd);
+    CloseFd(prep_.reportRead);
+    CloseFd(prep_.reportWrite);
+  }
+  void Discard() {
+    for (int& fd : child_->parentStdio) CloseFd(fd);
+    CloseFd(child_->reportFd);
+    CloseFd(child_->pidfd);
+    delete child_;
+    child_ = nullptr;
+  }
+
+  Child* child_;
+  Prepared prep_;
+  int err_ = 0;
+  const char* syscall_ = "";
+  std::string detail_;
+};
+
+std::vector<std::string> StringArray(Napi::Env env, Napi::Value v, const char* name) {
+  if (!v.IsArray()) throw MakeError(env, "EINVAL", std::string(name) + " must be an array of strings");
+  auto arr = v.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsString()) throw MakeError(env, "EINVAL", std::string(name) + " must be an array of strings");
+    out.push_back(e.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+// spawn(plan, onExit) -> Promise<{ pid, id, stdio: [fd, fd, fd] }>.
+// The plan is built and validated by lib/cgroup/spawn.ts.
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[1].IsFunction()) throw MakeError(env, "EINVAL", "spawn(plan, onExit) expected");
+  auto o = info[0].As<Napi::Object>();
+  auto* c = new Child(env);
+  try {
+    c->plan.candidates = StringArray(env, o.Get("candidates"), "candidates");
+    c->plan.argv = StringArray(env, o.Get("argv"), "argv");
+    c->plan.envp = StringArray(env, o.Get("envp"), "envp");
+    c->plan.procsFiles = StringArray(env, o.Get("procsFiles"), "procsFiles");
+    if (o.Get("cwd").IsString()) c->plan.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
+    if (o.Get("cgroupDir").IsString()) c->plan.cgroupDir = o.Get("cgroupDir").As<Napi::String>().Utf8Value();
+    c->plan.setsid = o.Get("setsid").ToBoolean().Value();
+    auto modes = StringArray(env, o.Get("stdio"), "stdio");
+    if (modes.size() != 3) throw MakeError(env, "EINVAL", "stdio must have 3 entries");
+    for (int i = 0; i < 3; i++) {
+      c->plan.stdio[i] = modes[i] == "pipe" ? kPipe : modes[i] == "ignore" ? kIgnore : kInherit;
+    }
+    if (c->plan.argv.empty() || c->plan.candidates.empty()) throw MakeError(env, "EINVAL", "argv and candidates must not be empty");
+    c->onExit = Napi::Persistent(info[1].As<Napi::Function>());
+  } catch (...) {
+    delete c;
+    throw;
+  }
+  auto* worker = new SpawnWorker(env, c);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Child* Find(const Napi::CallbackInfo& info) {
+  uint32_t id = ArgUint32(info, 0, "id");
+  auto& st = State(info.Env());
+  auto it = st.children.find(id);
+  return it == st.children.end() ? nullptr : it->second;
+}
+
+// kill(id, signal): pidfd_send_signal, so a recycled pid can never be hit.
+Napi::Value Kill(const Napi::CallbackInfo& info) {
+  Child* c = Find(info);
+  uint32_t sig = ArgUint32(info, 1, "signal");
+  if (!c || c->reaped || c->pidfd < 0) throw MakeErrnoError(info.Env(), ESRCH, "pidfd_send_signal", "the child has exited");
+  if (syscall(__NR_pidfd_send_signal, c->pidfd, static_cast<int>(sig), nullptr, 0) < 0) {
+    throw MakeErrnoError(info.Env(), errno, "pidfd_send_signal");
+  }
+  return info.Env().Undefined();
+}
+
+// setRef(id, ref): whether waiting for this child keeps the event loop alive.
+Napi::Value SetRef(const Napi::CallbackInfo& info) {
+  Child* c = Find(info);
+  bool ref = info[1].ToBoolean().Value();
+  if (c && c->exitPolling) {
+    auto* h = reinterpret_cast<uv_handle_t*>(&c->exitPoll);
+    if (ref) uv_ref(h);
+    else uv_unref(h);
+  }
+  return info.Env().Undefined();
+}
+
+// gettid(): the calling thread's kernel thread id (for cgroup v1 tasks / v2 cgroup.threads).
+Napi::Value Gettid(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
+}
+
+void Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+  exports.Set("kill", Napi::Function::New(env, Kill, "kill"));
+  exports.Set("setRef", Napi::Function::New(env, SetRef, "setRef"));
+  exports.Set("gettid", Napi::Function::New(env, Gettid, "gettid"));
+}
+
+}  // namespace
+
+KERNKIT_MODULE(spawn, Init);
+
+}  // namespace kernkit::spawn

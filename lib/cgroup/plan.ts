@@ -1,0 +1,214 @@
+/**
+ * What creating a group takes, decided without touching the filesystem: which
+ * hierarchies it goes into, what must be looked at first (the probe batch),
+ * and, given the answers, the ordered steps with their undo (v2 controllers
+ * enabled in each ancestor's subtree_control, missing ancestors made, v1
+ * cpusets filled from the parent, the limits written in a safe order).
+ * @internal
+ * @module
+ */
+import * as path from 'node:path';
+import { KernkitError, describeValue, invalidArgument } from '../errors';
+import { parseCpuList } from '../cpu/cpulist';
+import { type IoOp, type IoResult, RMDIR_RETRIES, check, isAbsent } from './files';
+import type { CgroupHierarchy, CgroupLayout } from './layout';
+import { type V1Current, V1_DEFAULTS, type ValidLimits, controllersOf, v1Writes, v2Writes } from './limits';
+import { checkConfined, hierarchyDir } from './paths';
+
+/** One write of a multi-step change: the op, how to describe its failure, how to take it back. */
+export interface Step {
+  op: IoOp;
+  /** For the error message: operation, file, value, limit field. */
+  what: [op: string, file: string, value?: string, field?: string];
+  undo?: IoOp;
+  /** A better error for some errno (EEXIST of the group's own mkdir). */
+  explain?: (code: string) => KernkitError | undefined;
+}
+
+/** A step writing `value` to `file`; with `undoValue`, undone by writing that back. */
+export function writeStep(file: string, value: string, field?: string, undoValue?: string): Step {
+  return {
+    op: ['write', file, value],
+    what: ['write', file, value, field],
+    ...(undoValue !== undefined ? { undo: ['write', file, undoValue] as IoOp } : {}),
+  };
+}
+
+/** EACCES unless every CPU of `cpus` is in `parentCpus` (cgroup v1's rule; kernkit applies it on v2 too). */
+export function checkCpusWithin(cpus: string, parentCpus: string): void {
+  const allowed = new Set(parseCpuList(parentCpus));
+  const outside = parseCpuList(cpus).filter((c) => !allowed.has(c));
+  if (outside.length) {
+    throw new KernkitError(
+      `cpuset.cpus ${describeValue(cpus)} names CPU ${outside.join(', ')}, outside the parent's CPUs ${describeValue(parentCpus)}`,
+      { code: 'EACCES' },
+    );
+  }
+}
+
+/** Validates extra controller names against what this kernel has (EINVAL). */
+export function checkControllerNames(names: unknown, layout: CgroupLayout): string[] {
+  if (names === undefined) return [];
+  if (!Array.isArray(names)) throw invalidArgument('controllers', names, 'expected an array of controller names');
+  for (const n of names) {
+    if (typeof n !== 'string' || !layout.knownControllers.has(n)) {
+      throw invalidArgument('controller', n, `unknown controller (this kernel has ${[...layout.knownControllers].join(', ')})`);
+    }
+  }
+  return names as string[];
+}
+
+/** The hierarchy of a controller; ENOENT saying why when it has none here. */
+export function controllerHierarchy(layout: CgroupLayout, controller: string): CgroupHierarchy {
+  const h = layout.hierarchyFor(controller);
+  if (h) return h;
+  const why = !layout.knownControllers.has(controller)
+    ? 'this kernel has no such controller'
+    : layout.unified
+      ? `it is mounted in no v1 hierarchy and not offered by the v2 root (cgroup.controllers: ${layout.unified.controllers.join(' ') || 'none'})`
+      : 'it is mounted in no v1 hierarchy';
+  throw new KernkitError(`cgroup controller ${describeValue(controller)} is not available: ${why}`, { code: 'ENOENT' });
+}
+
+/**
+ * The hierarchies a group with these controllers lives in, in layout order:
+ * the unified one if any (it tracks processes), each controller's, and on pure
+ * v1 freezer and cpuacct (to freeze, kill and account without v2).
+ */
+export function targetHierarchies(layout: CgroupLayout, controllers: Set<string>): CgroupHierarchy[] {
+  const out = new Set<CgroupHierarchy>();
+  if (layout.unified) out.add(layout.unified);
+  for (const c of controllers) out.add(controllerHierarchy(layout, c));
+  if (!layout.unified) {
+    for (const c of ['freezer', 'cpuacct']) {
+      const h = layout.hierarchyFor(c);
+      if (h) out.add(h);
+    }
+  }
+  return layout.hierarchies.filter((h) => out.has(h));
+}
+
+/** The plan of one {@link Cgroup.create}: a probe batch, then the steps its answers call for. */
+export class CreatePlan {
+  /** The hierarchies the group goes into. */
+  readonly targets: CgroupHierarchy[];
+  /** What to look at first (run as one batch; answer in the same order). */
+  readonly probe: IoOp[] = [];
+  private readonly at = new Map<string, number>();
+  // Every level from the root's first child down to the group: [parent, path].
+  private readonly levels: Array<[string, string]>;
+
+  constructor(
+    private readonly layout: CgroupLayout,
+    private readonly cgPath: string,
+    private readonly limits: ValidLimits,
+    private readonly controllers: Set<string>,
+    private readonly threaded: boolean,
+  ) {
+    this.targets = targetHierarchies(layout, controllers);
+    if (threaded && !layout.unified) {
+      throw invalidArgument('threaded', true, 'threaded groups exist on the unified (v2) hierarchy only; this layout has none');
+    }
+    const segs = cgPath.split('/').filter(Boolean);
+    this.levels = segs.map((_, i) => [i === 0 ? '/' : '/' + segs.slice(0, i).join('/'), '/' + segs.slice(0, i + 1).join('/')]);
+    // Real paths (confinement), which ancestors exist, what v2 ancestors already
+    // delegate, the CPUs above a new cpuset, whether v1 has swap accounting.
+    for (const h of this.targets) {
+      this.ask(`resolve ${h.mountPoint}`, ['resolve', hierarchyDir(h, cgPath)]);
+      for (const [, p] of this.levels.slice(0, -1)) this.ask(`isdir ${h.mountPoint} ${p}`, ['isdir', hierarchyDir(h, p)]);
+      if (this.v2Controllers(h).length) {
+        for (const [parent] of this.levels) this.ask(`subtree ${parent}`, ['read', path.join(hierarchyDir(h, parent), 'cgroup.subtree_control')]);
+      }
+    }
+    const cpusetH = layout.hierarchyFor('cpuset');
+    if (limits.cpuset?.cpus !== undefined && cpusetH) {
+      const file = cpusetH.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus';
+      for (const [parent] of this.levels) this.ask(`cpus ${parent}`, ['read', path.join(hierarchyDir(cpusetH, parent), file)]);
+    }
+    const memoryH = layout.hierarchyFor('memory');
+    if (limits.memory?.swapMax !== undefined && memoryH?.version === 1) {
+      this.ask('memsw', ['read', path.join(memoryH.mountPoint, 'memory.memsw.limit_in_bytes')]);
+    }
+  }
+
+  private ask(key: string, op: IoOp): void {
+    this.at.set(key, this.probe.length);
+    this.probe.push(op);
+  }
+
+  private v2Controllers(h: CgroupHierarchy): string[] {
+    return h.version === 2 ? [...this.controllers].filter((c) => h.controllers.includes(c)) : [];
+  }
+
+  /**
+   * The steps, given the probe's results and the real path of each target's
+   * mount. Throws EINVAL for a path that resolves outside its mount and EACCES
+   * for CPUs outside the parent's, before anything is changed.
+   */
+  changes(results: IoResult[], realMounts: string[]): { steps: Step[]; dirs: Map<CgroupHierarchy, string> } {
+    const result = (key: string): IoResult => results[this.at.get(key)!];
+    const { layout, cgPath, limits } = this;
+    this.targets.forEach((h, i) => {
+      const dir = hierarchyDir(h, cgPath);
+      checkConfined(realMounts[i], check<string>(result(`resolve ${h.mountPoint}`), 'realpath', dir), dir, h.mountPoint);
+    });
+    if (this.at.has(`cpus ${this.levels[0][0]}`)) {
+      // The nearest existing ancestor's CPUs are what the new group starts from.
+      const known = this.levels.map(([parent]) => result(`cpus ${parent}`)).filter((r) => r[0] === 0);
+      if (known.length) checkCpusWithin(limits.cpuset!.cpus!, (known[known.length - 1][1] as string).trim());
+    }
+
+    const steps: Step[] = [];
+    const dirs = new Map<CgroupHierarchy, string>();
+    for (const h of this.targets) {
+      const v2Controllers = this.v2Controllers(h);
+      for (const [parent, p] of this.levels) {
+        const parentDir = hierarchyDir(h, parent);
+        const dir = hierarchyDir(h, p);
+        const last = p === cgPath;
+        if (v2Controllers.length) {
+          const r = result(`subtree ${parent}`);
+          const enabled = r[0] === 0 ? (r[1] as string).split(/\s+/) : [];
+          const missing = v2Controllers.filter((c) => !enabled.includes(c));
+          if (missing.length) {
+            const file = path.join(parentDir, 'cgroup.subtree_control');
+            steps.push({
+              op: ['write', file, missing.map((c) => `+${c}`).join(' ')],
+              what: ['write', file, missing.map((c) => `+${c}`).join(' '), 'subtree_control'],
+              undo: ['write', file, missing.map((c) => `-${c}`).join(' ')],
+            });
+          }
+        }
+        if (!last && check<boolean>(result(`isdir ${h.mountPoint} ${p}`), 'stat', dir)) continue;
+        steps.push({
+          op: ['mkdir', dir],
+          what: ['mkdir', dir],
+          undo: ['rmdir', dir, RMDIR_RETRIES],
+          explain: (code) =>
+            code === 'EEXIST' && last
+              ? new KernkitError(`cgroup ${describeValue(cgPath)} already exists (${dir})`, { code: 'EEXIST', syscall: 'mkdir' })
+              : undefined,
+        });
+        if (h.version === 1 && h.controllers.includes('cpuset')) {
+          // A new v1 cpuset has no CPUs and no memory nodes: it starts with its parent's.
+          for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+            steps.push({ op: ['copy', path.join(parentDir, f), path.join(dir, f)], what: ['copy parent value', path.join(dir, f)] });
+          }
+        }
+      }
+      dirs.set(h, hierarchyDir(h, cgPath));
+    }
+    if (this.threaded) steps.push(writeStep(path.join(dirs.get(layout.unified!)!, 'cgroup.type'), 'threaded', 'threaded'));
+    // A new group has the kernel's defaults; only v1 swap accounting needs a look.
+    const fresh: V1Current = { ...V1_DEFAULTS };
+    if (this.at.has('memsw')) fresh.memswLimit = isAbsent(result('memsw')[0]) ? null : 'max';
+    for (const c of controllersOf(limits)) {
+      const h = layout.hierarchyFor(c)!;
+      const only: ValidLimits = { [c]: limits[c] };
+      for (const w of h.version === 2 ? v2Writes(only) : v1Writes(only, fresh)) {
+        steps.push(writeStep(path.join(dirs.get(h)!, w.file), w.value, w.field));
+      }
+    }
+    return { steps, dirs };
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * spawn(): the child is in its group from its first instruction, in every
+ * hierarchy (v2 through clone3 CLONE_INTO_CGROUP, v1 through the child's own
+ * attach before exec), with exec errors reported as the errno, and stdio,
+ * exit status and signals as a child process should have them.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Cgroup, CgroupLayout, KernkitError, spawn } from '../../lib';
+import { GroupJanitor, cgroupMissing, collect } from '../helpers/cgroup';
+import { kernelTest, rootMissing } from '../helpers/kernel';
+
+const janitor = new GroupJanitor();
+afterEach(() => janitor.cleanup());
+
+const missing = cgroupMissing({ unified: true, v1Controllers: ['cpu', 'cpuset', 'memory', 'pids'] });
+const kernel = kernelTest(missing);
+const anywhere = kernelTest(rootMissing()); // spawn without a cgroup only needs Linux
+
+let machine: CgroupLayout;
+beforeAll(async () => {
+  if (!missing) machine = await CgroupLayout.current();
+});
+
+/** The /proc/self/cgroup lines of a child that prints it as its first act, by hierarchy id line. */
+async function cgroupLinesOf(cg: Cgroup): Promise<string[]> {
+  const child = await spawn('cat', ['/proc/self/cgroup'], { cgroup: cg, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [out, exit] = await Promise.all([collect(child.stdout), child.exited]);
+  expect(exit).toEqual({ code: 0, signal: null });
+  return out.trim().split('\n');
+}
+
+function expectInGroup(lines: string[], cg: Cgroup): void {
+  for (const h of cg.hierarchies) {
+    const line = h.version === 2 ? lines.find((l) => l.startsWith('0::')) : lines.find((l) => l.split(':')[1].split(',').includes(h.controllers[0]));
+    expect(line).toBeDefined();
+    expect(line!.slice(line!.lastIndexOf(':') + 1)).toBe(cg.path);
+  }
+}
+
+/** Zombie children of this process (spawn must reap what it started, also on failure). */
+function zombies(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+describe('spawn into a cgroup', () => {
+  kernel('hybrid: the first thing the child prints shows it in the group in every hierarchy', async () => {
+    const cg = await Cgroup.create(janitor.name(), { cpu: { weight: 100 }, memory: { max: '64M' }, pids: { max: 10 }, cpuset: { mems: '0' } });
+    expect(cg.hierarchies.length).toBe(5);
+    const lines = await cgroupLinesOf(cg);
+    expectInGroup(lines, cg);
+    // Hierarchies the group is not in keep the child where we are.
+    const devices = lines.find((l) => l.split(':')[1] === 'devices');
+    if (devices) expect(devices.endsWith(`:${cg.path}`)).toBe(false);
+  });
+
+  kernel('v2 only (clone3 CLONE_INTO_CGROUP)', async () => {
+    const cg = await Cgroup.create(janitor.name(), {}, { layout: machine.unifiedOnly() });
+    expect(cg.spawnTargets()).toEqual({ cgroupDir: cg.directory(), procsFiles: [] });
+    expectInGroup(await cgroupLinesOf(cg), cg);
+  });
+
+  kernel('v1 only (the child attaches itself before exec)', async () => {
+    const layout = machine.legacyOnly();
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 10 }, memory: { max: '64M' } }, { layout });
+    expect(cg.spawnTargets().cgroupDir).toBeUndefined();
+    expectInGroup(await cgroupLinesOf(cg), cg);
+  });
+
+  kernel('a path works as the cgroup option', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 10 } });
+    const child = await spawn('true', [], { cgroup: cg.path, stdio: 'ignore' });
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    await expect(spawn('true', [], { cgroup: `${cg.path}-missing` })).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  kernel('a v1 hierarchy that refuses the child fails the spawn with its errno, naming the file', async () => {
+    const cg = await Cgroup.create(janitor.name(), {}, { controllers: ['cpuset'] });
+    await cg.set({ cpuset: { cpus: '' } });
+    const before = zombies().length;
+    const err: KernkitError = await spawn('true', [], { cgroup: cg, stdio: 'ignore' }).then(
+      () => {
+        throw new Error('spawn succeeded');
+      },
+      (e: KernkitError) => e,
+    );
+    expect(err).toBeInstanceOf(KernkitError);
+    expect(err.code).toBe('ENOSPC');
+    expect(err.message).toContain(`${cg.directory('cpuset')}/cgroup.procs`);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(zombies().length).toBeLessThanOrEqual(before);
+    expect(await cg.procs()).toEqual([]);
+  });
+});
+
+describe('spawn as a child process', () => {
+  anywhere('exec failures reject with the errno: ENOENT, EACCES, and a missing cwd', async () => {
+    await expect(spawn('kernkit-no-such-program-xyz', [])).rejects.toMatchObject({ code: 'ENOENT', syscall: 'execve' });
+    await expect(spawn('/nonexistent/prog', [])).rejects.toMatchObject({ code: 'ENOENT' });
+    const dir = mkdtempSync(path.join(tmpdir(), 'kernkit-spawn-'));
+    try {
+      writeFileSync(path.join(dir, 'plain'), 'echo hi\n', { mode: 0o644 });
+      writeFileSync(path.join(dir, 'noshebang'), 'echo hi\n', { mode: 0o755 });
+      await expect(spawn(path.join(dir, 'plain'), [])).rejects.toMatchObject({ code: 'EACCES' });
+      // As posix_spawnp (and unlike execvp), no retry through /bin/sh.
+      await expect(spawn(path.join(dir, 'noshebang'), [])).rejects.toMatchObject({ code: 'ENOEXEC' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await expect(spawn('true', [], { cwd: '/nonexistent-dir' })).rejects.toMatchObject({ code: 'ENOENT', syscall: 'chdir' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(zombies()).toEqual([]);
+  });
+
+  anywhere('stdin, stdout, stderr, env, cwd, exit code', async () => {
+    const child = await spawn('/bin/sh', ['-c', 'read line; echo "got $line in $PWD with $FOO"; echo oops >&2; exit 7'], {
+      env: { FOO: 'bar', PATH: '/usr/bin:/bin' },
+      cwd: tmpdir(),
+    });
+    child.stdin!.end('hello\n');
+    const [out, err, exit] = await Promise.all([collect(child.stdout), collect(child.stderr), child.exited]);
+    expect(out).toBe(`got hello in ${tmpdir()} with bar\n`);
+    expect(err).toBe('oops\n');
+    expect(exit).toEqual({ code: 7, signal: null });
+  });
+
+  anywhere("'inherit' hands our fds 0-2 to the child (Node's own may be close-on-exec)", async () => {
+    const child = await spawn('/bin/sh', ['-c', 'for f in 0 1 2; do [ -e /proc/$$/fd/$f ] && echo "fd $f" >&3; done 3>&2'], {
+      stdio: ['inherit', 'inherit', 'pipe'],
+    });
+    const [err, exit] = await Promise.all([collect(child.stderr), child.exited]);
+    expect(exit.code).toBe(0);
+    expect(err).toBe('fd 0\nfd 1\nfd 2\n');
+  });
+
+  anywhere('kill() signals through the pidfd; after exit it is ESRCH', async () => {
+    const child = await spawn('sleep', ['30'], { stdio: 'ignore' });
+    child.kill('SIGTERM');
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(() => child.kill()).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    expect(() => child.kill('SIGNOPE' as NodeJS.Signals)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  anywhere('the child starts with default signal dispositions, nothing blocked, and only fds 0-2', async () => {
+    const child = await spawn('/bin/sh', ['-c', 'grep -E "^Sig(Ign|Blk)" /proc/self/status; ls /proc/self/fd'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = await collect(child.stdout);
+    await child.exited;
+    // Node ignores SIGPIPE; a child must not inherit that.
+    expect(out).toContain('SigBlk:\t0000000000000000');
+    expect(out).toContain('SigIgn:\t0000000000000000');
+    const fds = out.split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+    expect(fds.filter((fd) => fd > 3)).toEqual([]); // 3 is ls's own directory
+  });
+
+  anywhere('waiting for a child does not block the event loop', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    try {
+      const child = await spawn('sleep', ['0.3'], { stdio: 'ignore' });
+      const exit = await child.exited;
+      expect(exit.code).toBe(0);
+      expect(ticks).toBeGreaterThan(0);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  anywhere('bad arguments are EINVAL', async () => {
+    await expect(spawn('', [])).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(spawn('true', ['a\0b'])).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(spawn('true', [], { stdio: 'loud' as never })).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(spawn('true', [], { cgroup: 42 as never })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+});
