@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidArgument, KernkitError, outOfRange } from '../errors';
 import { checkOnline, type CpuSpec, getAffinity, MAX_NICE, MIN_NICE, resolveCpus } from '../cpu/affinity';
+import { Cgroup } from '../cgroup/cgroup';
 
 /** Most workers a pool may run per CPU. */
 export const MAX_THREADS_PER_CPU = 64;
@@ -47,6 +48,16 @@ export interface WorkerPoolOptions {
    * them where the scheduler puts them (for comparison, and for tests).
    */
   pin?: boolean;
+  /**
+   * A cgroup to place every worker thread in, before its first task: a
+   * {@link Cgroup} or its path. v1 hierarchies take the thread in `tasks`; on
+   * the unified (v2) hierarchy the group must be threaded
+   * (`Cgroup.create(path, limits, { threaded: true })`), else the workers fail
+   * to start with `EOPNOTSUPP`. Joining a v1 cpuset resets a thread's CPU mask,
+   * so the pool pins each worker again afterwards; a CPU outside the group's
+   * cpuset fails the start with `EINVAL`.
+   */
+  cgroup?: Cgroup | string;
   /** Passed to every worker as `require('node:worker_threads').workerData`. */
   workerData?: unknown;
   /** V8 heap limits of each worker (Node's `Worker` option). */
@@ -75,6 +86,8 @@ export interface ResolvedOptions {
   readonly nice: number | undefined;
   /** Whether workers pin themselves. */
   readonly pin: boolean;
+  /** The cgroup for the worker threads, if any. */
+  readonly cgroup: Cgroup | string | undefined;
   /** The rest are handed to Node's Worker as they are. */
   readonly workerData: unknown;
   /** See {@link WorkerPoolOptions.resourceLimits}. */
@@ -118,7 +131,7 @@ function arrayOrUndefined<T>(field: string, value: unknown): T[] | undefined {
 }
 
 const KNOWN = new Set([
-  'filename', 'name', 'cpus', 'threadsPerCpu', 'maxQueue', 'nice', 'pin', 'workerData', 'resourceLimits', 'env', 'execArgv', 'argv',
+  'filename', 'name', 'cpus', 'threadsPerCpu', 'maxQueue', 'nice', 'pin', 'cgroup', 'workerData', 'resourceLimits', 'env', 'execArgv', 'argv',
 ]);
 
 /** Checks options and fills defaults; throws the first problem found (not part of the public API). */
@@ -142,6 +155,10 @@ export function resolveOptions(options: WorkerPoolOptions): ResolvedOptions {
   }
   const nice = options.nice === undefined ? undefined : integerIn('nice', options.nice, MIN_NICE, MAX_NICE);
   if (options.pin !== undefined && typeof options.pin !== 'boolean') throw invalidArgument('pin', options.pin, 'expected true or false');
+  const cgroup = options.cgroup;
+  if (cgroup !== undefined && !(cgroup instanceof Cgroup) && (typeof cgroup !== 'string' || cgroup === '')) {
+    throw invalidArgument('cgroup', cgroup, 'expected a Cgroup or the path of one');
+  }
   return {
     filename,
     name,
@@ -150,6 +167,7 @@ export function resolveOptions(options: WorkerPoolOptions): ResolvedOptions {
     maxQueue,
     nice,
     pin: options.pin ?? true,
+    cgroup,
     workerData: options.workerData,
     resourceLimits: objectOrUndefined('resourceLimits', options.resourceLimits),
     env: options.env as WorkerPoolOptions['env'],

@@ -3,20 +3,29 @@
  * after the worker has pinned itself and said its tid, and before it gets its
  * first task. A step that throws or rejects is a startup failure: a pool that
  * is being built or repaired fails, a setCpus() rolls back.
- *
- * This is where per-thread placement that needs the tid belongs, e.g. moving
- * the worker's thread into a cgroup (writing the tid to the cgroup's
- * `cgroup.threads` or `tasks` file) for a `cgroup` pool option.
  * Internal to kernkit, not part of its API.
  * @module
  */
+import { Cgroup } from '../cgroup/cgroup';
+import { setAffinity } from '../cpu/affinity';
 import type { ResolvedOptions } from './options';
 import type { WorkerIdentity } from './pool-worker';
 
 /** One startup step. */
 export type StartupStep = (worker: WorkerIdentity) => void | Promise<void>;
 
-/** The steps the options ask for, in order. None yet: options such as `cgroup` add theirs here. */
-export function startupSteps(_options: ResolvedOptions): StartupStep[] {
-  return [];
+/** The steps the options ask for, in order. */
+export function startupSteps(options: ResolvedOptions): StartupStep[] {
+  const steps: StartupStep[] = [];
+  const { cgroup } = options;
+  if (cgroup !== undefined) {
+    let group: Promise<Cgroup> | undefined; // opened once, by the first worker to start
+    steps.push(async (w) => {
+      group ??= cgroup instanceof Cgroup ? Promise.resolve(cgroup) : Cgroup.open(cgroup);
+      await (await group).attachThread(w.tid);
+      // Joining a v1 cpuset sets the thread's mask to the group's CPUs: pin it again.
+      if (w.cpu !== null) setAffinity([w.cpu], w.tid);
+    });
+  }
+  return steps;
 }
