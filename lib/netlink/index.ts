@@ -5,6 +5,6 @@
  */
 export { NetlinkSocket, namespacePath, type NetlinkSocketOptions, type NetlinkReply } from './socket';
 export { MessageWriter, parseMessages, decodeError, decodeDone, type NetlinkMessage, type NetlinkAck } from './message';
-export { ByteWriter, AttrTable, StructReader, parseAttrs, align, type Attr } from './attributes';
+export { ByteWriter, AttrTable, StructReader, parseAttrs, align, badMessage, type Attr } from './attributes';
 export { describeErrno } from './errors';
 export * as nl from './constants';

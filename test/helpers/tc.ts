@@ -83,6 +83,13 @@ export class TestNetns {
     return ns;
   }
 
+  /** Adds another veth pair `a`/`b` (both up) inside the namespace. */
+  addVethPair(a: string, b: string): void {
+    this.ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b);
+    this.ip('link', 'set', a, 'up');
+    this.ip('link', 'set', b, 'up');
+  }
+
   /** `ip -n NS ...` */
   ip(...args: string[]): string {
     return run('ip', ['-n', this.name, ...args]);
@@ -98,9 +105,10 @@ export class TestNetns {
     return tryRun('tc', ['-n', this.name, ...args]);
   }
 
-  /** `tc -s -j -n NS <what> show [args]` parsed. */
+  /** `tc -s -j -n NS <what> show [args]` parsed; a leading '-d' in args adds details. */
   tcJson(what: 'qdisc' | 'class' | 'filter', ...args: string[]): Array<Record<string, unknown>> {
-    const out = this.tc('-s', '-j', what, 'show', ...args);
+    const details = args[0] === '-d' ? ['-d'] : [];
+    const out = this.tc('-s', '-j', ...details, what, 'show', ...args.slice(details.length));
     return out.trim() === '' ? [] : (JSON.parse(out) as Array<Record<string, unknown>>);
   }
 
