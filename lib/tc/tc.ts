@@ -377,7 +377,8 @@ export class TcFilters {
     const ifindex = await this.tc.devices.index(dev);
     const msgs = await this.tc.socket.dump(filterDumpRequest(ifindex, parent, prio, protocol, chain), 'filter list');
     const ctx = this.tc.context('filter list');
-    const entries = msgs.map((m) => decodeEntry(m, 'filter')).filter((e) => e.msg.ifindex === ifindex && e.kind !== '');
+    // Handle 0 is the priority's own entry (tc prints it as a bare header line), not a filter.
+    const entries = msgs.map((m) => decodeEntry(m, 'filter')).filter((e) => e.msg.ifindex === ifindex && e.kind !== '' && e.msg.handle !== 0);
     const names = await this.tc.names(entries);
     return entries.map(({ msg, attrs, kind }) => {
       const codec = FILTER_KINDS.get(kind);

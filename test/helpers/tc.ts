@@ -3,7 +3,7 @@
  * `kernkit-test-<random>` namespace with a veth pair made inside it, never on
  * the host's interfaces, and removes it afterwards (also when the test fails).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
@@ -31,12 +31,8 @@ export function run(cmd: string, args: string[], input?: string): string {
 
 /** Runs a command and returns its exit status and output (never throws). */
 export function tryRun(cmd: string, args: string[]): { status: number; stdout: string; stderr: string } {
-  try {
-    return { status: 0, stdout: execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), stderr: '' };
-  } catch (err) {
-    const e = err as { status?: number; stdout?: string; stderr?: string };
-    return { status: e.status ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
 const live = new Set<string>();
@@ -151,6 +147,8 @@ export class VethLink {
       right = TestNetns.createEmpty();
       left.ip('link', 'set', peer, 'netns', right.name);
       const link = new VethLink(left, right, dev, peer);
+      // No IPv6: nothing but the test's own packets crosses the link.
+      for (const ns of [left, right]) run('ip', ['netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
       left.ip('addr', 'add', `${link.leftAddr}/30`, 'dev', dev);
       right.ip('addr', 'add', `${link.rightAddr}/30`, 'dev', peer);
       right.ip('link', 'set', peer, 'up');
