@@ -51,6 +51,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** The flags {@link NetlinkSocket.request} adds to a request: it wants an ack, as tc does. */
+export const REQUEST_FLAGS = NLM_F_REQUEST | NLM_F_ACK;
+
 /** How often a dump the kernel flags as interrupted (NLM_F_DUMP_INTR) is retried. */
 const DUMP_RETRIES = 3;
 
@@ -125,7 +128,7 @@ export class NetlinkSocket {
    * (`.code` the errno name, the message its extended-ack text).
    */
   request(msg: MessageWriter, op: string): Promise<NetlinkReply> {
-    return this.send(msg, op, NLM_F_REQUEST | NLM_F_ACK);
+    return this.send(msg, op, REQUEST_FLAGS);
   }
 
   /** Sends a dump request (NLM_F_REQUEST | NLM_F_DUMP) and resolves with every message of the reply. */

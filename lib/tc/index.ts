@@ -26,5 +26,8 @@ export type { EstimatorOptions } from './estimator';
 export type { FifoOptions, FifoInfo } from './kinds/fifo';
 export type { TbfOptions, TbfInfo } from './kinds/tbf';
 export type { HtbQdiscOptions, HtbQdiscInfo, HtbClassOptions, HtbClassInfo, HtbClassXstats } from './kinds/htb';
+export type { FqOptions, FqInfo, FqXstats } from './kinds/fq';
+export type { FqCodelOptions, FqCodelInfo, FqCodelXstats } from './kinds/fq_codel';
+export type { NetemOptions, NetemInfo } from './kinds/netem';
 export type { U32Options, U32Match, U32Info, U32Key } from './filters/u32';
 export { NetlinkSocket, type NetlinkSocketOptions, type NetlinkReply } from '../netlink';

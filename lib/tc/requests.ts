@@ -9,8 +9,11 @@ import { MessageWriter, nl } from '../netlink';
 import { ETH_P_8021Q, ETH_P_ALL, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, TCA_CHAIN, TCA_DUMP_INVISIBLE, TCA_EGRESS_BLOCK, TCA_INGRESS_BLOCK, TCA_KIND, TCA_RATE, TC_H_INGRESS, TC_H_ROOT } from './constants';
 import { estimatorBytes, setupEstimator, type EstimatorOptions } from './estimator';
 import type { FifoOptions } from './kinds/fifo';
+import type { FqOptions } from './kinds/fq';
+import type { FqCodelOptions } from './kinds/fq_codel';
 import type { HtbClassOptions, HtbQdiscOptions } from './kinds/htb';
 import { FILTER_KINDS, QDISC_KINDS, type CodecContext } from './kinds';
+import type { NetemOptions } from './kinds/netem';
 import type { TbfOptions } from './kinds/tbf';
 import type { U32Options } from './filters/u32';
 import { handleMajor, makeHandle, parseClassId, parseFilterParent, parseParent, parseQdiscHandle, type Handle } from './handle';
@@ -49,6 +52,9 @@ export type QdiscSpec = QdiscCommon &
     | { kind: 'pfifo' | 'bfifo' | 'pfifo_head_drop'; options?: FifoOptions }
     | { kind: 'tbf'; options: TbfOptions }
     | { kind: 'htb'; options?: HtbQdiscOptions }
+    | { kind: 'fq'; options?: FqOptions }
+    | { kind: 'fq_codel'; options?: FqCodelOptions }
+    | { kind: 'netem'; options?: NetemOptions }
     | { kind: 'ingress' | 'clsact'; options?: Record<string, never> }
   );
 

@@ -120,7 +120,7 @@ describe('u32 filter operations', () => {
     // with the last filter gone, so is the chain
     const noChain = await tc.filter.delete({ dev: 'kk0', parent: '1:', prio: 1 }).catch((e: KernkitError) => e);
     expect(noChain).toMatchObject({ code: 'ENOENT', extack: 'Cannot find specified filter chain' });
-    expect(ns.tryTc('filter', 'del', 'dev', 'tc0', 'parent', '1:', 'prio', '1').stderr).toContain(noChain.extack);
+    expect(ns.tryTc('filter', 'del', 'dev', 'tc0', 'parent', '1:', 'prio', '1').stderr).toContain((noChain as KernkitError).extack);
   });
 
   ktest('replace changes a filter in place, as the kernel allows (u32 keeps its keys)', async () => {

@@ -5,13 +5,16 @@
 import { u32 } from '../filters/u32';
 import type { FilterCodec, QdiscCodec } from './codec';
 import { bfifo, pfifo, pfifoHeadDrop } from './fifo';
+import { fq } from './fq';
+import { fqCodel } from './fq_codel';
 import { htb } from './htb';
 import { clsact, ingress } from './ingress';
+import { netem } from './netem';
 import { tbf } from './tbf';
 
 /** Qdisc kinds by name. */
 export const QDISC_KINDS: ReadonlyMap<string, QdiscCodec> = new Map(
-  [pfifo, bfifo, pfifoHeadDrop, tbf, htb, ingress, clsact].map((c) => [c.kind, c]),
+  [pfifo, bfifo, pfifoHeadDrop, tbf, htb, fq, fqCodel, netem, ingress, clsact].map((c) => [c.kind, c]),
 );
 
 /** Filter kinds by name. */
