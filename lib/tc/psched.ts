@@ -45,6 +45,7 @@ export function linkLayerName(n: number): LinkLayer | 'unaware' {
  * kernel ignores, where tc's overflow must be reproduced byte for byte.
  */
 function wrapU32(d: number): number {
+  if (d < TWO_32 && d >= 0) return Math.trunc(d);
   if (!(d >= 0) || d >= TWO_63) return 0;
   return Math.trunc(d) % TWO_32;
 }
@@ -139,8 +140,9 @@ export class Psched {
     let log = cellLog ?? 0;
     if (cellLog === undefined) while (Math.floor(mtu / 2 ** log) > 255) log++;
     const table = new Uint32Array(256);
+    const step = 2 ** log;
     for (let i = 0; i < 256; i++) {
-      let sz = (i + 1) * 2 ** log;
+      let sz = (i + 1) * step;
       if (sz < mpu) sz = mpu;
       if (linklayer === 'atm') sz = Math.ceil(sz / ATM_CELL_PAYLOAD) * ATM_CELL_SIZE;
       const us = wrapU32(TIME_UNITS_PER_SEC * (sz / rate));

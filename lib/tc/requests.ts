@@ -115,6 +115,9 @@ export type FilterDeleteSpec = FilterTarget & { kind?: 'u32' };
 /** A modifying operation. */
 export type Operation = 'add' | 'replace' | 'change' | 'delete';
 
+/** Room for a request with two rate tables (tbf, htb classes) without regrowing. */
+const REQUEST_CAPACITY = 2304;
+
 /** The nlmsg flags tc uses for each qdisc operation. */
 const QDISC_FLAGS: Record<Operation, number> = {
   add: nl.NLM_F_CREATE | nl.NLM_F_EXCL,
@@ -145,7 +148,7 @@ function writeEstimator(w: MessageWriter, est: EstimatorOptions | undefined): vo
 
 /** The RTM_NEWQDISC/RTM_DELQDISC message for a qdisc operation. */
 export function qdiscRequest(op: Operation, spec: QdiscSpec | QdiscDeleteSpec, ifindex: number, ctx: CodecContext): MessageWriter {
-  const w = new MessageWriter(op === 'delete' ? nl.RTM_DELQDISC : nl.RTM_NEWQDISC, QDISC_FLAGS[op]);
+  const w = new MessageWriter(op === 'delete' ? nl.RTM_DELQDISC : nl.RTM_NEWQDISC, QDISC_FLAGS[op], op === 'delete' ? 64 : REQUEST_CAPACITY);
   const hookKind = spec.kind === 'ingress' || spec.kind === 'clsact';
   const parent = spec.parent === undefined ? (hookKind ? TC_H_INGRESS : TC_H_ROOT) : parseParent(spec.parent);
   let handle = spec.handle === undefined ? 0 : parseQdiscHandle(spec.handle);
@@ -169,7 +172,7 @@ export function qdiscRequest(op: Operation, spec: QdiscSpec | QdiscDeleteSpec, i
 
 /** The RTM_NEWTCLASS/RTM_DELTCLASS message for a class operation. */
 export function classRequest(op: Operation, spec: ClassSpec | ClassDeleteSpec, ifindex: number, ctx: CodecContext): MessageWriter {
-  const w = new MessageWriter(op === 'delete' ? nl.RTM_DELTCLASS : nl.RTM_NEWTCLASS, CLASS_FLAGS[op]);
+  const w = new MessageWriter(op === 'delete' ? nl.RTM_DELTCLASS : nl.RTM_NEWTCLASS, CLASS_FLAGS[op], op === 'delete' ? 64 : REQUEST_CAPACITY);
   const classid = parseClassId(spec.classid, 'classid');
   const parent = spec.parent === undefined ? (op === 'delete' ? 0 : makeHandle(handleMajor(classid), 0)) : parseClassId(spec.parent, 'parent');
   writeTcMsg(w, { ifindex, handle: classid, parent, info: 0 });

@@ -11,7 +11,7 @@ import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
 import { checkOptions, parseBool, parseRate, parseSizeAndCell, parseUint, type Rate, type Size } from '../units';
 import type { CodecContext, QdiscCodec } from './codec';
-import { linkLayerName, linkLayerNumber, parseLinkLayer, rate32, readRateSpec, tableBytes, writeRateSpec, type RateSpec } from './ratespec';
+import { linkLayerName, linkLayerNumber, parseLinkLayer, rate32, rateTableBytes, readRateSpec, writeRateSpec, type RateSpec } from './ratespec';
 
 const TCA_HTB_PARMS = 1;
 const TCA_HTB_INIT = 2;
@@ -197,9 +197,9 @@ function encodeClass(w: ByteWriter, options: unknown, ctx: CodecContext): void {
 
   const rateSpec: RateSpec = { cellLog: 0, linklayer: 0, overhead, cellAlign: 0, mpu, rate: rate32(rate64) };
   const ceilSpec: RateSpec = { cellLog: 0, linklayer: 0, overhead, cellAlign: 0, mpu, rate: rate32(ceil64) };
-  const rtab = ps.rateTable(rateSpec.rate, mpu, burst?.cellLog, mtu, linklayer);
+  const rtab = rateTableBytes(ps, rateSpec.rate, mpu, burst?.cellLog, mtu, linklayer);
   Object.assign(rateSpec, { cellLog: rtab.cellLog, cellAlign: -1, linklayer: linkLayerNumber(linklayer) });
-  const ctab = ps.rateTable(ceilSpec.rate, mpu, cburst?.cellLog, mtu, linklayer);
+  const ctab = rateTableBytes(ps, ceilSpec.rate, mpu, cburst?.cellLog, mtu, linklayer);
   Object.assign(ceilSpec, { cellLog: ctab.cellLog, cellAlign: -1, linklayer: linkLayerNumber(linklayer) });
   const bufferTicks = ps.xmittime(rate64, buffer, 'htb.burst');
   const cbufferTicks = ps.xmittime(ceil64, cbuffer, 'htb.cburst');
@@ -216,8 +216,8 @@ function encodeClass(w: ByteWriter, options: unknown, ctx: CodecContext): void {
     w.u32(0); // level (out only)
     w.u32(prio);
     w.endAttr(at);
-    w.attr(TCA_HTB_RTAB, tableBytes(rtab.table), 'htb rate table');
-    w.attr(TCA_HTB_CTAB, tableBytes(ctab.table), 'htb ceil table');
+    w.attr(TCA_HTB_RTAB, rtab.bytes, 'htb rate table');
+    w.attr(TCA_HTB_CTAB, ctab.bytes, 'htb ceil table');
   });
 }
 

@@ -7,7 +7,7 @@
 import { invalidArgument } from '../../errors';
 import { StructReader, type ByteWriter } from '../../netlink';
 import { TC_RATESPEC_LEN, TC_RTAB_SIZE } from '../constants';
-import { linkLayerName, linkLayerNumber, type LinkLayer } from '../psched';
+import { linkLayerName, linkLayerNumber, type LinkLayer, type Psched } from '../psched';
 
 /** The fields of a `struct tc_ratespec`. */
 export interface RateSpec {
@@ -56,6 +56,38 @@ export function tableBytes(table: Uint32Array): Uint8Array {
   const view = new DataView(out.buffer);
   for (let i = 0; i < 256; i++) view.setUint32(i * 4, table[i], true);
   return out;
+}
+
+const TABLE_CACHE_SIZE = 64;
+const tableCache = new WeakMap<Psched, Map<string, { bytes: Uint8Array; cellLog: number }>>();
+
+/**
+ * The rate table's payload and cell log for these parameters, remembered:
+ * many classes share a rate, and computing a table is most of the cost of
+ * encoding a class.
+ */
+export function rateTableBytes(
+  psched: Psched,
+  rate: number,
+  mpu: number,
+  cellLog: number | undefined,
+  mtu: number,
+  linklayer: LinkLayer,
+): { bytes: Uint8Array; cellLog: number } {
+  let cache = tableCache.get(psched);
+  if (!cache) {
+    cache = new Map();
+    tableCache.set(psched, cache);
+  }
+  const key = `${rate}/${mpu}/${cellLog}/${mtu}/${linklayer}`;
+  let hit = cache.get(key);
+  if (!hit) {
+    const t = psched.rateTable(rate, mpu, cellLog, mtu, linklayer);
+    hit = { bytes: tableBytes(t.table), cellLog: t.cellLog };
+    if (cache.size >= TABLE_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    cache.set(key, hit);
+  }
+  return hit;
 }
 
 /** Reads `linklayer` as tc's `get_linklayer` does (`ethernet`, `atm`, `adsl`). */

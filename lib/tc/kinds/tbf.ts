@@ -11,7 +11,7 @@ import { TCA_OPTIONS } from '../constants';
 import { TIME_UNITS_PER_SEC } from '../psched';
 import { checkOptions, parseRate, parseSize, parseSizeAndCell, parseTime, parseUint, type Rate, type Size, type Time } from '../units';
 import type { CodecContext, QdiscCodec } from './codec';
-import { linkLayerName, linkLayerNumber, parseLinkLayer, rate32, readRateSpec, tableBytes, writeRateSpec, type RateSpec } from './ratespec';
+import { linkLayerName, linkLayerNumber, parseLinkLayer, rate32, rateTableBytes, readRateSpec, writeRateSpec, type RateSpec } from './ratespec';
 
 const TCA_TBF_PARMS = 1;
 const TCA_TBF_RTAB = 2;
@@ -106,7 +106,7 @@ function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
 
   const ps = ctx.psched;
   const rateSpec: RateSpec = { cellLog: 0, linklayer: 0, overhead, cellAlign: 0, mpu, rate: rate32(rate64) };
-  const rtab = ps.rateTable(rateSpec.rate, mpu, rcellLog, mtu, linklayer);
+  const rtab = rateTableBytes(ps, rateSpec.rate, mpu, rcellLog, mtu, linklayer);
   Object.assign(rateSpec, { cellLog: rtab.cellLog, cellAlign: -1, linklayer: linkLayerNumber(linklayer) });
   // tc computes the bucket from the 32-bit rate field, not the 64-bit rate.
   const bufferTicks = ps.xmittime(rateSpec.rate, buffer, 'tbf.burst');
@@ -115,9 +115,9 @@ function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
   let ptab: Uint8Array | undefined;
   let mtuTicks = 0;
   if (peakSpec.rate) {
-    const t = ps.rateTable(peakSpec.rate, mpu, peak.cellLog, mtu, linklayer);
+    const t = rateTableBytes(ps, peakSpec.rate, mpu, peak.cellLog, mtu, linklayer);
     Object.assign(peakSpec, { mpu, overhead, cellLog: t.cellLog, cellAlign: -1, linklayer: linkLayerNumber(linklayer) });
-    ptab = tableBytes(t.table);
+    ptab = t.bytes;
     mtuTicks = ps.xmittime(peakSpec.rate, mtu, 'tbf.mtu');
   }
 
@@ -131,7 +131,7 @@ function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
     w.endAttr(at);
     w.attrU32(TCA_TBF_BURST, buffer, 'tbf.burst');
     if (rate64 >= 2 ** 32) w.attrU64(TCA_TBF_RATE64, rate64, 'tbf.rate');
-    w.attr(TCA_TBF_RTAB, tableBytes(rtab.table), 'tbf rate table');
+    w.attr(TCA_TBF_RTAB, rtab.bytes, 'tbf rate table');
     if (peakSpec.rate) {
       if (prate64 >= 2 ** 32) w.attrU64(TCA_TBF_PRATE64, prate64, 'tbf.peakrate');
       w.attrU32(TCA_TBF_PBURST, mtu, 'tbf.mtu');
