@@ -141,3 +141,118 @@ describe('what kernkit encodes decodes back', () => {
     );
   });
 });
+
+describe('dumps of the kinds this kernel lacks, laid out as their kernels dump them', () => {
+  const fq = QDISC_KINDS.get('fq')!;
+  const fqCodel = QDISC_KINDS.get('fq_codel')!;
+  const netem = QDISC_KINDS.get('netem')!;
+
+  test("fq: fq_dump's attributes and struct tc_fq_qd_stats", () => {
+    const w = new ByteWriter();
+    // fq_dump() order and defaults of a fresh fq on a 1500-byte device
+    [
+      [1, 10000],
+      [2, 100],
+      [3, 3028],
+      [4, 15140],
+      [5, 1],
+      [7, 0xffffffff],
+      [9, 40000],
+      [10, 1023],
+      [11, 68750],
+      [12, 0xffffffff],
+      [8, 10],
+      [13, 10000],
+      [14, 10000000],
+    ].forEach(([type, v]) => w.attrU32(type, v));
+    w.attrU8(15, 1);
+    w.attr(16, Uint8Array.from([3, 0, 0, 0, 1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]));
+    const weights = new Uint8Array(12);
+    [589824, 196608, 65536].forEach((v, i) => new DataView(weights.buffer).setInt32(i * 4, v, true));
+    w.attr(17, weights);
+    expect(fq.decode(w.view(), ctx)).toEqual({
+      limit: 10000,
+      flowLimit: 100,
+      quantum: 3028,
+      initialQuantum: 15140,
+      pacing: true,
+      buckets: 1024,
+      refillDelay: 40000,
+      orphanMask: 1023,
+      lowRateThreshold: 550000,
+      timerSlack: 10000,
+      horizon: 10000000,
+      horizonDrop: true,
+      priomap: [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
+      weights: [589824, 196608, 65536],
+    });
+
+    const st = new DataView(new ArrayBuffer(152));
+    for (let i = 0; i < 7; i++) st.setBigUint64(i * 8, BigInt(i + 1), true); // gc_flows .. allocation_errors
+    st.setBigInt64(56, -5n, true);
+    [64, 68, 72, 76].forEach((off, i) => st.setUint32(off, 10 + i, true));
+    [80, 88, 96, 104, 112, 120, 128].forEach((off, i) => st.setBigUint64(off, BigInt(20 + i), true));
+    [136, 140, 144].forEach((off, i) => st.setUint32(off, 30 + i, true));
+    const bytes = new Uint8Array(st.buffer);
+    expect(fq.decodeXstats!(bytes)).toEqual({
+      gcFlows: 1,
+      highprioPackets: 2,
+      tcpRetrans: 3,
+      throttled: 4,
+      flowsPlimit: 5,
+      pktsTooLong: 6,
+      allocationErrors: 7,
+      timeNextDelayedFlow: -5,
+      flows: 10,
+      inactiveFlows: 11,
+      throttledFlows: 12,
+      unthrottleLatencyNs: 13,
+      ceMark: 20,
+      horizonDrops: 21,
+      horizonCaps: 22,
+      fastpathPackets: 23,
+      bandDrops: [24, 25, 26],
+      bandPktCount: [30, 31, 32],
+    });
+    // an older kernel's shorter struct: only the fields it has
+    expect(Object.keys(fq.decodeXstats!(bytes.subarray(0, 80)))).toEqual([
+      'gcFlows', 'highprioPackets', 'tcpRetrans', 'throttled', 'flowsPlimit', 'pktsTooLong', 'allocationErrors', 'timeNextDelayedFlow', 'flows', 'inactiveFlows', 'throttledFlows', 'unthrottleLatencyNs',
+    ]);
+  });
+
+  test('fq_codel: options and struct tc_fq_codel_xstats', () => {
+    const w = new ByteWriter();
+    [
+      [1, 4999],
+      [2, 10240],
+      [3, 99999],
+      [4, 1],
+      [6, 1514],
+      [8, 64],
+      [9, 33554432],
+      [5, 1024],
+    ].forEach(([type, v]) => w.attrU32(type, v));
+    expect(fqCodel.decode(w.view(), ctx)).toEqual({ target: 4999, limit: 10240, interval: 99999, ecn: true, quantum: 1514, dropBatch: 64, memoryLimit: 33554432, flows: 1024 });
+    const st = new DataView(new ArrayBuffer(40));
+    for (let i = 1; i < 10; i++) st.setUint32(i * 4, i * 11, true);
+    expect(fqCodel.decodeXstats!(new Uint8Array(st.buffer))).toEqual({
+      maxpacket: 11,
+      dropOverlimit: 22,
+      ecnMark: 33,
+      newFlowCount: 44,
+      newFlowsLen: 55,
+      oldFlowsLen: 66,
+      ceMark: 77,
+      memoryUsage: 88,
+      dropOvermemory: 99,
+    });
+  });
+
+  test('netem: what kernkit sends reads back in the units it was given', () => {
+    const w = new ByteWriter();
+    netem.encode(w, { delay: '100ms', jitter: '10ms', loss: '1%', rate: '10mbit', limit: 500 }, ctx);
+    const info = netem.decode(new AttrTable(w.view()).get(2), ctx) as Record<string, number>;
+    expect(info).toMatchObject({ limit: 500, delay: 100000, jitter: 10000, rate: 10000000, gap: 0 });
+    expect(info.loss).toBeCloseTo(1, 6);
+  });
+});

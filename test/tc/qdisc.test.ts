@@ -116,6 +116,76 @@ describe('qdisc add: the kernel holds what tc would make', () => {
   }
 });
 
+/**
+ * Every kind through add, replace, change and delete, each step also done by
+ * tc on the twin: the kernel must answer both alike (the same state, or the
+ * same refusal), in the style of the kernel's tc-testing cases.
+ */
+describe('qdisc lifecycle per kind: add, replace, change, delete', () => {
+  type Step = { op: 'add' | 'replace' | 'change' | 'delete'; tc: string[]; spec: Record<string, unknown> };
+  const lifecycles: Record<string, Step[]> = {
+    pfifo: [
+      { op: 'add', tc: ['root', 'handle', '1:', 'pfifo', 'limit', '10'], spec: { handle: '1:', kind: 'pfifo', options: { limit: 10 } } },
+      { op: 'replace', tc: ['root', 'handle', '1:', 'pfifo', 'limit', '20'], spec: { handle: '1:', kind: 'pfifo', options: { limit: 20 } } },
+      { op: 'change', tc: ['root', 'handle', '1:', 'pfifo', 'limit', '30'], spec: { handle: '1:', kind: 'pfifo', options: { limit: 30 } } },
+      { op: 'delete', tc: ['root', 'handle', '1:'], spec: { handle: '1:' } },
+    ],
+    bfifo: [
+      { op: 'add', tc: ['root', 'bfifo'], spec: { kind: 'bfifo' } },
+      { op: 'change', tc: ['root', 'bfifo', 'limit', '64k'], spec: { kind: 'bfifo', options: { limit: '64k' } } },
+      { op: 'replace', tc: ['root', 'bfifo', 'limit', '3000'], spec: { kind: 'bfifo', options: { limit: 3000 } } },
+      { op: 'delete', tc: ['root'], spec: {} },
+    ],
+    tbf: [
+      { op: 'add', tc: ['root', 'handle', '2:', 'tbf', 'rate', '1mbit', 'burst', '10k', 'latency', '50ms'], spec: { handle: '2:', kind: 'tbf', options: { rate: '1mbit', burst: '10k', latency: '50ms' } } },
+      { op: 'replace', tc: ['root', 'handle', '2:', 'tbf', 'rate', '2mbit', 'burst', '20k', 'limit', '30k'], spec: { handle: '2:', kind: 'tbf', options: { rate: '2mbit', burst: '20k', limit: '30k' } } },
+      { op: 'change', tc: ['root', 'handle', '2:', 'tbf', 'rate', '3mbit', 'burst', '20k', 'limit', '30k', 'peakrate', '4mbit', 'mtu', '1600'], spec: { handle: '2:', kind: 'tbf', options: { rate: '3mbit', burst: '20k', limit: '30k', peakrate: '4mbit', mtu: 1600 } } },
+      { op: 'delete', tc: ['root', 'handle', '2:'], spec: { handle: '2:' } },
+    ],
+    htb: [
+      { op: 'add', tc: ['root', 'handle', '1:', 'htb', 'default', '10'], spec: { handle: '1:', kind: 'htb', options: { default: '10' } } },
+      { op: 'replace', tc: ['root', 'handle', '1:', 'htb', 'default', '20'], spec: { handle: '1:', kind: 'htb', options: { default: '20' } } },
+      { op: 'replace', tc: ['root', 'handle', '3:', 'htb', 'r2q', '20'], spec: { handle: '3:', kind: 'htb', options: { r2q: 20 } } },
+      { op: 'change', tc: ['root', 'handle', '3:', 'htb', 'r2q', '30'], spec: { handle: '3:', kind: 'htb', options: { r2q: 30 } } },
+      { op: 'delete', tc: ['root', 'handle', '3:'], spec: { handle: '3:' } },
+    ],
+    ingress: [
+      { op: 'add', tc: ['ingress'], spec: { kind: 'ingress' } },
+      { op: 'replace', tc: ['ingress'], spec: { kind: 'ingress' } },
+      { op: 'change', tc: ['ingress'], spec: { kind: 'ingress' } },
+      { op: 'delete', tc: ['ingress'], spec: { parent: 'ingress' } },
+    ],
+    clsact: [
+      { op: 'add', tc: ['clsact'], spec: { kind: 'clsact' } },
+      { op: 'replace', tc: ['clsact'], spec: { kind: 'clsact' } },
+      { op: 'change', tc: ['clsact'], spec: { kind: 'clsact' } },
+      { op: 'delete', tc: ['clsact'], spec: { parent: 'clsact' } },
+    ],
+  };
+  for (const [kind, steps] of Object.entries(lifecycles)) {
+    ktest(kind, async () => {
+      for (const step of steps) {
+        const viaTc = ns.tryTc('qdisc', step.op === 'delete' ? 'del' : step.op, 'dev', 'tc0', ...step.tc);
+        const mine = await tc.qdisc[step.op]({ dev: 'kk0', ...step.spec } as never).then(
+          () => null,
+          (e: KernkitError) => e,
+        );
+        const what = `${kind} ${step.op} ${step.tc.join(' ')}`;
+        if (viaTc.status === 0) {
+          expect([what, mine]).toEqual([what, null]);
+        } else {
+          // the same refusal, in the kernel's words (tc adds a full stop)
+          expect([what, mine]).toEqual([what, expect.any(KernkitError)]);
+          expect(viaTc.stderr).toContain((mine as KernkitError).extack ?? (mine as KernkitError).message.replace(/^.*?: /, ''));
+        }
+        const keep = kind !== 'bfifo'; // bfifo's steps let the kernel pick handles
+        expect([what, view(ns, 'kk0', keep)]).toEqual([what, view(ns, 'tc0', keep)]);
+      }
+      expect(ns.tcJson('qdisc', 'dev', 'kk0').map((x) => x.kind)).toEqual(['noqueue']);
+    });
+  }
+});
+
 describe('qdisc operations', () => {
   ktest('list() decodes options and statistics back', async () => {
     await tc.qdisc.add({ dev: 'kk0', parent: 'root', handle: '1:', kind: 'tbf', options: { rate: '10mbit', burst: '15k', latency: '100ms', peakrate: '20mbit', mtu: 1600 } });
