@@ -71,8 +71,6 @@ export const TC_LINKLAYER_MASK = 0x0f;
 
 /** Size of a rate table (256 u32). */
 export const TC_RTAB_SIZE = 1024;
-/** Size of `struct tc_ratespec`. */
-export const TC_RATESPEC_LEN = 12;
 
 /** ETH_P_ALL in network byte order, as tc puts it in tcm_info for `filter add` without a protocol. */
 export const ETH_P_ALL = 0x0003;

@@ -82,8 +82,11 @@ export interface ClassSpec {
 
 /** Which class to delete. */
 export interface ClassDeleteSpec {
+  /** The device. */
   dev: Device;
+  /** The class id (`'1:10'`). */
   classid: Handle;
+  /** Its parent, if the kernel should check it. */
   parent?: Handle;
 }
 

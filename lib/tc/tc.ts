@@ -77,8 +77,11 @@ export interface QdiscInfo {
 
 /** A class as listed. */
 export interface ClassInfo {
+  /** The device's name. */
   dev: string;
+  /** The device's index. */
   ifindex: number;
+  /** The kind (its qdisc's). */
   kind: string;
   /** The class id (`1:10`). */
   classid: string;
@@ -88,6 +91,7 @@ export interface ClassInfo {
   leaf?: string;
   /** The kind's class options decoded (htb: `HtbClassInfo`). */
   options?: object;
+  /** Counters. */
   stats: TcStats;
   /** The kind's class statistics (htb: lends, borrows, giants, tokens, ctokens). */
   xstats?: object;
@@ -95,8 +99,11 @@ export interface ClassInfo {
 
 /** A filter as listed. */
 export interface FilterInfo {
+  /** The device's name. */
   dev: string;
+  /** The device's index. */
   ifindex: number;
+  /** The kind (`u32`, ...). */
   kind: string;
   /** Where the filter is attached. */
   parent: string;
@@ -269,6 +276,17 @@ export class TcQdiscs {
   }
 }
 
+/**
+ * Whether a listed class is under `parent`: any class for 0, top-level
+ * classes for root, a qdisc's classes for `1:`, a class's children for `1:1`.
+ */
+function underParent(msg: TcMsg, parent: number): boolean {
+  if (parent === 0) return true;
+  if (parent === TC_H_ROOT) return msg.parent === TC_H_ROOT;
+  if (handleMajor(msg.handle) !== handleMajor(parent)) return false;
+  return (parent & 0xffff) === 0 || msg.parent === parent;
+}
+
 /** Class operations; see {@link Tc.class}. */
 export class TcClasses {
   /** @internal */
@@ -310,7 +328,7 @@ export class TcClasses {
     const ctx = this.tc.context('class list');
     const entries = msgs
       .map((m) => decodeEntry(m, 'class'))
-      .filter((e) => e.msg.ifindex === ifindex && (classid === undefined || e.msg.handle === classid) && (!parent || parent === TC_H_ROOT || (handleMajor(e.msg.handle) === handleMajor(parent) && (parent & 0xffff ? e.msg.parent === parent : true))));
+      .filter((e) => e.msg.ifindex === ifindex && (classid === undefined || e.msg.handle === classid) && underParent(e.msg, parent));
     const names = await this.tc.names(entries);
     return entries.map(({ msg, attrs, kind }) => {
       const cls = QDISC_KINDS.get(kind)?.classes;

@@ -148,7 +148,10 @@ export class VethLink {
       left.ip('link', 'set', peer, 'netns', right.name);
       const link = new VethLink(left, right, dev, peer);
       // No IPv6: nothing but the test's own packets crosses the link.
-      for (const ns of [left, right]) run('ip', ['netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      for (const ns of [left, right]) {
+        const conf = '/proc/sys/net/ipv6/conf';
+        run('ip', ['netns', 'exec', ns.name, 'sh', '-c', `echo 1 > ${conf}/all/disable_ipv6 && echo 1 > ${conf}/default/disable_ipv6`]);
+      }
       left.ip('addr', 'add', `${link.leftAddr}/30`, 'dev', dev);
       right.ip('addr', 'add', `${link.rightAddr}/30`, 'dev', peer);
       right.ip('link', 'set', peer, 'up');

@@ -77,6 +77,9 @@ describe('htb class operations', () => {
     expect(c1?.options).toMatchObject({ rate: 100000000, level: 7 });
     expect(classes.find((c) => c.classid === '1:20')?.options).toMatchObject({ rate: 40000000000, ceil: 40000000000 });
     expect(await tc.class.list({ dev: 'kk0', classid: '1:20' })).toHaveLength(1);
+    expect((await tc.class.list({ dev: 'kk0', parent: '1:1' })).map((c) => c.classid).sort()).toEqual(['1:10', '1:20']);
+    expect((await tc.class.list({ dev: 'kk0', parent: 'root' })).map((c) => c.classid)).toEqual(['1:1']);
+    expect(await tc.class.list({ dev: 'kk0', parent: '2:' })).toEqual([]);
     // a qdisc attached to a leaf class shows as its leaf
     await tc.qdisc.add({ dev: 'kk0', parent: '1:10', handle: '10:', kind: 'pfifo', options: { limit: 5 } });
     expect((await tc.class.list({ dev: 'kk0', classid: '1:10' }))[0].leaf).toBe('10:');

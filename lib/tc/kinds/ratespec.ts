@@ -6,7 +6,7 @@
  */
 import { invalidArgument } from '../../errors';
 import { StructReader, type ByteWriter } from '../../netlink';
-import { TC_RATESPEC_LEN, TC_RTAB_SIZE } from '../constants';
+import { TC_RTAB_SIZE } from '../constants';
 import { linkLayerName, linkLayerNumber, type LinkLayer, type Psched } from '../psched';
 
 /** The fields of a `struct tc_ratespec`. */
@@ -46,9 +46,6 @@ export function readRateSpec(r: StructReader, off: number): RateSpec {
     rate: r.u32(off + 8),
   };
 }
-
-/** The size of `struct tc_ratespec`. */
-export const RATESPEC_LEN = TC_RATESPEC_LEN;
 
 /** A rate table attribute's payload (256 u32, little-endian). */
 export function tableBytes(table: Uint32Array): Uint8Array {
