@@ -109,6 +109,22 @@ describe('NetlinkSocket on the real kernel', () => {
     }
   });
 
+  ktest('the attribute the kernel points at (NLMSGERR_ATTR_OFFS) is named by its label', async () => {
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const req = qdiscRequest(ns.ifindex('kk0'), 'pfifo');
+      req.attrString(5, 'not a tc_estimator', 'estimator'); // TCA_RATE's policy wants 2 bytes
+      await expect(sock.request(req, 'qdisc add')).rejects.toMatchObject({
+        code: 'ERANGE',
+        extack: 'Attribute failed policy validation',
+        message: 'qdisc add: Attribute failed policy validation (the kernel refused estimator)',
+      });
+    } finally {
+      await sock.close();
+    }
+  });
+
   ktest('overlapping requests are matched to their own replies', async () => {
     ns = TestNetns.create();
     const sock = await NetlinkSocket.open({ netns: ns.name });
