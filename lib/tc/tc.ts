@@ -6,7 +6,7 @@
  * @module
  */
 import { invalidArgument, KernkitError } from '../errors';
-import { AttrTable, NetlinkSocket, type MessageWriter, type NetlinkMessage, type NetlinkSocketOptions } from '../netlink';
+import { AttrTable, NetlinkSocket, nl, type MessageWriter, type NetlinkMessage, type NetlinkSocketOptions } from '../netlink';
 import { TCA_CHAIN, TCA_HW_OFFLOAD, TCA_KIND, TCA_OPTIONS, TCMSG_LEN, TC_H_ROOT } from './constants';
 import { DeviceTable } from './devices';
 import { formatHandle, handleMajor, makeHandle, parseClassId, parseFilterParent, parseQdiscHandle, parseParent, type Handle } from './handle';
@@ -119,6 +119,9 @@ export interface FilterInfo {
   options?: object;
 }
 
+/** Where tcm_ifindex sits in a tc request: after the netlink header and tcmsg's family and padding. */
+const TCM_IFINDEX_OFFSET = nl.NLMSG_HDRLEN + 4;
+
 interface Decoded {
   msg: TcMsg;
   attrs: AttrTable;
@@ -182,18 +185,19 @@ export class Tc {
    * looked up again once.
    * @internal
    */
-  async modify(op: string, dev: Device, build: (ifindex: number) => MessageWriter): Promise<TcResult> {
+  async modify(op: string, spec: unknown, build: (ifindex: number) => MessageWriter): Promise<TcResult> {
+    const dev = requireDev(spec, op);
     const msg = build(0);
     const cached = this.devices.cached(dev);
     const ifindex = cached ?? (await this.devices.index(dev));
-    msg.setU32(16 + 4, ifindex);
+    msg.setU32(TCM_IFINDEX_OFFSET, ifindex);
     try {
       const reply = await this.socket.request(msg, op);
       return { warnings: reply.warnings };
     } catch (err) {
       if (!(err instanceof KernkitError && err.code === 'ENODEV' && typeof dev === 'string' && cached !== undefined)) throw err;
       this.devices.forget(dev);
-      msg.setU32(16 + 4, await this.devices.index(dev));
+      msg.setU32(TCM_IFINDEX_OFFSET, await this.devices.index(dev));
       const reply = await this.socket.request(msg, op);
       return { warnings: reply.warnings };
     }
@@ -219,8 +223,7 @@ export class TcQdiscs {
 
   private run(op: Operation, spec: QdiscSpec | QdiscDeleteSpec): Promise<TcResult> {
     const name = `qdisc ${op}`;
-    const dev = requireDev(spec, name);
-    return this.tc.modify(name, dev, (ifindex) => qdiscRequest(op, spec, ifindex, this.tc.context(name)));
+    return this.tc.modify(name, spec, (ifindex) => qdiscRequest(op, spec, ifindex, this.tc.context(name)));
   }
 
   /** `tc qdisc add`: creates the qdisc; `EEXIST` if one is there already. */
@@ -294,8 +297,7 @@ export class TcClasses {
 
   private run(op: Operation, spec: ClassSpec | ClassDeleteSpec): Promise<TcResult> {
     const name = `class ${op}`;
-    const dev = requireDev(spec, name);
-    return this.tc.modify(name, dev, (ifindex) => classRequest(op, spec, ifindex, this.tc.context(name)));
+    return this.tc.modify(name, spec, (ifindex) => classRequest(op, spec, ifindex, this.tc.context(name)));
   }
 
   /** `tc class add`: creates the class; `EEXIST` if it exists. */
@@ -357,8 +359,7 @@ export class TcFilters {
 
   private run(op: Operation, spec: FilterSpec | FilterDeleteSpec): Promise<TcResult> {
     const name = `filter ${op}`;
-    const dev = requireDev(spec, name);
-    return this.tc.modify(name, dev, (ifindex) => filterRequest(op, spec, ifindex, this.tc.context(name)));
+    return this.tc.modify(name, spec, (ifindex) => filterRequest(op, spec, ifindex, this.tc.context(name)));
   }
 
   /** `tc filter add`. */

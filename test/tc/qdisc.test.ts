@@ -295,6 +295,11 @@ describe('qdisc operations', () => {
     for (const [spec, code, message] of bad) {
       await expect(tc.qdisc.add(spec)).rejects.toMatchObject({ code, message: expect.stringMatching(message) });
     }
+    // a missing or wrong device is a rejection too, never a synchronous throw
+    const missing = tc.qdisc.add({ kind: 'pfifo' } as never);
+    await expect(missing).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('invalid dev') });
+    await expect(tc.qdisc.delete(null as never)).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(tc.qdisc.add({ dev: 'a-name-much-too-long', kind: 'pfifo' })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('1..15 characters') });
     expect(ns.tcJson('qdisc', 'dev', 'kk0').map((q) => q.kind)).toEqual(['noqueue']);
   });
 });
