@@ -7,3 +7,4 @@ export * from './percpu';
 export * from './cpu';
 export * from './pool';
 export * from './cgroup';
+export * from './tc';

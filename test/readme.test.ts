@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ts from 'typescript';
+import { kernelTest, rootMissing } from './helpers/kernel';
 
 const root = path.join(__dirname, '..');
 
@@ -11,6 +12,8 @@ interface Block {
   lang: string;
   line: number;
   code: string;
+  /** Set by an `<!-- example-setup -->` or `<!-- example-cleanup -->` line just before the fence. */
+  role?: 'setup' | 'cleanup';
 }
 
 /** The fenced code blocks of a markdown file, with the line each starts on. */
@@ -20,9 +23,10 @@ function blocksOf(file: string): Block[] {
   for (let i = 0; i < lines.length; i++) {
     const fence = /^```(\w+)\s*$/.exec(lines[i].trim());
     if (!fence) continue;
+    const marker = /^<!-- example-(setup|cleanup) -->$/.exec(lines[i - 1]?.trim() ?? '');
     const start = i + 1;
     while (++i < lines.length && lines[i].trim() !== '```');
-    found.push({ lang: fence[1], line: start + 1, code: lines.slice(start, i).join('\n') });
+    found.push({ lang: fence[1], line: start + 1, code: lines.slice(start, i).join('\n'), role: marker?.[1] as Block['role'] });
   }
   return found;
 }
@@ -58,16 +62,48 @@ describe('README.md examples', () => {
     const name = companionName(b);
     if (name) writeFileSync(path.join(dir, name), b.code);
   }
+  // Shell blocks marked example-setup run (as a script, with set -e) before the example that
+  // follows them; those marked example-cleanup run after it, whether it passed or not.
+  const shell = (b: Block): void => {
+    execFileSync('bash', ['-ec', b.code.replaceAll('kernkit-example', exampleName)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  };
+  const around = (b: Block): { setup: Block[]; cleanup: Block[] } => {
+    const i = all.indexOf(b);
+    const setup: Block[] = [];
+    for (let j = i - 1; j >= 0 && all[j].role === 'setup'; j--) setup.unshift(all[j]);
+    const cleanup: Block[] = [];
+    for (let j = i + 1; j < all.length && all[j].role === 'cleanup'; j++) cleanup.push(all[j]);
+    return { setup, cleanup };
+  };
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('there are examples', () => expect(blocks.length).toBeGreaterThan(0));
 
-  test.each(blocks.map((b) => [b.line, b] as const))('the example at line %i runs and prints what it shows', (_line, block) => {
+  // Examples that set up kernel objects or say they need root run as kernel tests.
+  const needsRoot = (b: Block): boolean => around(b).setup.length > 0 || /\broot\b/.test(b.code);
+  const asRoot = kernelTest(rootMissing());
+  for (const block of blocks) {
+    (needsRoot(block) ? asRoot : test)(`the example at line ${block.line} runs and prints what it shows`, () => runExample(block));
+  }
+
+  function runExample(block: Block): void {
     const js = ts.transpileModule(withChecks(block.code.replaceAll('kernkit-example', exampleName)), {
       compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
     }).outputText;
     const file = path.join(dir, `example-${block.line}.js`);
     writeFileSync(file, js);
-    execFileSync(process.execPath, [file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-  });
+    const { setup, cleanup } = around(block);
+    try {
+      setup.forEach(shell);
+      execFileSync(process.execPath, [file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    } finally {
+      for (const c of cleanup) {
+        try {
+          shell(c);
+        } catch {
+          // cleanup of what setup could not make
+        }
+      }
+    }
+  }
 });

@@ -27,6 +27,7 @@ describe('WorkerPool option cgroup', () => {
     const cg = await Cgroup.create(janitor.name(), { cpu: { weight: 50 } }, { threaded: true });
     const pool = pools.create<void, { tid: number; cpu: number }>({ filename: fixture('tasks.js'), cpus, cgroup: cg.path });
     const first = await pool.run(undefined, { name: 'whoami' });
+    await pool.ready(); // every worker, not only the one that ran the task
     const workers = pool.stats().workers;
     expect(workers.map((w) => w.tid).sort()).toEqual((await cg.threads()).sort());
     expect(workers.map((w) => w.tid)).toContain(first.tid);

@@ -1,0 +1,282 @@
+/**
+ * `NetlinkSocket`: requests and dumps over a NETLINK_ROUTE socket, matched to
+ * their replies by sequence number. The socket and its I/O thread are native
+ * (csrc/netlink.cc); every byte is built and parsed here.
+ * @module
+ */
+import { KernkitError, invalidArgument } from '../errors';
+import { badMessage, type ByteWriter } from './attributes';
+import {
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_NOOP,
+  NLMSG_OVERRUN,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+} from './constants';
+import { kernelError } from './errors';
+import { decodeDone, decodeError, parseMessages, type MessageWriter, type NetlinkMessage } from './message';
+import { netlinkNative, type NativeSocket, type NativeSocketEvent } from './native';
+
+/** Where to open the socket. Without either field: the caller's own network namespace. */
+export interface NetlinkSocketOptions {
+  /**
+   * A network namespace: a name as `ip netns add` creates it (the file
+   * `/var/run/netns/NAME`), or an absolute path to a namespace file such as
+   * `/proc/1234/ns/net`.
+   */
+  netns?: string;
+  /** The network namespace of this process id (`/proc/PID/ns/net`). */
+  pid?: number;
+}
+
+/** The replies to one request. */
+export interface NetlinkReply {
+  /** Messages the kernel sent before its ack (the object asked for by a GET, for instance). */
+  readonly messages: NetlinkMessage[];
+  /** Warnings the kernel attached to a successful ack (extended-ack text). */
+  readonly warnings: string[];
+}
+
+interface Pending {
+  readonly op: string;
+  readonly dump: boolean;
+  readonly labels: ByteWriter['labels'];
+  messages: NetlinkMessage[];
+  warnings: string[];
+  interrupted: boolean;
+  resolve(reply: NetlinkReply): void;
+  reject(err: Error): void;
+}
+
+/** The flags {@link NetlinkSocket.request} adds to a request: it wants an ack, as tc does. */
+export const REQUEST_FLAGS = NLM_F_REQUEST | NLM_F_ACK;
+
+/** How often a dump the kernel flags as interrupted (NLM_F_DUMP_INTR) is retried. */
+const DUMP_RETRIES = 3;
+
+/** Resolves the options to the namespace file the native side opens, or null. */
+export function namespacePath(options: NetlinkSocketOptions): string | null {
+  const { netns, pid } = options;
+  if (netns !== undefined && pid !== undefined) throw invalidArgument('netns', netns, 'give netns or pid, not both');
+  if (pid !== undefined) {
+    if (!Number.isSafeInteger(pid) || pid <= 0) throw invalidArgument('pid', pid, 'expected a positive process id');
+    return `/proc/${pid}/ns/net`;
+  }
+  if (netns === undefined) return null;
+  if (typeof netns !== 'string' || netns === '') throw invalidArgument('netns', netns, 'expected a namespace name or an absolute path');
+  if (netns.startsWith('/')) return netns;
+  if (netns.includes('/') || netns === '.' || netns === '..' || netns.length > 255) {
+    throw invalidArgument('netns', netns, 'a name as `ip netns add` takes (no "/"), or an absolute path');
+  }
+  return `/var/run/netns/${netns}`;
+}
+
+/**
+ * A NETLINK_ROUTE socket with extended acks. Requests are sent in call order
+ * and may overlap: each is matched to its replies by sequence number. The
+ * socket keeps the process alive only while replies are awaited.
+ */
+export class NetlinkSocket {
+  /** The port id the kernel bound the socket to. */
+  readonly portid: number;
+  private readonly native: NativeSocket;
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private closing: Promise<void> | undefined;
+  private closed = false;
+  private onClosed: (() => void) | undefined;
+
+  private constructor(native: NativeSocket, portid: number) {
+    this.native = native;
+    this.portid = portid;
+  }
+
+  /** Opens a socket, inside another network namespace if asked. */
+  static open(options: NetlinkSocketOptions = {}): Promise<NetlinkSocket> {
+    const path = namespacePath(options);
+    return new Promise((resolve, reject) => {
+      let socket: NetlinkSocket | undefined;
+      // The native side delivers every event here; before "open" only a failure can come.
+      const onEvent = (...event: NativeSocketEvent): void => {
+        if (socket) {
+          socket.handle(event);
+          return;
+        }
+        if (event[0] === 'open') {
+          socket = new NetlinkSocket(native, event[1]);
+          native.unref(); // idle until the first request
+          resolve(socket);
+        } else if (event[0] === 'closed') {
+          reject(event[1] ?? new KernkitError('netlink: socket closed while opening', { code: 'ECONNABORTED' }));
+        }
+      };
+      const native = new netlinkNative.Socket(path, onEvent);
+    });
+  }
+
+  /** True once {@link NetlinkSocket.close} was called. */
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /**
+   * Sends a request (NLM_F_REQUEST | NLM_F_ACK are added) and resolves with
+   * what the kernel sent before its ack, or rejects with the kernel's error
+   * (`.code` the errno name, the message its extended-ack text).
+   */
+  request(msg: MessageWriter, op: string): Promise<NetlinkReply> {
+    return this.send(msg, op, REQUEST_FLAGS);
+  }
+
+  /** Sends a dump request (NLM_F_REQUEST | NLM_F_DUMP) and resolves with every message of the reply. */
+  async dump(msg: MessageWriter, op: string): Promise<NetlinkMessage[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.send(msg, op, NLM_F_REQUEST | NLM_F_DUMP)).messages;
+      } catch (err) {
+        if (!(err instanceof KernkitError && err.code === 'EINTR' && attempt < DUMP_RETRIES)) throw err;
+      }
+    }
+  }
+
+  private send(msg: MessageWriter, op: string, flags: number): Promise<NetlinkReply> {
+    if (this.closing) return Promise.reject(new KernkitError(`${op}: the netlink socket is closed`, { code: 'EBADF' }));
+    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
+    msg.setU16(6, msg.flags | flags);
+    this.seq = this.seq >= 0xffffffff ? 1 : this.seq + 1;
+    const seq = this.seq;
+    const bytes = msg.finish(seq, 0);
+    return new Promise<NetlinkReply>((resolve, reject) => {
+      const entry: Pending = { op, dump, labels: msg.labels, messages: [], warnings: [], interrupted: false, resolve, reject };
+      if (this.pending.size === 0) this.native.ref();
+      this.pending.set(seq, entry);
+      try {
+        this.native.send(bytes, seq);
+      } catch (err) {
+        this.settle(seq);
+        reject(err);
+      }
+    });
+  }
+
+  /** Forgets a pending request; lets the process exit when none remain. */
+  private settle(seq: number): Pending | undefined {
+    const entry = this.pending.get(seq);
+    if (!entry) return undefined;
+    this.pending.delete(seq);
+    if (this.pending.size === 0 && !this.closing) this.native.unref();
+    return entry;
+  }
+
+  private failAll(err: Error): void {
+    for (const seq of [...this.pending.keys()]) this.settle(seq)?.reject(err);
+  }
+
+  private handle(event: NativeSocketEvent): void {
+    switch (event[0]) {
+      case 'data':
+        for (const datagram of event[1]) this.receive(datagram);
+        break;
+      case 'senderror':
+        for (const tag of event[1]) {
+          const entry = this.settle(tag);
+          entry?.reject(new KernkitError(`${entry.op}: ${event[2].message}`, { code: event[2].code, errno: event[2].errno, syscall: 'sendmsg', op: entry.op }));
+        }
+        break;
+      case 'error':
+        // ENOBUFS: the kernel could not queue replies; which ones is unknown.
+        this.failAll(new KernkitError(`netlink: replies were lost (${event[1].message})`, { code: event[1].code, errno: event[1].errno }));
+        break;
+      case 'closed':
+        this.closed = true;
+        this.failAll(new KernkitError('netlink: the socket was closed before the reply came', { code: 'ECANCELED' }));
+        this.onClosed?.();
+        break;
+      case 'open':
+        break;
+    }
+  }
+
+  private receive(datagram: Uint8Array): void {
+    let messages: NetlinkMessage[];
+    try {
+      messages = parseMessages(datagram);
+    } catch (err) {
+      // A reply whose framing is garbled cannot be attributed: fail everything waiting.
+      this.failAll(err as Error);
+      return;
+    }
+    for (const msg of messages) {
+      const entry = this.pending.get(msg.seq);
+      if (!entry) continue; // a late reply to a request that already failed
+      try {
+        this.dispatch(msg, entry);
+      } catch (err) {
+        this.settle(msg.seq);
+        entry.reject(err as Error);
+      }
+    }
+  }
+
+  private dispatch(msg: NetlinkMessage, entry: Pending): void {
+    const labelAt = (offset: number): string | undefined => entry.labels.find((l) => l.offset === offset)?.label;
+    switch (msg.type) {
+      case NLMSG_NOOP:
+        return;
+      case NLMSG_OVERRUN:
+        this.settle(msg.seq);
+        entry.reject(new KernkitError(`${entry.op}: the kernel reported a netlink overrun`, { code: 'ENOBUFS', op: entry.op }));
+        return;
+      case NLMSG_ERROR: {
+        const ack = decodeError(msg);
+        this.settle(msg.seq);
+        if (ack.errno !== 0) {
+          entry.reject(kernelError(entry.op, ack, labelAt));
+          return;
+        }
+        if (ack.message) entry.warnings.push(ack.message);
+        entry.resolve({ messages: entry.messages, warnings: entry.warnings });
+        return;
+      }
+      case NLMSG_DONE: {
+        if (!entry.dump) throw badMessage(`${entry.op}: NLMSG_DONE answers a request that is not a dump`);
+        const done = decodeDone(msg);
+        this.settle(msg.seq);
+        if (done.errno !== 0) {
+          entry.reject(kernelError(entry.op, done, labelAt));
+        } else if (entry.interrupted) {
+          entry.reject(new KernkitError(`${entry.op}: the dump was interrupted by a concurrent change`, { code: 'EINTR', op: entry.op }));
+        } else {
+          if (done.message) entry.warnings.push(done.message);
+          entry.resolve({ messages: entry.messages, warnings: entry.warnings });
+        }
+        return;
+      }
+      default:
+        if (msg.flags & NLM_F_DUMP_INTR) entry.interrupted = true;
+        entry.messages.push(msg);
+    }
+  }
+
+  /**
+   * Closes the socket. Requests still waiting for a reply are rejected with
+   * `ECANCELED`; resolves once the I/O thread has closed the socket.
+   */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = new Promise<void>((resolve) => {
+        if (this.closed) {
+          resolve();
+          return;
+        }
+        this.onClosed = resolve;
+        this.native.ref(); // keep the loop alive until "closed" arrives
+        this.native.close();
+      });
+    }
+    return this.closing;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Device names and interface indexes in the socket's network namespace,
+ * resolved over the same netlink socket (RTM_GETLINK) and cached.
+ * @module
+ */
+import { invalidArgument, KernkitError } from '../errors';
+import { AttrTable, MessageWriter, StructReader, nl, type NetlinkMessage, type NetlinkSocket } from '../netlink';
+import type { Device } from './requests';
+
+/** IFNAMSIZ - 1. */
+const MAX_NAME = 15;
+/** RTEXT_FILTER_SKIP_STATS: links without their statistics (smaller replies). */
+const RTEXT_FILTER_SKIP_STATS = 1 << 3;
+
+function linkOf(msg: NetlinkMessage): { index: number; name?: string } {
+  const r = new StructReader(msg.payload, nl.IFINFOMSG_LEN, 'ifinfomsg');
+  const attrs = new AttrTable(msg.payload.subarray(nl.IFINFOMSG_LEN), 'link attributes');
+  return { index: r.s32(4), name: attrs.string(nl.IFLA_IFNAME, 'IFLA_IFNAME') };
+}
+
+/** Name ↔ index lookups for one namespace. */
+export class DeviceTable {
+  private readonly byName = new Map<string, number>();
+  private readonly byIndex = new Map<number, string>();
+  private readonly inflight = new Map<string, Promise<number>>();
+
+  /** Uses `socket` for lookups. */
+  constructor(private readonly socket: NetlinkSocket) {}
+
+  private remember(index: number, name: string): void {
+    this.byName.set(name, index);
+    this.byIndex.set(index, name);
+  }
+
+  /** The index for `dev` if it is a number or already known; undefined otherwise. */
+  cached(dev: Device): number | undefined {
+    if (typeof dev === 'number') return checkIndex(dev);
+    if (typeof dev !== 'string' || dev === '' || dev.length > MAX_NAME) throw invalidArgument('dev', dev, `a device name of 1..${MAX_NAME} characters, or an interface index`);
+    return this.byName.get(dev);
+  }
+
+  /** The index of `dev`, asking the kernel for names not yet known (`ENODEV` if there is none). */
+  index(dev: Device): number | Promise<number> {
+    const known = this.cached(dev);
+    if (known !== undefined) return known;
+    const name = dev as string;
+    let pending = this.inflight.get(name);
+    if (!pending) {
+      pending = this.lookup(name).finally(() => this.inflight.delete(name));
+      this.inflight.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async lookup(name: string): Promise<number> {
+    const req = new MessageWriter(nl.RTM_GETLINK, 0);
+    req.zeros(nl.IFINFOMSG_LEN);
+    req.attrString(nl.IFLA_IFNAME, name, 'dev');
+    req.attrU32(nl.IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+    let reply;
+    try {
+      reply = await this.socket.request(req, `dev ${JSON.stringify(name)}`);
+    } catch (err) {
+      if (err instanceof KernkitError && err.code === 'ENODEV') {
+        throw new KernkitError(`dev ${JSON.stringify(name)}: no such device in this network namespace`, { code: 'ENODEV', errno: err.errno, op: err.op });
+      }
+      throw err;
+    }
+    const link = reply.messages.find((m) => m.type === nl.RTM_NEWLINK);
+    if (!link) throw new KernkitError(`dev ${JSON.stringify(name)}: the kernel sent no link`, { code: 'EBADMSG' });
+    const { index } = linkOf(link);
+    this.remember(index, name);
+    return index;
+  }
+
+  /** Forgets what is known about `dev` (after the kernel said it is gone). */
+  forget(dev: Device): void {
+    if (typeof dev === 'string') {
+      const index = this.byName.get(dev);
+      this.byName.delete(dev);
+      if (index !== undefined) this.byIndex.delete(index);
+    } else {
+      const name = this.byIndex.get(dev);
+      this.byIndex.delete(dev);
+      if (name !== undefined) this.byName.delete(name);
+    }
+  }
+
+  /** Names for interface indexes, refreshing from a link dump when one is unknown. */
+  async names(indexes: Iterable<number>): Promise<Map<number, string>> {
+    const wanted = [...new Set(indexes)];
+    if (wanted.some((i) => !this.byIndex.has(i))) await this.refresh();
+    return new Map(wanted.map((i) => [i, this.byIndex.get(i) ?? `if${i}`]));
+  }
+
+  /** Reloads every link of the namespace. */
+  async refresh(): Promise<void> {
+    const req = new MessageWriter(nl.RTM_GETLINK, 0);
+    req.zeros(nl.IFINFOMSG_LEN);
+    req.attrU32(nl.IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+    const msgs = await this.socket.dump(req, 'link dump');
+    this.byName.clear();
+    this.byIndex.clear();
+    for (const m of msgs) {
+      if (m.type !== nl.RTM_NEWLINK) continue;
+      const { index, name } = linkOf(m);
+      if (name !== undefined) this.remember(index, name);
+    }
+  }
+}
+
+function checkIndex(dev: number): number {
+  if (!Number.isInteger(dev) || dev <= 0 || dev > 0x7fffffff) throw invalidArgument('dev', dev, 'an interface index is a positive 32-bit integer');
+  return dev;
+}

@@ -1,0 +1,297 @@
+/**
+ * fq, the fair queue packet scheduler (net/sched/sch_fq.c), encoded as
+ * tc/q_fq.c does: one `TCA_FQ_*` attribute per option given, in tc's order,
+ * with `buckets` sent as its log2. Ranges are sch_fq's own, checked before
+ * sending: buckets a power of two from 2 to 262144, quantum 1..2^20,
+ * initial quantum at most 2^31-1, weights at least 16384, priomap bands 0..2.
+ * @module
+ */
+import { invalidArgument, outOfRange } from '../../errors';
+import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
+import { TCA_OPTIONS } from '../constants';
+import { checkOptions, parseBool, parseRate32, parseTime, parseTime64, parseUint, type Rate, type Time } from '../units';
+import type { QdiscCodec } from './codec';
+
+const TCA_FQ_PLIMIT = 1;
+const TCA_FQ_FLOW_PLIMIT = 2;
+const TCA_FQ_QUANTUM = 3;
+const TCA_FQ_INITIAL_QUANTUM = 4;
+const TCA_FQ_RATE_ENABLE = 5;
+const TCA_FQ_FLOW_DEFAULT_RATE = 6;
+const TCA_FQ_FLOW_MAX_RATE = 7;
+const TCA_FQ_BUCKETS_LOG = 8;
+const TCA_FQ_FLOW_REFILL_DELAY = 9;
+const TCA_FQ_ORPHAN_MASK = 10;
+const TCA_FQ_LOW_RATE_THRESHOLD = 11;
+const TCA_FQ_CE_THRESHOLD = 12;
+const TCA_FQ_TIMER_SLACK = 13;
+const TCA_FQ_HORIZON = 14;
+const TCA_FQ_HORIZON_DROP = 15;
+const TCA_FQ_PRIOMAP = 16;
+const TCA_FQ_WEIGHTS = 17;
+const TCA_FQ_OFFLOAD_HORIZON = 18;
+
+/** FQ_BANDS. */
+const FQ_BANDS = 3;
+/** FQ_MIN_WEIGHT. */
+const FQ_MIN_WEIGHT = 16384;
+/** TC_PRIO_MAX + 1 priorities in a priomap. */
+const PRIOMAP_LEN = 16;
+/** ilog2(256 * 1024): sch_fq's largest bucket log. */
+const MAX_BUCKETS_LOG = 18;
+const MAX_QUANTUM = 1 << 20;
+const INT_MAX = 0x7fffffff;
+
+/** Options of fq. */
+export interface FqOptions {
+  /** Packets the qdisc holds (`limit`). */
+  limit?: number;
+  /** Packets one flow may hold (`flow_limit`). */
+  flowLimit?: number;
+  /** Bytes a flow may send per round (`quantum`), 1..2^20. */
+  quantum?: number;
+  /** Bytes a new flow may send in its first round (`initial_quantum`), up to 2^31-1. */
+  initialQuantum?: number;
+  /** Pacing on (default) or off (`pacing`/`nopacing`). */
+  pacing?: boolean;
+  /** The most a flow may send (`maxrate`), at most 2^32-1 bytes/s. */
+  maxrate?: Rate;
+  /** Hash buckets (`buckets`): a power of two from 2 to 262144, sent as its log2. */
+  buckets?: number;
+  /** Delay before an idle flow's credit is refilled (`refill_delay`). */
+  refillDelay?: Time;
+  /** Mask applied to the hash of packets without a socket (`orphan_mask`). */
+  orphanMask?: number;
+  /** Below this rate packets are paced individually (`low_rate_threshold`). */
+  lowRateThreshold?: Rate;
+  /** Queue delay above which packets get CE marks (`ce_threshold`). */
+  ceThreshold?: Time;
+  /** Timer slack (`timer_slack`); a plain number is nanoseconds, as tc reads it; at most 2^32-1ns. */
+  timerSlack?: Time;
+  /** How far in the future a packet's departure time may be (`horizon`). */
+  horizon?: Time;
+  /** Beyond the horizon: drop (true, `horizon_drop`) or cap the time (false, `horizon_cap`). */
+  horizonDrop?: boolean;
+  /** The band (0..2) of each of the 16 priorities (`bands 3 priomap ...`). */
+  priomap?: number[];
+  /** The three bands' weights (`weights`), each at least 16384. */
+  weights?: number[];
+  /** Obsolete (`defrate`): the kernel ignores it. */
+  defrate?: Rate;
+  /** Offload horizon (`offload_horizon`); the device caps it. */
+  offloadHorizon?: Time;
+}
+
+/** What an fq qdisc dumps (rates in bits per second, times in microseconds, timerSlack in ns). */
+export interface FqInfo {
+  limit?: number;
+  flowLimit?: number;
+  quantum?: number;
+  initialQuantum?: number;
+  pacing?: boolean;
+  /** Bits per second; absent when unlimited. */
+  maxrate?: number;
+  buckets?: number;
+  refillDelay?: number;
+  orphanMask?: number;
+  /** Bits per second. */
+  lowRateThreshold?: number;
+  /** Microseconds; absent when disabled (the kernel's ~0). */
+  ceThreshold?: number;
+  /** Nanoseconds. */
+  timerSlack?: number;
+  horizon?: number;
+  horizonDrop?: boolean;
+  priomap?: number[];
+  weights?: number[];
+  offloadHorizon?: number;
+}
+
+/** fq's statistics (`struct tc_fq_qd_stats`); fields the kernel's struct lacks are absent. */
+export interface FqXstats {
+  gcFlows?: number;
+  highprioPackets?: number;
+  tcpRetrans?: number;
+  throttled?: number;
+  flowsPlimit?: number;
+  pktsTooLong?: number;
+  allocationErrors?: number;
+  timeNextDelayedFlow?: number;
+  flows?: number;
+  inactiveFlows?: number;
+  throttledFlows?: number;
+  unthrottleLatencyNs?: number;
+  ceMark?: number;
+  horizonDrops?: number;
+  horizonCaps?: number;
+  fastpathPackets?: number;
+  bandDrops?: number[];
+  bandPktCount?: number[];
+}
+
+const KEYS = [
+  'limit',
+  'flowLimit',
+  'quantum',
+  'initialQuantum',
+  'pacing',
+  'maxrate',
+  'buckets',
+  'refillDelay',
+  'orphanMask',
+  'lowRateThreshold',
+  'ceThreshold',
+  'timerSlack',
+  'horizon',
+  'horizonDrop',
+  'priomap',
+  'weights',
+  'defrate',
+  'offloadHorizon',
+] as const;
+
+function bucketsLog(value: unknown): number {
+  const n = parseUint(value, 'fq.buckets');
+  const log = Math.log2(n);
+  if (!Number.isInteger(log)) throw invalidArgument('fq.buckets', value, 'a power of two from 2 to 262144');
+  if (log < 1 || log > MAX_BUCKETS_LOG) throw outOfRange('fq.buckets', value, 'a power of two from 2 to 262144');
+  return log;
+}
+
+function priomapBytes(value: unknown): Uint8Array {
+  if (!Array.isArray(value) || value.length !== PRIOMAP_LEN) {
+    throw invalidArgument('fq.priomap', value, `an array of ${PRIOMAP_LEN} bands, one per priority`);
+  }
+  const out = new Uint8Array(4 + PRIOMAP_LEN);
+  new DataView(out.buffer).setInt32(0, FQ_BANDS, true);
+  value.forEach((band, i) => (out[4 + i] = parseUint(band, `fq.priomap[${i}]`, FQ_BANDS - 1)));
+  return out;
+}
+
+function weightsBytes(value: unknown): Uint8Array {
+  if (!Array.isArray(value) || value.length !== FQ_BANDS) throw invalidArgument('fq.weights', value, `an array of ${FQ_BANDS} weights`);
+  const out = new Uint8Array(4 * FQ_BANDS);
+  const view = new DataView(out.buffer);
+  value.forEach((w, i) => view.setInt32(i * 4, parseUint(w, `fq.weights[${i}]`, INT_MAX, FQ_MIN_WEIGHT), true));
+  return out;
+}
+
+function encode(w: ByteWriter, options: unknown): void {
+  const o = checkOptions(options, 'fq options', KEYS) as FqOptions;
+  // Validate everything before writing anything.
+  const v = {
+    bucketsLog: o.buckets === undefined ? undefined : bucketsLog(o.buckets),
+    limit: o.limit === undefined ? undefined : parseUint(o.limit, 'fq.limit'),
+    flowLimit: o.flowLimit === undefined ? undefined : parseUint(o.flowLimit, 'fq.flowLimit'),
+    quantum: o.quantum === undefined ? undefined : parseUint(o.quantum, 'fq.quantum', MAX_QUANTUM, 1),
+    initialQuantum: o.initialQuantum === undefined ? undefined : parseUint(o.initialQuantum, 'fq.initialQuantum', INT_MAX),
+    pacing: o.pacing === undefined ? undefined : parseBool(o.pacing, 'fq.pacing'),
+    maxrate: o.maxrate === undefined ? undefined : parseRate32(o.maxrate, 'fq.maxrate'),
+    lowRateThreshold: o.lowRateThreshold === undefined ? undefined : parseRate32(o.lowRateThreshold, 'fq.lowRateThreshold'),
+    defrate: o.defrate === undefined ? undefined : parseRate32(o.defrate, 'fq.defrate'),
+    refillDelay: o.refillDelay === undefined ? undefined : parseTime(o.refillDelay, 'fq.refillDelay'),
+    orphanMask: o.orphanMask === undefined ? undefined : parseUint(o.orphanMask, 'fq.orphanMask'),
+    ceThreshold: o.ceThreshold === undefined ? undefined : parseTime(o.ceThreshold, 'fq.ceThreshold'),
+    timerSlack: o.timerSlack === undefined ? undefined : parseTime64(o.timerSlack, 'fq.timerSlack'),
+    horizon: o.horizon === undefined ? undefined : parseTime(o.horizon, 'fq.horizon'),
+    horizonDrop: o.horizonDrop === undefined ? undefined : parseBool(o.horizonDrop, 'fq.horizonDrop'),
+    priomap: o.priomap === undefined ? undefined : priomapBytes(o.priomap),
+    weights: o.weights === undefined ? undefined : weightsBytes(o.weights),
+    offloadHorizon: o.offloadHorizon === undefined ? undefined : parseTime(o.offloadHorizon, 'fq.offloadHorizon'),
+  };
+  if (v.timerSlack !== undefined && v.timerSlack > 0xffffffff) throw outOfRange('fq.timerSlack', o.timerSlack, 'at most 4294967295ns');
+
+  w.nest(TCA_OPTIONS, () => {
+    if (v.bucketsLog !== undefined) w.attrU32(TCA_FQ_BUCKETS_LOG, v.bucketsLog, 'fq.buckets');
+    if (v.limit !== undefined) w.attrU32(TCA_FQ_PLIMIT, v.limit, 'fq.limit');
+    if (v.flowLimit !== undefined) w.attrU32(TCA_FQ_FLOW_PLIMIT, v.flowLimit, 'fq.flowLimit');
+    if (v.quantum !== undefined) w.attrU32(TCA_FQ_QUANTUM, v.quantum, 'fq.quantum');
+    if (v.initialQuantum !== undefined) w.attrU32(TCA_FQ_INITIAL_QUANTUM, v.initialQuantum, 'fq.initialQuantum');
+    if (v.pacing !== undefined) w.attrU32(TCA_FQ_RATE_ENABLE, v.pacing ? 1 : 0, 'fq.pacing');
+    if (v.maxrate !== undefined) w.attrU32(TCA_FQ_FLOW_MAX_RATE, v.maxrate, 'fq.maxrate');
+    if (v.lowRateThreshold !== undefined) w.attrU32(TCA_FQ_LOW_RATE_THRESHOLD, v.lowRateThreshold, 'fq.lowRateThreshold');
+    if (v.defrate !== undefined) w.attrU32(TCA_FQ_FLOW_DEFAULT_RATE, v.defrate, 'fq.defrate');
+    if (v.refillDelay !== undefined) w.attrU32(TCA_FQ_FLOW_REFILL_DELAY, v.refillDelay, 'fq.refillDelay');
+    if (v.orphanMask !== undefined) w.attrU32(TCA_FQ_ORPHAN_MASK, v.orphanMask, 'fq.orphanMask');
+    if (v.ceThreshold !== undefined) w.attrU32(TCA_FQ_CE_THRESHOLD, v.ceThreshold, 'fq.ceThreshold');
+    if (v.timerSlack !== undefined) w.attrU32(TCA_FQ_TIMER_SLACK, v.timerSlack, 'fq.timerSlack');
+    if (v.horizon !== undefined) w.attrU32(TCA_FQ_HORIZON, v.horizon, 'fq.horizon');
+    if (v.horizonDrop !== undefined) w.attrU8(TCA_FQ_HORIZON_DROP, v.horizonDrop ? 1 : 0, 'fq.horizonDrop');
+    if (v.priomap !== undefined) w.attr(TCA_FQ_PRIOMAP, v.priomap, 'fq.priomap');
+    if (v.weights !== undefined) w.attr(TCA_FQ_WEIGHTS, v.weights, 'fq.weights');
+    if (v.offloadHorizon !== undefined) w.attrU32(TCA_FQ_OFFLOAD_HORIZON, v.offloadHorizon, 'fq.offloadHorizon');
+  });
+}
+
+function decode(options: Uint8Array | undefined): FqInfo | undefined {
+  if (!options) return undefined;
+  const t = new AttrTable(options, 'fq options');
+  const info: FqInfo = {};
+  const set = <K extends keyof FqInfo>(k: K, v: FqInfo[K] | undefined): void => {
+    if (v !== undefined) info[k] = v;
+  };
+  set('limit', t.u32(TCA_FQ_PLIMIT, 'TCA_FQ_PLIMIT'));
+  set('flowLimit', t.u32(TCA_FQ_FLOW_PLIMIT, 'TCA_FQ_FLOW_PLIMIT'));
+  set('quantum', t.u32(TCA_FQ_QUANTUM, 'TCA_FQ_QUANTUM'));
+  set('initialQuantum', t.u32(TCA_FQ_INITIAL_QUANTUM, 'TCA_FQ_INITIAL_QUANTUM'));
+  const pacing = t.u32(TCA_FQ_RATE_ENABLE, 'TCA_FQ_RATE_ENABLE');
+  set('pacing', pacing === undefined ? undefined : pacing !== 0);
+  const maxrate = t.u32(TCA_FQ_FLOW_MAX_RATE, 'TCA_FQ_FLOW_MAX_RATE');
+  set('maxrate', maxrate === undefined || maxrate === 0xffffffff ? undefined : maxrate * 8);
+  const log = t.u32(TCA_FQ_BUCKETS_LOG, 'TCA_FQ_BUCKETS_LOG');
+  set('buckets', log === undefined || log > 31 ? undefined : 2 ** log);
+  set('refillDelay', t.u32(TCA_FQ_FLOW_REFILL_DELAY, 'TCA_FQ_FLOW_REFILL_DELAY'));
+  set('orphanMask', t.u32(TCA_FQ_ORPHAN_MASK, 'TCA_FQ_ORPHAN_MASK'));
+  const low = t.u32(TCA_FQ_LOW_RATE_THRESHOLD, 'TCA_FQ_LOW_RATE_THRESHOLD');
+  set('lowRateThreshold', low === undefined ? undefined : low * 8);
+  const ce = t.u32(TCA_FQ_CE_THRESHOLD, 'TCA_FQ_CE_THRESHOLD');
+  set('ceThreshold', ce === undefined || ce === 0xffffffff ? undefined : ce);
+  set('timerSlack', t.u32(TCA_FQ_TIMER_SLACK, 'TCA_FQ_TIMER_SLACK'));
+  set('horizon', t.u32(TCA_FQ_HORIZON, 'TCA_FQ_HORIZON'));
+  const drop = t.u8(TCA_FQ_HORIZON_DROP, 'TCA_FQ_HORIZON_DROP');
+  set('horizonDrop', drop === undefined ? undefined : drop !== 0);
+  const pm = t.get(TCA_FQ_PRIOMAP);
+  if (pm) {
+    new StructReader(pm, 4 + PRIOMAP_LEN, 'tc_prio_qopt');
+    info.priomap = Array.from(pm.subarray(4, 4 + PRIOMAP_LEN));
+  }
+  const wt = t.get(TCA_FQ_WEIGHTS);
+  if (wt) {
+    const r = new StructReader(wt, 4 * FQ_BANDS, 'fq weights');
+    info.weights = [r.s32(0), r.s32(4), r.s32(8)];
+  }
+  set('offloadHorizon', t.u32(TCA_FQ_OFFLOAD_HORIZON, 'TCA_FQ_OFFLOAD_HORIZON'));
+  return info;
+}
+
+function decodeXstats(data: Uint8Array): FqXstats {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const out: FqXstats = {};
+  const u64 = (off: number): number | undefined => (off + 8 <= data.length ? Number(view.getBigUint64(off, true)) : undefined);
+  const u32 = (off: number): number | undefined => (off + 4 <= data.length ? view.getUint32(off, true) : undefined);
+  const fields: Array<[keyof FqXstats, number | undefined]> = [
+    ['gcFlows', u64(0)],
+    ['highprioPackets', u64(8)],
+    ['tcpRetrans', u64(16)],
+    ['throttled', u64(24)],
+    ['flowsPlimit', u64(32)],
+    ['pktsTooLong', u64(40)],
+    ['allocationErrors', u64(48)],
+    ['timeNextDelayedFlow', data.length >= 64 ? Number(view.getBigInt64(56, true)) : undefined],
+    ['flows', u32(64)],
+    ['inactiveFlows', u32(68)],
+    ['throttledFlows', u32(72)],
+    ['unthrottleLatencyNs', u32(76)],
+    ['ceMark', u64(80)],
+    ['horizonDrops', u64(88)],
+    ['horizonCaps', u64(96)],
+    ['fastpathPackets', u64(104)],
+  ];
+  for (const [k, v] of fields) if (v !== undefined) (out as Record<string, number>)[k] = v;
+  if (data.length >= 136) out.bandDrops = [0, 1, 2].map((i) => Number(view.getBigUint64(112 + i * 8, true)));
+  if (data.length >= 148) out.bandPktCount = [0, 1, 2].map((i) => view.getUint32(136 + i * 4, true));
+  return out;
+}
+
+/** fq: fair queueing with pacing. */
+export const fq: QdiscCodec = { kind: 'fq', encode, decode, decodeXstats };

@@ -1,0 +1,163 @@
+/**
+ * fq_codel (net/sched/sch_fq_codel.c), encoded as tc/q_fq_codel.c does: like
+ * tc, values that mean "unset" there (a zero limit, flows, quantum, interval,
+ * target or drop batch; an all-ones ce_threshold or memory limit) are not
+ * sent. Ranges are the kernel's: flows 1..65536, quantum at most 2^20.
+ * @module
+ */
+import { invalidArgument, outOfRange } from '../../errors';
+import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
+import { TCA_OPTIONS } from '../constants';
+import { checkOptions, parseBool, parseSize, parseTime, parseUint, type Size, type Time } from '../units';
+import type { QdiscCodec } from './codec';
+
+const TCA_FQ_CODEL_TARGET = 1;
+const TCA_FQ_CODEL_LIMIT = 2;
+const TCA_FQ_CODEL_INTERVAL = 3;
+const TCA_FQ_CODEL_ECN = 4;
+const TCA_FQ_CODEL_FLOWS = 5;
+const TCA_FQ_CODEL_QUANTUM = 6;
+const TCA_FQ_CODEL_CE_THRESHOLD = 7;
+const TCA_FQ_CODEL_DROP_BATCH_SIZE = 8;
+const TCA_FQ_CODEL_MEMORY_LIMIT = 9;
+const TCA_FQ_CODEL_CE_THRESHOLD_SELECTOR = 10;
+const TCA_FQ_CODEL_CE_THRESHOLD_MASK = 11;
+
+const MAX_FLOWS = 65536;
+/** FQ_CODEL_QUANTUM_MAX. */
+const MAX_QUANTUM = 1 << 20;
+const U32_MAX = 0xffffffff;
+
+/** Options of fq_codel. */
+export interface FqCodelOptions {
+  /** Packets the qdisc holds (`limit`). */
+  limit?: number;
+  /** Number of flow queues (`flows`), 1..65536; only at creation. */
+  flows?: number;
+  /** Bytes dequeued per flow per round (`quantum`), at most 2^20 (the kernel raises it to at least 256). */
+  quantum?: number;
+  /** Acceptable standing queue delay (`target`). */
+  target?: Time;
+  /** Window the delay is measured over (`interval`). */
+  interval?: Time;
+  /** Mark ECN-capable packets instead of dropping them (`ecn`/`noecn`). */
+  ecn?: boolean;
+  /** Queue delay above which packets are CE-marked (`ce_threshold`). */
+  ceThreshold?: Time;
+  /** Only packets whose DS field matches apply ceThreshold (`ce_threshold_selector VALUE/MASK`). */
+  ceThresholdSelector?: { value: number; mask: number };
+  /** Bytes the qdisc may use for packets (`memory_limit`). */
+  memoryLimit?: Size;
+  /** Packets dropped at once when over the limit (`drop_batch`). */
+  dropBatch?: number;
+}
+
+/** What an fq_codel qdisc dumps (times in microseconds). */
+export interface FqCodelInfo {
+  limit?: number;
+  flows?: number;
+  quantum?: number;
+  target?: number;
+  interval?: number;
+  ecn?: boolean;
+  ceThreshold?: number;
+  ceThresholdSelector?: { value: number; mask: number };
+  memoryLimit?: number;
+  dropBatch?: number;
+}
+
+/** fq_codel's qdisc statistics (`struct tc_fq_codel_qd_stats`). */
+export interface FqCodelXstats {
+  maxpacket: number;
+  dropOverlimit: number;
+  ecnMark: number;
+  newFlowCount: number;
+  newFlowsLen: number;
+  oldFlowsLen: number;
+  ceMark: number;
+  memoryUsage: number;
+  dropOvermemory: number;
+}
+
+const KEYS = ['limit', 'flows', 'quantum', 'target', 'interval', 'ecn', 'ceThreshold', 'ceThresholdSelector', 'memoryLimit', 'dropBatch'] as const;
+
+function encode(w: ByteWriter, options: unknown): void {
+  const o = checkOptions(options, 'fq_codel options', KEYS) as FqCodelOptions;
+  const limit = o.limit === undefined ? 0 : parseUint(o.limit, 'fq_codel.limit');
+  const flows = o.flows === undefined ? 0 : parseUint(o.flows, 'fq_codel.flows', MAX_FLOWS, 1);
+  const quantum = o.quantum === undefined ? 0 : parseUint(o.quantum, 'fq_codel.quantum', MAX_QUANTUM);
+  const target = o.target === undefined ? 0 : parseTime(o.target, 'fq_codel.target');
+  const interval = o.interval === undefined ? 0 : parseTime(o.interval, 'fq_codel.interval');
+  const ecn = o.ecn === undefined ? undefined : parseBool(o.ecn, 'fq_codel.ecn');
+  const ceThreshold = o.ceThreshold === undefined ? U32_MAX : parseTime(o.ceThreshold, 'fq_codel.ceThreshold');
+  let selector: { value: number; mask: number } | undefined;
+  if (o.ceThresholdSelector !== undefined) {
+    const s = o.ceThresholdSelector;
+    if (typeof s !== 'object' || s === null) throw invalidArgument('fq_codel.ceThresholdSelector', s, 'expected { value, mask }, each 0..255');
+    selector = { value: parseUint(s.value, 'fq_codel.ceThresholdSelector.value', 0xff), mask: parseUint(s.mask, 'fq_codel.ceThresholdSelector.mask', 0xff) };
+    // tc uses 0xff as "no selector": a selector of 0xff cannot be expressed.
+    if (selector.value === 0xff) throw outOfRange('fq_codel.ceThresholdSelector.value', s.value, 'from 0 to 254');
+  }
+  const memory = o.memoryLimit === undefined ? U32_MAX : parseSize(o.memoryLimit, 'fq_codel.memoryLimit');
+  const dropBatch = o.dropBatch === undefined ? 0 : parseUint(o.dropBatch, 'fq_codel.dropBatch');
+
+  w.nest(TCA_OPTIONS, () => {
+    if (limit) w.attrU32(TCA_FQ_CODEL_LIMIT, limit, 'fq_codel.limit');
+    if (flows) w.attrU32(TCA_FQ_CODEL_FLOWS, flows, 'fq_codel.flows');
+    if (quantum) w.attrU32(TCA_FQ_CODEL_QUANTUM, quantum, 'fq_codel.quantum');
+    if (interval) w.attrU32(TCA_FQ_CODEL_INTERVAL, interval, 'fq_codel.interval');
+    if (target) w.attrU32(TCA_FQ_CODEL_TARGET, target, 'fq_codel.target');
+    if (ecn !== undefined) w.attrU32(TCA_FQ_CODEL_ECN, ecn ? 1 : 0, 'fq_codel.ecn');
+    if (ceThreshold !== U32_MAX) w.attrU32(TCA_FQ_CODEL_CE_THRESHOLD, ceThreshold, 'fq_codel.ceThreshold');
+    if (selector) {
+      w.attrU8(TCA_FQ_CODEL_CE_THRESHOLD_MASK, selector.mask, 'fq_codel.ceThresholdSelector.mask');
+      w.attrU8(TCA_FQ_CODEL_CE_THRESHOLD_SELECTOR, selector.value, 'fq_codel.ceThresholdSelector.value');
+    }
+    if (memory !== U32_MAX) w.attrU32(TCA_FQ_CODEL_MEMORY_LIMIT, memory, 'fq_codel.memoryLimit');
+    if (dropBatch) w.attrU32(TCA_FQ_CODEL_DROP_BATCH_SIZE, dropBatch, 'fq_codel.dropBatch');
+  });
+}
+
+function decode(options: Uint8Array | undefined): FqCodelInfo | undefined {
+  if (!options) return undefined;
+  const t = new AttrTable(options, 'fq_codel options');
+  const info: FqCodelInfo = {};
+  const set = <K extends keyof FqCodelInfo>(k: K, v: FqCodelInfo[K] | undefined): void => {
+    if (v !== undefined) info[k] = v;
+  };
+  set('limit', t.u32(TCA_FQ_CODEL_LIMIT, 'TCA_FQ_CODEL_LIMIT'));
+  set('flows', t.u32(TCA_FQ_CODEL_FLOWS, 'TCA_FQ_CODEL_FLOWS'));
+  set('quantum', t.u32(TCA_FQ_CODEL_QUANTUM, 'TCA_FQ_CODEL_QUANTUM'));
+  set('target', t.u32(TCA_FQ_CODEL_TARGET, 'TCA_FQ_CODEL_TARGET'));
+  set('interval', t.u32(TCA_FQ_CODEL_INTERVAL, 'TCA_FQ_CODEL_INTERVAL'));
+  const ecn = t.u32(TCA_FQ_CODEL_ECN, 'TCA_FQ_CODEL_ECN');
+  set('ecn', ecn === undefined ? undefined : ecn !== 0);
+  set('ceThreshold', t.u32(TCA_FQ_CODEL_CE_THRESHOLD, 'TCA_FQ_CODEL_CE_THRESHOLD'));
+  const value = t.u8(TCA_FQ_CODEL_CE_THRESHOLD_SELECTOR, 'TCA_FQ_CODEL_CE_THRESHOLD_SELECTOR');
+  const mask = t.u8(TCA_FQ_CODEL_CE_THRESHOLD_MASK, 'TCA_FQ_CODEL_CE_THRESHOLD_MASK');
+  if (value !== undefined && mask !== undefined && mask !== 0) info.ceThresholdSelector = { value, mask };
+  set('memoryLimit', t.u32(TCA_FQ_CODEL_MEMORY_LIMIT, 'TCA_FQ_CODEL_MEMORY_LIMIT'));
+  set('dropBatch', t.u32(TCA_FQ_CODEL_DROP_BATCH_SIZE, 'TCA_FQ_CODEL_DROP_BATCH_SIZE'));
+  return info;
+}
+
+function decodeXstats(data: Uint8Array): FqCodelXstats | { type: number } {
+  const head = new StructReader(data, 4, 'tc_fq_codel_xstats');
+  const type = head.u32(0);
+  if (type !== 0) return { type }; // class statistics; fq_codel has no classes kernkit manages
+  const r = new StructReader(data, 4 + 36, 'tc_fq_codel_qd_stats');
+  return {
+    maxpacket: r.u32(4),
+    dropOverlimit: r.u32(8),
+    ecnMark: r.u32(12),
+    newFlowCount: r.u32(16),
+    newFlowsLen: r.u32(20),
+    oldFlowsLen: r.u32(24),
+    ceMark: r.u32(28),
+    memoryUsage: r.u32(32),
+    dropOvermemory: r.u32(36),
+  };
+}
+
+/** fq_codel: fair queueing with CoDel AQM per flow. */
+export const fqCodel: QdiscCodec = { kind: 'fq_codel', encode, decode, decodeXstats };

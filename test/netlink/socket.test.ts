@@ -1,0 +1,157 @@
+import { spawn } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
+import { KernkitError } from '../../lib';
+import { AttrTable, MessageWriter, NetlinkSocket, namespacePath, nl } from '../../lib/netlink';
+import { kernelTest } from '../helpers/kernel';
+import { TestNetns, removeAllNamespaces, tcMissing } from '../helpers/tc';
+
+const ktest = kernelTest(tcMissing());
+
+/** Link names in the socket's namespace, via an RTM_GETLINK dump parsed here. */
+async function linkNames(sock: NetlinkSocket): Promise<string[]> {
+  const req = new MessageWriter(nl.RTM_GETLINK, 0);
+  req.zeros(nl.IFINFOMSG_LEN);
+  const msgs = await sock.dump(req, 'link dump');
+  return msgs.map((m) => new AttrTable(m.payload.subarray(nl.IFINFOMSG_LEN)).string(nl.IFLA_IFNAME, 'IFLA_IFNAME') ?? '?').sort();
+}
+
+/** A qdisc request with a tcmsg for `ifindex`, parent root, and a kind. */
+function qdiscRequest(ifindex: number, kind: string, flags = nl.NLM_F_CREATE | nl.NLM_F_EXCL): MessageWriter {
+  const w = new MessageWriter(nl.RTM_NEWQDISC, flags);
+  const at = w.zeros(20);
+  w.setU32(at + 4, ifindex);
+  w.setU32(at + 12, 0xffffffff);
+  w.attrString(1, kind, 'kind');
+  return w;
+}
+
+describe('namespacePath', () => {
+  test('names, paths and pids', () => {
+    expect(namespacePath({})).toBeNull();
+    expect(namespacePath({ netns: 'blue' })).toBe('/var/run/netns/blue');
+    expect(namespacePath({ netns: '/proc/1/ns/net' })).toBe('/proc/1/ns/net');
+    expect(namespacePath({ pid: 42 })).toBe('/proc/42/ns/net');
+  });
+
+  test('bad input is EINVAL naming the field', () => {
+    expect(() => namespacePath({ netns: '../etc' })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('netns') }));
+    expect(() => namespacePath({ netns: '' })).toThrow(KernkitError);
+    expect(() => namespacePath({ pid: 0 })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('pid') }));
+    expect(() => namespacePath({ netns: 'a', pid: 1 })).toThrow(/not both/);
+  });
+});
+
+describe('NetlinkSocket on the real kernel', () => {
+  let ns: TestNetns | undefined;
+  afterEach(() => {
+    ns?.remove();
+    ns = undefined;
+  });
+  afterAll(removeAllNamespaces);
+
+  ktest('opens inside a named namespace and sees only its links; the event loop thread stays home', async () => {
+    ns = TestNetns.create('kka', 'kkb');
+    const before = readlinkSync('/proc/thread-self/ns/net');
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      expect(readlinkSync('/proc/thread-self/ns/net')).toBe(before);
+      expect(await linkNames(sock)).toEqual(['kka', 'kkb', 'lo']);
+      expect(sock.portid).toBeGreaterThan(0);
+    } finally {
+      await sock.close();
+    }
+  });
+
+  ktest("opens in a process's namespace by pid, and by namespace path", async () => {
+    ns = TestNetns.create('kkp', 'kkq');
+    const child = spawn('ip', ['netns', 'exec', ns.name, 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      // wait until the child has entered the namespace
+      for (let i = 0; i < 100; i++) {
+        try {
+          if (readlinkSync(`/proc/${child.pid}/ns/net`) !== readlinkSync('/proc/self/ns/net')) break;
+        } catch {
+          /* not started yet */
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const byPid = await NetlinkSocket.open({ pid: child.pid });
+      const byPath = await NetlinkSocket.open({ netns: `/var/run/netns/${ns.name}` });
+      try {
+        expect(await linkNames(byPid)).toEqual(['kkp', 'kkq', 'lo']);
+        expect(await linkNames(byPath)).toEqual(['kkp', 'kkq', 'lo']);
+      } finally {
+        await byPid.close();
+        await byPath.close();
+      }
+    } finally {
+      child.kill();
+    }
+  });
+
+  ktest('a namespace that does not exist is ENOENT', async () => {
+    await expect(NetlinkSocket.open({ netns: 'kernkit-test-absent-0000' })).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open' });
+  });
+
+  ktest("kernel errors carry the errno as .code and the extended ack as the message", async () => {
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const err = await sock.request(qdiscRequest(ns.ifindex('kk0'), 'no_such_kind'), 'qdisc add').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KernkitError);
+      expect(err).toMatchObject({ code: 'ENOENT', errno: -2, extack: 'Specified qdisc kind is unknown', op: 'qdisc add' });
+      expect((err as Error).message).toBe('qdisc add: Specified qdisc kind is unknown');
+      // no extended ack: the errno's description
+      const noDev = await sock.request(qdiscRequest(999999, 'pfifo'), 'qdisc add').catch((e: unknown) => e);
+      expect(noDev).toMatchObject({ code: 'ENODEV' });
+    } finally {
+      await sock.close();
+    }
+  });
+
+  ktest('the attribute the kernel points at (NLMSGERR_ATTR_OFFS) is named by its label', async () => {
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const req = qdiscRequest(ns.ifindex('kk0'), 'pfifo');
+      req.attrString(5, 'not a tc_estimator', 'estimator'); // TCA_RATE's policy wants 2 bytes
+      await expect(sock.request(req, 'qdisc add')).rejects.toMatchObject({
+        code: 'ERANGE',
+        extack: 'Attribute failed policy validation',
+        message: 'qdisc add: Attribute failed policy validation (the kernel refused estimator)',
+      });
+    } finally {
+      await sock.close();
+    }
+  });
+
+  ktest('overlapping requests are matched to their own replies', async () => {
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const idx = ns.ifindex('kk0');
+      const results = await Promise.allSettled(
+        Array.from({ length: 300 }, (_, i) => sock.request(qdiscRequest(i % 2 ? idx : 999999, 'pfifo', nl.NLM_F_CREATE | nl.NLM_F_REPLACE), `req ${i}`)),
+      );
+      results.forEach((r, i) => {
+        if (i % 2) expect(r.status).toBe('fulfilled');
+        else expect(r).toMatchObject({ status: 'rejected', reason: { code: 'ENODEV', op: `req ${i}` } });
+      });
+      expect(ns.tcJson('qdisc', 'dev', 'kk0')[0]).toMatchObject({ kind: 'pfifo', root: true });
+    } finally {
+      await sock.close();
+    }
+  });
+
+  ktest('close() rejects what is still pending and refuses new requests', async () => {
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    const idx = ns.ifindex('kk0');
+    const inflight = Array.from({ length: 50 }, () => sock.request(qdiscRequest(idx, 'pfifo', nl.NLM_F_CREATE | nl.NLM_F_REPLACE), 'qdisc replace').then(() => 'ok', (e: KernkitError) => e.code));
+    await sock.close();
+    const outcomes = await Promise.all(inflight);
+    for (const o of outcomes) expect(['ok', 'ECANCELED']).toContain(o);
+    await expect(sock.request(qdiscRequest(idx, 'pfifo'), 'qdisc add')).rejects.toMatchObject({ code: 'EBADF' });
+    await sock.close(); // idempotent
+  });
+});
