@@ -4,8 +4,8 @@
 # vectors.test.ts to compare with kernkit's encoding byte for byte.
 #
 #   sudo ./capture.sh                  # system tc for "tc" lines
-#   sudo TC_NEW=/path/to/tc ./capture.sh   # also "tc-new" lines (iproute2 >= 6.7, e.g.
-#                                      # built from its source with `make SUBDIRS="lib tc"`)
+#   sudo TC_NEW=/path/to/tc ./capture.sh   # also "tc-new" lines, with a tc from
+#                                      # iproute2 6.7 or newer (fq priomap/weights)
 #
 # Each command runs against a veth in a scratch network namespace
 # (kernkit-capture-<random>), removed on exit. tc's exit status is ignored:
