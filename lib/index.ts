@@ -5,3 +5,4 @@
 export { KernkitError, type KernkitErrorProps } from './errors';
 export * from './percpu';
 export * from './cpu';
+export * from './estimator';
