@@ -103,7 +103,7 @@ struct KtData {
 
   // Statistics, written by its thread.
   std::atomic<uint64_t> ticksRun{0}, lateTicks{0}, timerResets{0}, busyNs{0}, estimated{0};
-  std::atomic<int64_t> lastTickNs{0};
+  std::atomic<int64_t> lastTickNs{0}, maxTickNs{0};
 };
 
 struct GenTimer {
@@ -759,7 +759,9 @@ void KthreadMain(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
 
     int64_t t0 = MonotonicNs();
     TickEstimation(ctx, kd, row);
-    kd.lastTickNs.store(MonotonicNs() - t0, std::memory_order_relaxed);
+    int64_t took = MonotonicNs() - t0;
+    kd.lastTickNs.store(took, std::memory_order_relaxed);
+    if (took > kd.maxTickNs.load(std::memory_order_relaxed)) kd.maxTickNs.store(took, std::memory_order_relaxed);
     kd.ticksRun.fetch_add(1, std::memory_order_relaxed);
     if (++row >= kTicks) row = 0;
     kd.estRow.store(row);
@@ -1248,6 +1250,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
     t.Set("row", kd->estRow.load());
     t.Set("ticks", static_cast<double>(kd->ticksRun.load()));
     t.Set("lastTickNs", static_cast<double>(kd->lastTickNs.load()));
+    t.Set("maxTickNs", static_cast<double>(kd->maxTickNs.load()));
     t.Set("lateTicks", static_cast<double>(kd->lateTicks.load()));
     t.Set("timerResets", static_cast<double>(kd->timerResets.load()));
     t.Set("busyNs", static_cast<double>(kd->busyNs.load()));

@@ -49,6 +49,8 @@ export interface KthreadStats {
   ticks: number;
   /** How long the last tick's estimations took, in ns. */
   lastTickNs: number;
+  /** The longest tick so far, in ns. */
+  maxTickNs: number;
   /** Ticks that started more than one tick (40 ms) after their time. */
   lateTicks: number;
   /** Times the kthread was more than 8 ticks late and reset its timer instead of catching up. */

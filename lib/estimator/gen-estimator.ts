@@ -6,7 +6,7 @@
 import type { CounterSet } from '../percpu';
 import { invalidArgument, outOfRange } from '../errors';
 import { resolveFields } from './fields';
-import { estimationsOf, type GenReading, readGen, type SlotView, slotView } from './memory';
+import { estimationsOf, type GenReading, readGen, slotView } from './memory';
 import { estimatorNative } from './native';
 
 /** The counters a gen estimator reads (struct gnet_stats_basic). */
@@ -74,7 +74,8 @@ export class GenEstimator {
   /** The EWMA weight's log: weight 2^-ewmaLog. */
   readonly ewmaLog: number;
   private readonly id: number;
-  private readonly slot: SlotView;
+  private readonly u32: Uint32Array;
+  private readonly word: number;
   private final: GenEstimate | undefined;
   private finalEstimations = 0;
 
@@ -92,19 +93,21 @@ export class GenEstimator {
     const indices = resolveFields('GenEstimator', stats, GEN_FIELDS, options.fields);
     const h = stats.handle;
     this.id = estimatorNative.create(2, h.chunk, h.offset, h.fields.length, h.token, indices, this.interval + 2, this.ewmaLog);
-    this.slot = slotView(this.id);
+    const slot = slotView(this.id);
+    this.u32 = slot.u32;
+    this.word = slot.word;
     stopper.register(this, this.id, this);
   }
 
   /** The current rates, read from shared memory (no native call). After {@link stop}: the last reading. */
   read(): GenEstimate {
     if (this.final) return { ...this.final };
-    return readGen(this.slot) as GenReading as GenEstimate;
+    return readGen(this.u32, this.word) as GenReading as GenEstimate;
   }
 
   /** How many periods have been estimated since creation. */
   get estimations(): number {
-    return this.final ? this.finalEstimations : estimationsOf(this.slot);
+    return this.final ? this.finalEstimations : estimationsOf(this.u32, this.word);
   }
 
   /** True once {@link stop} has run. */
@@ -115,8 +118,8 @@ export class GenEstimator {
   /** Stops estimating and releases the estimator (idempotent), as gen_kill_estimator. */
   stop(): void {
     if (this.final) return;
-    this.final = readGen(this.slot);
-    this.finalEstimations = estimationsOf(this.slot);
+    this.final = readGen(this.u32, this.word);
+    this.finalEstimations = estimationsOf(this.u32, this.word);
     stopper.unregister(this);
     estimatorNative.remove(this.id);
   }

@@ -50,9 +50,9 @@ export function slotView(id: number): SlotView {
   return { u32: v.u32, i64: v.i64, word: (id % SLAB_SLOTS) * SLOT_WORDS };
 }
 
-/** Estimations applied to the slot so far. */
-export function estimationsOf(v: SlotView): number {
-  return Atomics.load(v.u32, v.word + 1);
+/** Estimations applied to the slot at word `w` so far. */
+export function estimationsOf(u32: Uint32Array, w: number): number {
+  return Atomics.load(u32, w + 1);
 }
 
 // (avg + 0x1FF) >> 10 for avg = hi * 2^32 + lo: exact while the result is below 2^53.
@@ -84,8 +84,7 @@ export interface IpvsReading {
  * (last sample minus base), as one consistent snapshot. Retries while the
  * estimating kthread is in the middle of writing the slot (a few ns).
  */
-export function readIpvs(v: SlotView): IpvsReading {
-  const { u32, i64, word: w } = v;
+export function readIpvs(u32: Uint32Array, i64: BigInt64Array, w: number): IpvsReading {
   const q = w / 2;
   for (;;) {
     const seq = Atomics.load(u32, w);
@@ -114,8 +113,7 @@ export interface GenReading {
 }
 
 /** gen_estimator_read: avbps >> 8 and avpps >> 8, as one consistent snapshot. */
-export function readGen(v: SlotView): GenReading {
-  const { u32, word: w } = v;
+export function readGen(u32: Uint32Array, w: number): GenReading {
   for (;;) {
     const seq = Atomics.load(u32, w);
     if (seq & 1) continue;

@@ -21,6 +21,7 @@ export interface NativeKthreadStats {
   row: number;
   ticks: number;
   lastTickNs: number;
+  maxTickNs: number;
   lateTicks: number;
   timerResets: number;
   busyNs: number;

@@ -6,7 +6,7 @@
 import type { CounterSet } from '../percpu';
 import { KernkitError, invalidArgument } from '../errors';
 import { resolveFields } from './fields';
-import { estimationsOf, type IpvsReading, readIpvs, type SlotView, slotView } from './memory';
+import { estimationsOf, type IpvsReading, readIpvs, slotView } from './memory';
 import { estimatorNative } from './native';
 
 /** The counters an IPVS estimator reads, in the kernel's order (struct ip_vs_counters). */
@@ -86,7 +86,10 @@ const stopper = new FinalizationRegistry<number>((id) => {
  */
 export class RateEstimator {
   private readonly id: number;
-  private readonly slot: SlotView;
+  // The slot in shared memory (kept as fields, not an object: 10^6 estimators are common).
+  private readonly u32: Uint32Array;
+  private readonly i64: BigInt64Array;
+  private readonly word: number;
   private final: RateEstimate | undefined;
   private finalEstimations = 0;
 
@@ -101,19 +104,22 @@ export class RateEstimator {
     const indices = resolveFields('RateEstimator', stats, RATE_FIELDS, options.fields);
     const h = stats.handle;
     this.id = estimatorNative.create(1, h.chunk, h.offset, h.fields.length, h.token, indices, 0, 0);
-    this.slot = slotView(this.id);
+    const slot = slotView(this.id);
+    this.u32 = slot.u32;
+    this.i64 = slot.i64;
+    this.word = slot.word;
     stopper.register(this, this.id, this);
   }
 
   /** The current rates and totals, read from shared memory (no native call). After {@link stop}: the last reading. */
   read(): RateEstimate {
     if (this.final) return { ...this.final };
-    return readIpvs(this.slot) as IpvsReading as RateEstimate;
+    return readIpvs(this.u32, this.i64, this.word) as IpvsReading as RateEstimate;
   }
 
   /** How many 2-second estimations have been applied since creation. */
   get estimations(): number {
-    return this.final ? this.finalEstimations : estimationsOf(this.slot);
+    return this.final ? this.finalEstimations : estimationsOf(this.u32, this.word);
   }
 
   /** True once {@link stop} has run. */
@@ -134,8 +140,8 @@ export class RateEstimator {
   /** Stops estimating and releases the estimator (idempotent). {@link read} keeps returning the last reading. */
   stop(): void {
     if (this.final) return;
-    this.final = readIpvs(this.slot);
-    this.finalEstimations = estimationsOf(this.slot);
+    this.final = readIpvs(this.u32, this.i64, this.word);
+    this.finalEstimations = estimationsOf(this.u32, this.word);
     stopper.unregister(this);
     estimatorNative.remove(this.id);
   }

@@ -85,7 +85,16 @@ procTest('reconfiguration restarts the kthreads pinned and niced as asked, and e
 
       const before = ests.map((e) => e.estimations);
       expect(await waitFor(() => ests.every((e, i) => e.estimations > before[i]), 10_000)).toBe(true);
-      expect(estimation.stats().estimators).toBe(300);
+      // Recalibrated for the new cpulist: chains of 95 us at 4x the measured cost, 48 per tick, 50 ticks.
+      const after = estimation.stats();
+      expect(after).toMatchObject({ estimators: 300, pending: 0, calcPhase: false });
+      expect(after.chainMax).toBeGreaterThan(0);
+      expect(after.chainMax * 4 * after.estimationCostNs).toBeLessThanOrEqual(95_000 + 4 * after.chainMax);
+      for (const k of after.kthreads) {
+        expect(k.tickMax).toBe(48 * k.chainMax);
+        expect(k.maxEstimators).toBe(50 * k.tickMax);
+      }
+      expect(after.kthreads.reduce((n, k) => n + k.estimators, 0)).toBe(300);
     }
   } finally {
     for (const e of ests) e.stop();
