@@ -21,6 +21,7 @@
 
 #include <sched.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -827,11 +828,12 @@ std::vector<std::shared_ptr<KThread>> TakeExitingIfIdle() {
 
 // ---- Configuration ---------------------------------------------------------
 
-std::vector<int> AllowedCpus() {  // the calling thread's CPUs, as current->cpus_mask
+// The CPUs thread `tid` may use (0: the calling thread, as the kernel's current->cpus_mask).
+std::vector<int> AllowedCpus(pid_t tid = 0) {
   cpu_set_t set;
   CPU_ZERO(&set);
   std::vector<int> out;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  if (sched_getaffinity(tid, sizeof set, &set) != 0) return out;
   for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
     if (CPU_ISSET(cpu, &set)) out.push_back(cpu);
   return out;
@@ -843,7 +845,7 @@ void EnsureConfigured() {  // caller holds mu
   auto& g = G();
   if (g.configured) return;
   g.configured = true;
-  g.cpus = AllowedCpus();  // the kernel's default is every housekeeping CPU
+  g.cpus = AllowedCpus(getpid());  // the main thread's CPUs; the kernel's default is every housekeeping CPU
   g.nice = 0;              // IPVS_EST_NICE
   g.stopped = g.cpus.empty();
   g.maxThreads = MaxThreadsFor(g.cpus.size());

@@ -69,7 +69,7 @@ export interface KthreadStats {
 export interface EstimationStats {
   /** `manual` between {@link estimation.manual} and {@link estimation.automatic}. */
   mode: 'manual' | 'automatic';
-  /** The kthreads' cpulist (by default the CPUs the process could use at first use). */
+  /** The kthreads' cpulist (by default the CPUs of the process's main thread when estimation was first used). */
   cpulist: string;
   /** The kthreads' nice value. */
   nice: number;

@@ -4,6 +4,8 @@
  * back from /proc), restarted by reconfiguration without losing estimators,
  * stopped by an empty cpulist, and by the exit of the worker that owned them.
  */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { CounterSet, estimation, RateEstimator } from '../../lib';
 import { kernelTest } from '../helpers/kernel';
 import {
@@ -144,5 +146,47 @@ describe.each(['ends', 'is terminated'])('a worker that owns estimators', (how) 
 
     expect(estimation.stats()).toMatchObject({ estimators: 0, genEstimators: 0, kthreads: [] });
     expect(await waitFor(() => !threadAlive(tid), 2000)).toBe(true);
+  });
+});
+
+describe('process exit', () => {
+  const dist = JSON.stringify(path.join(__dirname, '..', '..', 'dist'));
+  const run = (code: string, args: string[] = []): { status: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync(process.execPath, [...args, '-e', code], { encoding: 'utf8', timeout: 30_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  procTest('ends cleanly while kthreads estimate, by process.exit() or by the end of the script', () => {
+    const setup = `
+      const { CounterSet, RateEstimator, GenEstimator, estimation } = require(${dist});
+      const stats = new CounterSet(['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes', 'bytes', 'packets']);
+      globalThis.kept = Array.from({ length: 10000 }, () => new RateEstimator(stats));
+      globalThis.kept.push(new GenEstimator(stats, { interval: -2, ewmaLog: 1 }));
+    `;
+    const exit = run(`${setup}
+      setTimeout(() => {
+        const k = estimation.stats().kthreads;
+        console.log(k.length, k[0].running);
+        process.exit(3);
+      }, 500);`);
+    expect(exit).toEqual({ status: 3, stdout: '1 true\n', stderr: '' });
+    const end = run(`${setup}
+      setTimeout(() => console.log(estimation.stats().estimators), 500);`);
+    expect(end).toEqual({ status: 0, stdout: '10000\n', stderr: '' });
+  });
+
+  procTest('an estimator that is garbage-collected without stop() is stopped', () => {
+    const r = run(
+      `const { CounterSet, RateEstimator, estimation } = require(${dist});
+      const stats = new CounterSet(['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes']);
+      (() => { new RateEstimator(stats); })();
+      console.log(estimation.stats().estimators);
+      setTimeout(() => {
+        gc();
+        setTimeout(() => console.log(estimation.stats().estimators, estimation.stats().kthreads.length), 100);
+      }, 10);`,
+      ['--expose-gc'],
+    );
+    expect(r).toEqual({ status: 0, stdout: '1\n0 0\n', stderr: '' });
   });
 });
