@@ -19,8 +19,13 @@ test('a counter fed at a known rate reads that rate within 5% after 12 s', async
     await sleep(300); // let the feed settle
     est = new RateEstimator(stats); // deltas count from here
     await sleep(12_000);
-    const reading = est.read();
-    const n = est.estimations;
+    // The reading and the number of estimations it reflects, taken together.
+    let n: number;
+    let reading: ReturnType<RateEstimator['read']>;
+    do {
+      n = est.estimations;
+      reading = est.read();
+    } while (est.estimations !== n);
     feeder.postMessage('stop');
     const report = await nextMessage<{ added: number[]; seconds: number }>(feeder);
 
