@@ -10,7 +10,8 @@
  *
  * Each size runs in a child process of its own (bench/workers/estimators-run.js)
  * so that heaps and memory figures do not mix. `KERNKIT_BENCH_EST_SIZES=10000,100000`
- * and `KERNKIT_BENCH_EST_WINDOW_MS` shorten a run.
+ * and `KERNKIT_BENCH_EST_WINDOW_MS` shorten a run; `KERNKIT_BENCH_EST_NICE` runs the
+ * kthreads at another nice value (default 0, as IPVS).
  */
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
