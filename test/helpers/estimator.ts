@@ -121,6 +121,19 @@ export function procMissing(): string | null {
   return existsSync('/proc/self/task') ? null : 'needs /proc/self/task';
 }
 
+/** Why a test that pins to CPUs 0 and 1 cannot run here, or null. */
+export function twoCpusMissing(): string | null {
+  if (procMissing()) return procMissing();
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const list = /^Cpus_allowed_list:\s*(\S*)$/m.exec(status)?.[1] ?? '';
+  const allowed = new Set<number>();
+  for (const part of list.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    for (let c = a; c <= (b ?? a); c++) allowed.add(c);
+  }
+  return allowed.has(0) && allowed.has(1) ? null : `needs CPUs 0 and 1 (this process may use ${list})`;
+}
+
 /** Cpus_allowed_list of one of this process's threads. */
 export function threadCpus(tid: number): string {
   const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
