@@ -8,3 +8,4 @@ export * from './cpu';
 export * from './pool';
 export * from './cgroup';
 export * from './tc';
+export * from './estimator';

@@ -21,7 +21,7 @@ export type {
 export { Psched, type LinkLayer } from './psched';
 export { parseRate, parseSize, parseTime, parseTime64, parsePercent, formatRate, formatSize, formatTime, type Rate, type Size, type Time, type Percent } from './units';
 export { parseQdiscHandle, parseClassId, formatHandle, makeHandle, type Handle } from './handle';
-export type { TcStats, RateEstimate } from './stats';
+export type { TcStats, TcRateEstimate } from './stats';
 export type { EstimatorOptions } from './estimator';
 export type { FifoOptions, FifoInfo } from './kinds/fifo';
 export type { TbfOptions, TbfInfo } from './kinds/tbf';

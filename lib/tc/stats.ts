@@ -19,7 +19,7 @@ import {
 } from './constants';
 
 /** A rate estimate (present when an estimator runs). */
-export interface RateEstimate {
+export interface TcRateEstimate {
   /** Bytes per second. */
   bytesPerSecond: number;
   /** Packets per second. */
@@ -43,7 +43,7 @@ export interface TcStats {
   /** Packets queued now. */
   qlen: number;
   /** The rate estimate, when an estimator is configured. */
-  rate?: RateEstimate;
+  rate?: TcRateEstimate;
   /** Bytes and packets counted by hardware offload, when the kernel reports them. */
   hw?: { bytes: bigint; packets: bigint };
 }

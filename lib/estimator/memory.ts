@@ -1,0 +1,127 @@
+/**
+ * This thread's window on the estimators' shared memory (csrc/estimator.h,
+ * `SharedEst`): typed-array views of the slabs, and seqlock readers that decode
+ * an estimator without a native call.
+ *
+ * A slot is 128 bytes = 32 uint32 words:
+ *
+ * | words  | field                                                         |
+ * |--------|---------------------------------------------------------------|
+ * | 0      | seq: odd while a kthread writes the slot                       |
+ * | 1      | estimations applied                                            |
+ * | 2-11   | avg[5]: uint64 (lo, hi) pairs, the scaled EWMAs                |
+ * | 12-21  | sample[5]: int64, the counters at the last estimation          |
+ * | 22-31  | base[5]: int64, what zero() recorded                           |
+ * @internal
+ * @module
+ */
+import { estimatorNative } from './native';
+
+const constants = estimatorNative.constants();
+
+/** Slots per slab (one ArrayBuffer each). */
+export const SLAB_SLOTS: number = constants.slabSlots;
+const SLOT_WORDS = constants.slotBytes / 4;
+if (SLOT_WORDS !== 32) throw new Error('kernkit: addon and JavaScript disagree on the estimator slot layout');
+
+const AVG = 2; // uint32 word of avg[0]
+const SAMPLE = 6; // int64 index (within the slot) of sample[0]
+const BASE = 11; // int64 index (within the slot) of base[0]
+
+/** Where one estimator lives, as this thread sees it. */
+export interface SlotView {
+  readonly u32: Uint32Array;
+  readonly i64: BigInt64Array;
+  /** The slot's first uint32 word in `u32`. */
+  readonly word: number;
+}
+
+const slabs = new Map<number, { u32: Uint32Array; i64: BigInt64Array }>();
+
+/** The views of slot `id`, with the slab's views created once per thread. */
+export function slotView(id: number): SlotView {
+  const slab = Math.floor(id / SLAB_SLOTS);
+  let v = slabs.get(slab);
+  if (!v) {
+    const buffer = estimatorNative.view(slab);
+    v = { u32: new Uint32Array(buffer), i64: new BigInt64Array(buffer) };
+    slabs.set(slab, v);
+  }
+  return { u32: v.u32, i64: v.i64, word: (id % SLAB_SLOTS) * SLOT_WORDS };
+}
+
+/** Estimations applied to the slot at word `w` so far. */
+export function estimationsOf(u32: Uint32Array, w: number): number {
+  return Atomics.load(u32, w + 1);
+}
+
+// (avg + 0x1FF) >> 10 for avg = hi * 2^32 + lo: exact while the result is below 2^53.
+function decode10(hi: number, lo: number): number {
+  return hi * 4194304 + Math.floor((lo + 0x1ff) / 1024);
+}
+
+// (avg + 0xF) >> 5.
+function decode5(hi: number, lo: number): number {
+  return hi * 134217728 + Math.floor((lo + 0xf) / 32);
+}
+
+/** What an IPVS estimator reads as (see RateEstimator.read). */
+export interface IpvsReading {
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
+  conns: bigint;
+  inpkts: bigint;
+  outpkts: bigint;
+  inbytes: bigint;
+  outbytes: bigint;
+}
+
+/**
+ * ip_vs_read_estimator plus ip_vs_copy_stats: the decoded rates and the totals
+ * (last sample minus base), as one consistent snapshot. Retries while the
+ * estimating kthread is in the middle of writing the slot (a few ns).
+ */
+export function readIpvs(u32: Uint32Array, i64: BigInt64Array, w: number): IpvsReading {
+  const q = w / 2;
+  for (;;) {
+    const seq = Atomics.load(u32, w);
+    if (seq & 1) continue;
+    const a = w + AVG;
+    const r: IpvsReading = {
+      cps: decode10(u32[a + 1], u32[a]),
+      inpps: decode10(u32[a + 3], u32[a + 2]),
+      outpps: decode10(u32[a + 5], u32[a + 4]),
+      inbps: decode5(u32[a + 7], u32[a + 6]),
+      outbps: decode5(u32[a + 9], u32[a + 8]),
+      conns: BigInt.asIntN(64, i64[q + SAMPLE] - i64[q + BASE]),
+      inpkts: BigInt.asIntN(64, i64[q + SAMPLE + 1] - i64[q + BASE + 1]),
+      outpkts: BigInt.asIntN(64, i64[q + SAMPLE + 2] - i64[q + BASE + 2]),
+      inbytes: BigInt.asIntN(64, i64[q + SAMPLE + 3] - i64[q + BASE + 3]),
+      outbytes: BigInt.asIntN(64, i64[q + SAMPLE + 4] - i64[q + BASE + 4]),
+    };
+    if (Atomics.load(u32, w) === seq) return r;
+  }
+}
+
+/** What a gen estimator reads as (see GenEstimator.read). */
+export interface GenReading {
+  bps: number;
+  pps: number;
+}
+
+/** gen_estimator_read: avbps >> 8 and avpps >> 8, as one consistent snapshot. */
+export function readGen(u32: Uint32Array, w: number): GenReading {
+  for (;;) {
+    const seq = Atomics.load(u32, w);
+    if (seq & 1) continue;
+    const a = w + AVG;
+    const r: GenReading = {
+      bps: u32[a + 1] * 16777216 + (u32[a] >>> 8),
+      pps: u32[a + 3] * 16777216 + (u32[a + 2] >>> 8),
+    };
+    if (Atomics.load(u32, w) === seq) return r;
+  }
+}

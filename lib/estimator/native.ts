@@ -1,0 +1,84 @@
+/**
+ * Types of the addon's estimator part (csrc/estimator.cc).
+ * @internal
+ * @module
+ */
+import { addon } from '../native';
+
+/** Per-kthread figures, as csrc/estimator.cc reports them. */
+export interface NativeKthreadStats {
+  id: number;
+  name: string;
+  running: boolean;
+  tid: number;
+  cpus: string;
+  nice: number;
+  estimators: number;
+  chains: number;
+  chainMax: number;
+  tickMax: number;
+  maxEstimators: number;
+  row: number;
+  ticks: number;
+  lastTickNs: number;
+  maxTickNs: number;
+  lateTicks: number;
+  timerResets: number;
+  busyNs: number;
+  estimations: number;
+  affinityError?: string;
+  niceError?: string;
+}
+
+/** Process-wide figures, as csrc/estimator.cc reports them. */
+export interface NativeEstimationStats {
+  mode: 'manual' | 'automatic';
+  cpulist: string;
+  nice: number;
+  stopped: boolean;
+  maxThreads: number;
+  chainMax: number;
+  calcPhase: boolean;
+  estimationCostNs: number;
+  estimators: number;
+  genEstimators: number;
+  pending: number;
+  genEstimations: number;
+  slots: number;
+  slabBytes: number;
+  kthreads: NativeKthreadStats[];
+}
+
+/** The functions csrc/estimator.cc exports. */
+export interface EstimatorNative {
+  constants(): {
+    slabSlots: number;
+    slotBytes: number;
+    ticks: number;
+    tickNs: number;
+    tickChains: number;
+    cpuKthreads: number;
+    privBytes: number;
+  };
+  view(slab: number): ArrayBuffer;
+  create(
+    kind: 1 | 2,
+    chunk: number,
+    offset: number,
+    width: number,
+    token: number,
+    fieldIndices: number[],
+    intervalLog: number,
+    ewmaLog: number,
+  ): number;
+  remove(id: number): void;
+  zero(id: number): void;
+  manual(): void;
+  automatic(): void;
+  step(): void;
+  configure(cpus: number[] | null, nice: number | null): Promise<void>;
+  stats(): NativeEstimationStats;
+}
+
+/** The addon's estimator functions. */
+export const estimatorNative = addon.estimator as EstimatorNative;
