@@ -374,21 +374,31 @@ Napi::Value ReleaseJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// view(chunk) -> { buffer, cols, offsets... }: the whole chunk as an external ArrayBuffer.
+// view(chunk) -> { meta, cols, offsets... }: the chunk's totals, bases and
+// sequences as an external ArrayBuffer. Slots come per shard (shardView): V8
+// counts an external buffer's length as memory it must watch, so a thread maps
+// only the shards it writes or reads, not every possible one.
 Napi::Value View(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Chunk* c = GetChunk(ArgUint32(info, 0, "chunk"));
   if (!c) throw MakeError(env, "EINVAL", "no such counter chunk");
   auto o = Napi::Object::New(env);
   // No finalizer: chunks outlive every environment.
-  o.Set("buffer", Napi::ArrayBuffer::New(env, c->base, c->layout.bytes));
+  o.Set("meta", Napi::ArrayBuffer::New(env, c->base, c->layout.slotsOffset));
   o.Set("cols", c->layout.cols);
   o.Set("totalsOffset", static_cast<double>(c->layout.totalsOffset));
   o.Set("basesOffset", static_cast<double>(c->layout.basesOffset));
   o.Set("seqsOffset", static_cast<double>(c->layout.seqsOffset));
-  o.Set("slotsOffset", static_cast<double>(c->layout.slotsOffset));
-  o.Set("shardBytes", static_cast<double>(c->layout.shardBytes));
   return o;
+}
+
+// shardView(chunk, shard) -> ArrayBuffer over that shard's slots of the chunk.
+Napi::Value ShardView(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Chunk* c = GetChunk(ArgUint32(info, 0, "chunk"));
+  uint32_t shard = ArgUint32(info, 1, "shard");
+  if (!c || shard >= MaxShards()) throw MakeError(env, "EINVAL", "no such counter chunk or shard");
+  return Napi::ArrayBuffer::New(env, c->slots(shard), c->layout.shardBytes);
 }
 
 // fold(chunk, col, n): the owner's slow path, when a slot would pass the threshold.
@@ -430,6 +440,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("acquire", Napi::Function::New(env, AcquireJs, "acquire"));
   exports.Set("release", Napi::Function::New(env, ReleaseJs, "release"));
   exports.Set("view", Napi::Function::New(env, View, "view"));
+  exports.Set("shardView", Napi::Function::New(env, ShardView, "shardView"));
   exports.Set("fold", Napi::Function::New(env, Fold, "fold"));
   exports.Set("sumRaw", Napi::Function::New(env, SumRawJs, "sumRaw"));
 }

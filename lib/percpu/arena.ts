@@ -32,9 +32,8 @@ export interface ChunkView {
   readonly bases: BigInt64Array;
   /** Per-shard fold sequence, one cache line apart. */
   readonly seqs: Uint32Array;
-  /** Every shard's slots: shard s, column c is at `s * stride + c`. */
-  readonly allSlots: Float64Array;
-  readonly stride: number;
+  /** Each shard's slots, by shard index, mapped on first use (see {@link shardSlots}). */
+  readonly shards: Array<Float64Array | undefined>;
   /** This thread's own slots (empty when it has no shard). */
   readonly mine: Float64Array;
 }
@@ -48,22 +47,31 @@ export function threadShard(): number {
   return shard;
 }
 
+/** Shard `s`'s slots of a chunk, mapped into this thread once. */
+export function shardSlots(v: ChunkView, s: number): Float64Array {
+  let slots = v.shards[s];
+  if (!slots) {
+    slots = new Float64Array(percpuNative.shardView(v.id, s));
+    v.shards[s] = slots;
+  }
+  return slots;
+}
+
 /** The views of a chunk, created once per thread. */
 export function chunkView(id: number): ChunkView {
   let v = views.get(id);
   if (!v) {
     const own = threadShard();
     const n = percpuNative.view(id);
-    const stride = n.shardBytes / 8;
     v = {
       id,
-      totals: new BigInt64Array(n.buffer, n.totalsOffset, n.cols),
-      bases: new BigInt64Array(n.buffer, n.basesOffset, n.cols),
-      seqs: new Uint32Array(n.buffer, n.seqsOffset, MAX_SHARDS * SEQ_STRIDE),
-      allSlots: new Float64Array(n.buffer, n.slotsOffset, MAX_SHARDS * stride),
-      stride,
-      mine: own >= 0 ? new Float64Array(n.buffer, n.slotsOffset + own * n.shardBytes, n.cols) : new Float64Array(0),
+      totals: new BigInt64Array(n.meta, n.totalsOffset, n.cols),
+      bases: new BigInt64Array(n.meta, n.basesOffset, n.cols),
+      seqs: new Uint32Array(n.meta, n.seqsOffset, MAX_SHARDS * SEQ_STRIDE),
+      shards: new Array<Float64Array | undefined>(MAX_SHARDS).fill(undefined),
+      mine: new Float64Array(0),
     };
+    if (own >= 0) (v as { mine: Float64Array }).mine = shardSlots(v, own);
     views.set(id, v);
   }
   return v;
@@ -136,7 +144,7 @@ const OPTIMISTIC_ATTEMPTS = 8;
  * across the read (a seqlock). Writes `out[i]`.
  */
 export function sumRaw(v: ChunkView, offset: number, width: number, out: bigint[]): void {
-  const { seqs, totals, allSlots, stride } = v;
+  const { seqs, totals, shards: slotsOf } = v;
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
     const shards = Atomics.load(control, 0);
     const before = seqState(seqs, shards);
@@ -145,7 +153,7 @@ export function sumRaw(v: ChunkView, offset: number, width: number, out: bigint[
       const col = offset + i;
       // Each slot is below 2^40 and there are at most 2^12 shards: the float sum is exact.
       let slots = 0;
-      for (let s = 0; s < shards; s++) slots += allSlots[s * stride + col];
+      for (let s = 0; s < shards; s++) slots += (slotsOf[s] ?? shardSlots(v, s))[col];
       out[i] = Atomics.load(totals, col) + BigInt(slots);
     }
     if (seqState(seqs, shards) === before) return;
@@ -156,14 +164,14 @@ export function sumRaw(v: ChunkView, offset: number, width: number, out: bigint[
 
 /** One column's exact total since creation (the single-column case of {@link sumRaw}). */
 export function sumRawOne(v: ChunkView, col: number): bigint {
-  const { seqs, totals, allSlots, stride } = v;
+  const { seqs, totals, shards: slotsOf } = v;
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
     const shards = Atomics.load(control, 0);
     const before = seqState(seqs, shards);
     if (before < 0) continue;
     const total = Atomics.load(totals, col);
     let slots = 0;
-    for (let s = 0; s < shards; s++) slots += allSlots[s * stride + col];
+    for (let s = 0; s < shards; s++) slots += (slotsOf[s] ?? shardSlots(v, s))[col];
     if (seqState(seqs, shards) === before) return total + BigInt(slots);
   }
   return percpuNative.sumRaw(v.id, col, 1)[0];
@@ -173,7 +181,7 @@ export function sumRawOne(v: ChunkView, col: number): bigint {
 export function readApprox(v: ChunkView, col: number): number {
   const shards = control[0];
   let x = Number(v.totals[col] - v.bases[col]);
-  for (let s = 0; s < shards; s++) x += v.allSlots[s * v.stride + col];
+  for (let s = 0; s < shards; s++) x += (v.shards[s] ?? shardSlots(v, s))[col];
   return x;
 }
 

@@ -34,6 +34,27 @@ function checkFields(fields: unknown): string[] {
   return [...fields] as string[];
 }
 
+/** A checked field list and its name-to-index map, shared by every set with those fields. */
+interface Schema {
+  readonly fields: readonly string[];
+  readonly positions: ReadonlyMap<string, number>;
+}
+
+// Programs make many sets with the same few field lists (one per kind of object);
+// sharing their schema keeps a set small and quick to make.
+const schemas = new Map<string, Schema>();
+const MAX_SCHEMAS = 1024;
+
+function schemaOf(fields: unknown): Schema {
+  const key = Array.isArray(fields) && fields.every((f) => typeof f === 'string') ? JSON.stringify(fields) : undefined;
+  const known = key === undefined ? undefined : schemas.get(key);
+  if (known) return known;
+  const names = checkFields(fields);
+  const schema: Schema = { fields: Object.freeze(names), positions: new Map(names.map((f, i) => [f, i])) };
+  if (key !== undefined && schemas.size < MAX_SCHEMAS) schemas.set(key, schema);
+  return schema;
+}
+
 /**
  * Named counters written together: each field is a per-thread sharded counter
  * (see {@link Counter}) and `sum()` reads all of them as one consistent snapshot.
@@ -54,26 +75,26 @@ export class CounterSet<F extends string = string> {
   private readonly slots: Float64Array;
   private readonly offset: number;
   private readonly width: number;
-  private readonly positions: Map<string, number>;
-  private readonly scratch: bigint[];
+  private readonly positions: ReadonlyMap<string, number>;
+  private scratch: bigint[] | undefined; // made on the first read
 
   /** Creates the set with every field at zero. */
   constructor(fields: readonly F[]) {
-    const names = checkFields(fields) as F[];
-    this.fields = Object.freeze(names);
-    this.width = names.length;
-    this.positions = new Map(names.map((f, i) => [f, i]));
+    const schema = schemaOf(fields);
+    this.fields = schema.fields as readonly F[];
+    this.width = schema.fields.length;
+    this.positions = schema.positions;
     this.place = attaching ?? allocate(this.width);
     track(this, this.place);
     this.slots = this.place.view.mine;
     this.offset = this.place.offset;
-    this.scratch = new Array<bigint>(this.width).fill(0n);
+    this.scratch = undefined;
   }
 
   /** A set over the same memory as the one `handle` came from (see {@link Counter.attach}). */
   static attach<F extends string = string>(handle: CounterSetHandle): CounterSet<F> {
     const h = checkHandle(handle, 'kernkit.counterset');
-    const fields = checkFields(h.fields) as F[];
+    const fields = schemaOf(h.fields).fields as F[];
     attaching = acquire(h.chunk, h.offset, fields.length, h.token);
     try {
       return new CounterSet<F>(fields);
@@ -133,9 +154,10 @@ export class CounterSet<F extends string = string> {
   /** Every field's exact value since the last {@link zero}, read as one consistent snapshot. */
   sum(): Record<F, bigint> {
     const v = this.place.view;
-    sumRaw(v, this.offset, this.width, this.scratch);
+    const scratch = (this.scratch ??= new Array<bigint>(this.width).fill(0n));
+    sumRaw(v, this.offset, this.width, scratch);
     const out = {} as Record<F, bigint>;
-    for (let i = 0; i < this.width; i++) out[this.fields[i]] = this.scratch[i] - Atomics.load(v.bases, this.offset + i);
+    for (let i = 0; i < this.width; i++) out[this.fields[i]] = scratch[i] - Atomics.load(v.bases, this.offset + i);
     return out;
   }
 
@@ -149,7 +171,8 @@ export class CounterSet<F extends string = string> {
   /** Zeroes every field for readers, as ip_vs_zero_stats: a base is recorded, writers go on. */
   zero(): void {
     const v = this.place.view;
-    sumRaw(v, this.offset, this.width, this.scratch);
-    for (let i = 0; i < this.width; i++) Atomics.store(v.bases, this.offset + i, this.scratch[i]);
+    const scratch = (this.scratch ??= new Array<bigint>(this.width).fill(0n));
+    sumRaw(v, this.offset, this.width, scratch);
+    for (let i = 0; i < this.width; i++) Atomics.store(v.bases, this.offset + i, scratch[i]);
   }
 }

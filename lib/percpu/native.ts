@@ -5,15 +5,13 @@
  */
 import { addon } from '../native';
 
-/** Geometry of one chunk, as csrc/percpu.h lays it out. */
+/** One chunk's shared header (totals, bases, fold sequences), as csrc/percpu.h lays it out. */
 export interface NativeChunkView {
-  buffer: ArrayBuffer;
+  meta: ArrayBuffer;
   cols: number;
   totalsOffset: number;
   basesOffset: number;
   seqsOffset: number;
-  slotsOffset: number;
-  shardBytes: number;
 }
 
 /** The functions csrc/percpu.cc exports. */
@@ -25,6 +23,7 @@ export interface PercpuNative {
   acquire(chunk: number, offset: number, width: number, token: number): void;
   release(chunk: number, offset: number): void;
   view(chunk: number): NativeChunkView;
+  shardView(chunk: number, shard: number): ArrayBuffer;
   fold(chunk: number, offset: number, n: number): void;
   /** Exact totals since creation, read with the folds held off. */
   sumRaw(chunk: number, offset: number, width: number): bigint[];

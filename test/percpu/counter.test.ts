@@ -118,6 +118,20 @@ describe('many counters at once', () => {
     sets.forEach((s, i) => expect(s.sum()).toEqual({ x: BigInt(i), y: 1n, z: BigInt(2 * i) }));
   });
 
+  test('sets share their schema, and a thread maps only the shards it uses (V8 counts mapped memory)', () => {
+    const fields = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes'];
+    const before = process.memoryUsage().external;
+    const sets = Array.from({ length: 50_000 }, () => new CounterSet(fields));
+    const chunks = new Set(sets.map((s) => s.handle.chunk)).size;
+    expect(chunks).toBeGreaterThan(25);
+    // Per chunk: its header (totals, bases, sequences) and this thread's shard, not all 256 shards.
+    const perChunk = (process.memoryUsage().external - before) / chunks;
+    expect(perChunk).toBeLessThan(1 << 20);
+    expect(sets[0].fields).toBe(sets[1].fields);
+    sets[49_999].inc(4);
+    expect(sets[49_999].sum().outbytes).toBe(1n);
+  });
+
   test('slots of a collected counter come back zeroed for the next one', () => {
     const out = execFileSync(process.execPath, ['--expose-gc', fixture(__dirname, 'reuse.js')], { encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual({ counterReused: true, counterSum: '0', setReused: true, setSum: { x: '0', y: '0' } });
