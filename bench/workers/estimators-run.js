@@ -145,13 +145,7 @@ async function main() {
   const m1 = heap();
 
   // 2. The second writer shard.
-  const places = new Int32Array(N * 2);
-  sets.forEach((s, i) => {
-    const h = s.handle;
-    places[2 * i] = h.chunk;
-    places[2 * i + 1] = h.offset;
-  });
-  const writer = new Worker(path.join(__dirname, 'estimators-writer.js'), { workerData: { places } });
+  const writer = new Worker(path.join(__dirname, 'estimators-writer.js'), { workerData: { handles: sets.map((s) => s.handle) } });
   await new Promise((resolve, reject) => {
     writer.once('message', resolve);
     writer.once('error', reject);
