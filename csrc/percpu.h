@@ -80,8 +80,8 @@ void Add(int shard, Chunk* chunk, uint32_t col, int64_t n);
 // Adds n to a column's exact total directly: for threads without a shard.
 void AddShared(Chunk* chunk, uint32_t col, int64_t n);
 
-// Exact totals of columns [col, col + n) since creation (not since zero), taken
-// as one consistent snapshot across all shards: optimistic and lock-free while
+// Exact totals of columns [col, col + n) since creation (not since zero), read
+// consistently with respect to folds across all shards: optimistic and lock-free while
 // the shards' fold sequences stay still; after a few attempts spoiled by folds
 // it takes the chunk's fold lock, so a reader always finishes.
 void SumRaw(Chunk* chunk, uint32_t col, uint32_t n, int64_t* out);

@@ -57,7 +57,10 @@ function schemaOf(fields: unknown): Schema {
 
 /**
  * Named counters written together: each field is a per-thread sharded counter
- * (see {@link Counter}) and `sum()` reads all of them as one consistent snapshot.
+ * (see {@link Counter}) and `sum()` reads all of them in one pass, consistent
+ * with respect to folds (nothing counted twice or missed while a slot moves to
+ * the total). A writer's adds to different fields are separate stores, so a
+ * read can see one field's add before another's.
  * Write by index, which {@link CounterSet.index} gives once:
  *
  * ```ts
@@ -117,10 +120,10 @@ export class CounterSet<F extends string = string> {
 
   /** Adds one to field `i`. */
   inc(i: number): void {
-    if (typeof i === 'number' && i >>> 0 < this.width) {
+    if (typeof i === 'number' && i >>> 0 === i && i < this.width) {
       const slots = this.slots;
       const j = this.offset + i;
-      const x = slots[j] + 1; // NaN for a fractional i or a thread without a shard: slow path
+      const x = slots[j] + 1; // NaN in a thread without a shard: slow path
       if (x < FOLD) {
         slots[j] = x;
         return;
@@ -131,7 +134,7 @@ export class CounterSet<F extends string = string> {
 
   /** Adds `n` (a safe integer, negative allowed) to field `i`. */
   add(i: number, n: number): void {
-    if (typeof i === 'number' && typeof n === 'number' && i >>> 0 < this.width) {
+    if (typeof i === 'number' && i >>> 0 === i && i < this.width && typeof n === 'number') {
       const slots = this.slots;
       const j = this.offset + i;
       const x = slots[j] + n;
@@ -151,13 +154,21 @@ export class CounterSet<F extends string = string> {
     addSlow(this.place.view, this.offset + i, n);
   }
 
-  /** Every field's exact value since the last {@link zero}, read as one consistent snapshot. */
+  /** Every field's exact value since the last {@link zero}, read in one pass (see the class notes). */
   sum(): Record<F, bigint> {
     const v = this.place.view;
     const scratch = (this.scratch ??= new Array<bigint>(this.width).fill(0n));
-    sumRaw(v, this.offset, this.width, scratch);
+    const bases = new Array<bigint>(this.width);
+    // Bases, totals, bases again: a zero() on another thread in between would pair an old
+    // total with a new base (a negative value); read again then.
+    for (let same = false; !same; ) {
+      for (let i = 0; i < this.width; i++) bases[i] = Atomics.load(v.bases, this.offset + i);
+      sumRaw(v, this.offset, this.width, scratch);
+      same = true;
+      for (let i = 0; i < this.width && same; i++) same = Atomics.load(v.bases, this.offset + i) === bases[i];
+    }
     const out = {} as Record<F, bigint>;
-    for (let i = 0; i < this.width; i++) out[this.fields[i]] = scratch[i] - Atomics.load(v.bases, this.offset + i);
+    for (let i = 0; i < this.width; i++) out[this.fields[i]] = scratch[i] - bases[i];
     return out;
   }
 

@@ -58,7 +58,8 @@ export class Counter {
    */
   static attach(handle: CounterHandle): Counter {
     const h = checkHandle(handle, 'kernkit.counter');
-    const name = typeof h.name === 'string' ? h.name : '';
+    if (h.name !== undefined && typeof h.name !== 'string') throw invalidArgument('handle.name', h.name, 'expected a string');
+    const name = h.name ?? '';
     attaching = acquire(h.chunk, h.offset, 1, h.token);
     try {
       return new Counter(name);
@@ -103,7 +104,14 @@ export class Counter {
   /** The exact value since the last {@link zero}: every thread's shard plus the folded total. */
   sum(): bigint {
     const v = this.place.view;
-    return sumRawOne(v, this.offset) - Atomics.load(v.bases, this.offset);
+    const col = this.offset;
+    // Base, total, base again: a zero() on another thread in between would pair an old
+    // total with a new base (a negative value); read again then.
+    for (;;) {
+      const base = Atomics.load(v.bases, col);
+      const total = sumRawOne(v, col);
+      if (Atomics.load(v.bases, col) === base) return total - base;
+    }
   }
 
   /** The exact value as a number; `ERANGE` if it is beyond ±(2^53 − 1). */

@@ -163,10 +163,20 @@ describe('bad input is EINVAL naming the argument, never a crash', () => {
     ['a fraction', 0.5],
     ['a string', 'a' as unknown as number],
     ['a bigint', 0n as unknown as number],
+    ['a tiny fraction', 1e-300],
+    ['the smallest number', Number.MIN_VALUE],
   ])('CounterSet index %s', (_label, i) => {
     expect(() => s.inc(i)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^invalid field index: /) }));
     expect(() => s.add(i, 1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^invalid field index: /) }));
     expect(s.sum()).toEqual({ a: 0n, b: 0n });
+  });
+
+  test('a tiny fractional index is refused, not rounded to a field (a set past column 0)', () => {
+    const t = new CounterSet(['a', 'b']);
+    expect(t.handle.offset).toBeGreaterThan(0);
+    expect(() => t.inc(1e-300)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => t.add(Number.MIN_VALUE, 10)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(t.sum()).toEqual({ a: 0n, b: 0n });
   });
 
   test('CounterSet.add with a bad amount', () => {
@@ -196,6 +206,7 @@ describe('bad input is EINVAL naming the argument, never a crash', () => {
     bad({ ...h, chunk: -1 }, /^invalid handle\.chunk: -1/);
     bad({ ...h, offset: 1.5 }, /^invalid handle\.offset: 1\.5/);
     bad({ ...h, token: 'abc' }, /^invalid handle\.token: "abc"/);
+    bad({ ...h, name: 5 }, /^invalid handle\.name: 5/);
     bad({ ...h, token: (h.token + 1) >>> 0 }, /does not name a live counter/);
     bad({ ...h, offset: h.offset + 100_000 }, /does not name a live counter/);
     bad({ ...h, chunk: 60_000 }, /does not name a live counter/);

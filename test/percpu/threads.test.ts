@@ -99,13 +99,35 @@ describe('counting from many threads', () => {
     expect(added).toBeGreaterThan(2n ** 41n);
   });
 
+  test('a zero() racing with sum() on other threads never shows a negative value', async () => {
+    const counter = new Counter('zero-race');
+    const stop = new SharedArrayBuffer(4);
+    const workers = ['add', 'zero'].map((role) =>
+      watch(new Worker(fixture(__dirname, 'zeroer.js'), { workerData: { handle: counter.handle, stop, role } })),
+    );
+    await Promise.all(workers.map((w) => w.next()));
+    let negative = 0;
+    let reads = 0;
+    const until = Date.now() + 1000;
+    while (Date.now() < until) {
+      if (counter.sum() < 0n) negative++;
+      reads++;
+    }
+    Atomics.store(new Int32Array(stop), 0, 1);
+    await Promise.all(workers.map((w) => w.exit));
+    expect(reads).toBeGreaterThan(1000);
+    expect(negative).toBe(0);
+  });
+
   test('more threads than shards: the extra threads count through the atomic total', () => {
     const out = execFileSync(process.execPath, [fixture(__dirname, 'many-threads.js'), '6', '100000'], {
       env: { ...process.env, KERNKIT_PERCPU_SHARDS: '2' },
       encoding: 'utf8',
     });
-    const r = JSON.parse(out) as { maxShards: number; sum: string };
+    const r = JSON.parse(out) as { maxShards: number; withoutShard: number; sum: string };
     expect(r.maxShards).toBe(2);
+    // The main thread holds one shard, so at most one worker has the other at a time.
+    expect(r.withoutShard).toBeGreaterThan(0);
     // Each thread: 50,000 inc() and 50,000 add(3); the main thread added 7.
     expect(r.sum).toBe(String(6 * (50_000 + 150_000) + 7));
   });
