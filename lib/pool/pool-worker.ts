@@ -80,6 +80,8 @@ export class PoolWorker {
 
   /** Whether the worker pins itself to `cpu`. */
   readonly pinned: boolean;
+  /** Whether the Worker handle is ref'd now (a new Worker is). */
+  private holding = true;
 
   constructor(
     /** The CPU this worker belongs to in the pool's cpulist. */
@@ -115,8 +117,22 @@ export class PoolWorker {
       poolStats,
     };
     this.worker.postMessage(init, [port2]);
-    // The pool holds the event loop open through the task port: while the worker starts, and while tasks are pending.
-    this.worker.unref();
+    // The Worker handle, not the task port, holds the event loop open: it stays until 'exit' is
+    // delivered, where the port closes as soon as the thread dies. Ref'd now (it starts); see holdLoop().
+    this.port.unref();
+  }
+
+  /**
+   * Whether this worker holds the event loop open: while it starts, runs a
+   * task or is being stopped (its 'exit' must reach the pool, or a task's
+   * promise would never settle), and not while it idles (an idle pool does
+   * not keep a program running). Piscina refs per task as well.
+   */
+  holdLoop(hold: boolean): void {
+    if (hold === this.holding) return;
+    this.holding = hold;
+    if (hold) this.worker.ref();
+    else this.worker.unref();
   }
 
   /** The identity once the worker has said who it is. */
@@ -143,6 +159,7 @@ export class PoolWorker {
     this.port.postMessage([TASK, task.payload, task.name], task.transferList);
     this.task = task;
     this.state = 'busy';
+    this.holdLoop(true);
     Atomics.add(this.control, REQUESTS, 1);
     Atomics.notify(this.control, REQUESTS, 1);
   }
@@ -153,7 +170,7 @@ export class PoolWorker {
       this.stopping = true;
       this.state = 'exiting';
       this.port.close();
-      this.worker.ref(); // whoever awaits the exit must see it
+      this.holdLoop(true); // whoever awaits the exit must see it
       void this.worker.terminate();
     }
     return this.exited;

@@ -135,8 +135,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
   private closing: Promise<void> | undefined;
   private destroying: Promise<void> | undefined;
   private drainWaiters: Array<() => void> = [];
-  /** Whether the task ports hold the event loop open (only while tasks are pending). */
-  private refd = false;
   private inDrain = false;
   private needsDrainFlag = false;
 
@@ -212,7 +210,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       this.queue.push(t);
       this.needsDrainFlag = true;
     }
-    this.updateRef();
     return promise;
   }
 
@@ -330,7 +327,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       }
       this.running = 0;
       this.wakeDrainWaiters();
-      this.updateRef();
       this.destroying = this.stopAll();
     }
     return this.destroying;
@@ -378,9 +374,8 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       w.crashError ??= err;
     });
     w.worker.once('exit', (code) => this.onExit(w, code));
-    // The port holds the event loop open while the worker starts (so that awaiting ready() or
-    // setCpus() works in an otherwise idle program); once started, only while tasks are pending.
-    w.port.ref();
+    // Listening refs a port; the Worker handle holds the event loop instead (PoolWorker.holdLoop).
+    w.port.unref();
     return w;
   }
 
@@ -411,7 +406,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       else t.reject(deserializeError(msg[1] as Parameters<typeof deserializeError>[0]));
     }
     this.serve(w);
-    this.updateRef();
   }
 
   /**
@@ -444,10 +438,10 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       return;
     }
     if (w.state !== 'starting') return; // stopped while the steps ran
-    if (!this.refd) w.port.unref();
     w.markStarted();
     if (w.standby) {
       w.state = 'standby'; // setCpus puts it to work once every new worker is up
+      w.holdLoop(false);
       return;
     }
     w.state = 'idle';
@@ -486,6 +480,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       return;
     }
     w.state = 'idle';
+    w.holdLoop(false);
     this.idle.push(w);
     if (this.needsDrainFlag) {
       this.needsDrainFlag = false;
@@ -552,7 +547,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     this.emit('workerError', err, w.identity());
     if ((this.state === 'running' || this.state === 'closing') && !w.retiring && !w.standby) this.spawn(w.cpu, false);
-    this.updateRef();
     this.checkDrained();
   }
 
@@ -566,7 +560,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       t.reject(err);
     }
     for (const w of [...this.workers]) this.release(w); // running tasks finish first
-    this.updateRef();
     this.checkDrained();
   }
 
@@ -626,7 +619,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     } else if (!w) {
       this.queue.forget();
     }
-    this.updateRef();
     this.checkDrained();
   }
 
@@ -646,18 +638,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     let starting = 0;
     for (const w of this.workers) if (w.state === 'starting' && !w.standby && !w.retiring) starting++;
     return this.queue.size >= limit + starting;
-  }
-
-  /** Holds the event loop open while tasks are pending, and only then (as piscina). */
-  private updateRef(): void {
-    const want = this.queue.size + this.running > 0;
-    if (want === this.refd) return;
-    this.refd = want;
-    for (const w of this.workers) {
-      if (w.stopping || w.state === 'starting') continue; // a starting worker holds the loop anyway
-      if (want) w.port.ref();
-      else w.port.unref();
-    }
   }
 
   private drained(): Promise<void> {
