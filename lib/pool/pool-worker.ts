@@ -43,6 +43,8 @@ export interface WorkerIdentity {
 export class PoolWorker {
   /** The Node worker thread. */
   readonly worker: Worker;
+  /** Its `threadId`, kept: the Worker's own reads -1 once the thread has exited. */
+  readonly threadId: number;
   /** The pool's end of the task channel. */
   readonly port: MessagePort;
   /** Request and reply counts shared with the worker (see protocol.ts). */
@@ -104,6 +106,7 @@ export class PoolWorker {
       execArgv: options.execArgv,
       argv: options.argv,
     });
+    this.threadId = this.worker.threadId;
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
     const init: WorkerInit = {
       kind: 'kernkit.pool.init',
@@ -137,7 +140,7 @@ export class PoolWorker {
 
   /** The identity once the worker has said who it is. */
   identity(): WorkerIdentity {
-    return { threadId: this.worker.threadId, tid: this.tid ?? -1, cpu: this.pinned ? this.cpu : null };
+    return { threadId: this.threadId, tid: this.tid ?? -1, cpu: this.pinned ? this.cpu : null };
   }
 
   /** The worker is ready to serve: settles `started`. */

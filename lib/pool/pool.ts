@@ -258,7 +258,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       const aliveMs = w.aliveMs(now);
       aliveNs += aliveMs * 1e6;
       workers.push({
-        threadId: w.worker.threadId,
+        threadId: w.threadId,
         tid: w.tid,
         cpu: w.pinned ? w.cpu : null,
         state: w.state,
@@ -525,7 +525,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     // Rebuilt on this side, so that it is an Error of the caller's realm like every task error.
     if (w.crashError !== undefined) w.crashError = deserializeError(serializeError(w.crashError));
-    const where = `worker ${w.worker.threadId} (tid ${w.tid ?? '?'}, CPU ${w.pinned ? w.cpu : 'any'})`;
+    const where = `worker ${w.threadId} (tid ${w.tid ?? '?'}, CPU ${w.pinned ? w.cpu : 'any'})`;
     if (neverStarted) {
       const startErr =
         w.crashError ?? new KernkitError(`${where} exited with code ${code} before it started`, { code: 'EOWNERDEAD' });

@@ -24,7 +24,7 @@ function lonePool(mode: string): Promise<{ settled: string; code: number }> {
 describe('a program whose only handles are the pool', () => {
   test('a task that calls process.exit() rejects before the program ends', async () => {
     expect(await lonePool('exit')).toEqual({
-      settled: expect.stringMatching(/^rejected EOWNERDEAD: worker .* exited with code 3$/),
+      settled: expect.stringMatching(/^rejected EOWNERDEAD: worker \d+ \(tid \d+, CPU \d+\) exited with code 3$/),
       code: 0,
     });
   });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AbortError, KernkitError, getAffinity, type WorkerPool } from '../../lib';
+import { AbortError, KernkitError, getAffinity, type WorkerIdentity, type WorkerPool } from '../../lib';
 import { processTids, taskStatus } from '../helpers/cpu';
 import { fixture, Gate, PoolTracker, waitFor } from '../helpers/pool';
 
@@ -151,8 +151,13 @@ describe('workers that die', () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus });
     await pool.ready();
     const before = workerTids(pool);
+    const beforeWorkers = pool.stats().workers;
     const errors: unknown[] = [];
-    pool.on('workerError', (err) => errors.push(err));
+    const identities: WorkerIdentity[] = [];
+    pool.on('workerError', (err, who: WorkerIdentity) => {
+      errors.push(err);
+      identities.push(who);
+    });
     const others = Array.from({ length: 20 }, (_, i) => pool.run(i, { name: 'later' }));
     const err = await pool.run(3, { name: 'exit' }).catch((e) => e);
     expect(err).toBeInstanceOf(KernkitError);
@@ -165,6 +170,10 @@ describe('workers that die', () => {
     const dead = before.filter((t) => !after.includes(t));
     expect(dead).toHaveLength(1);
     expectGone(dead);
+    // The dead worker is named as it was while alive (a Worker's own threadId reads -1 after its exit).
+    const victim = beforeWorkers.find((w) => w.tid === dead[0])!;
+    expect(identities).toEqual([{ threadId: victim.threadId, tid: victim.tid, cpu: victim.cpu }]);
+    expect(err.message).toContain(`worker ${victim.threadId} (tid ${victim.tid}, CPU ${victim.cpu})`);
     expect(await pool.run('alive')).toBe('alive');
     await pool.close();
   });
