@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AbortError, KernkitError, getAffinity, type WorkerIdentity, type WorkerPool } from '../../lib';
 import { processTids, taskStatus } from '../helpers/cpu';
-import { fixture, Gate, PoolTracker, waitFor } from '../helpers/pool';
+import { fixture, Gate, PoolTracker, untilAsleepInEventLoop, waitFor } from '../helpers/pool';
 
 const pools = new PoolTracker();
 afterEach(() => pools.destroyAll());
@@ -51,9 +51,12 @@ describe('cancellation', () => {
     await pool.ready();
     const before = pool.stats().workers;
     const ac = new AbortController();
-    const running = pool.run(null, { name: 'never', signal: ac.signal });
-    await waitFor(() => pool.stats().running === 1, 'the task to run');
+    const gate = new Gate(); // never opened: the task awaits Atomics.waitAsync until its worker goes
+    const running = pool.run(gate.buffer, { name: 'holdAsync', signal: ac.signal });
+    await gate.whenStarted(1);
     const victim = pool.stats().workers.find((w) => w.state === 'busy')!;
+    await untilAsleepInEventLoop(victim.tid!); // the task is really pending, its worker waiting in its loop
+    expect(pool.stats()).toMatchObject({ running: 1, crashed: 0 });
     ac.abort();
     await expect(running).rejects.toBeInstanceOf(AbortError);
     await waitFor(() => pool.stats().workers.filter((w) => w.state === 'idle').length === N, 'the replacement');
@@ -297,8 +300,11 @@ describe('close() and destroy() leave no thread behind', () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus });
     await pool.ready();
     const tids = workerTids(pool);
-    const running = cpus.map(() => pool.run(null, { name: 'never' }));
-    await waitFor(() => pool.stats().running === N, 'tasks to run');
+    const gate = new Gate(); // never opened: the tasks await Atomics.waitAsync until destroy()
+    const running = cpus.map(() => pool.run(gate.buffer, { name: 'holdAsync' }));
+    await gate.whenStarted(N);
+    for (const tid of tids) await untilAsleepInEventLoop(tid); // really pending, not just posted
+    expect(pool.stats()).toMatchObject({ running: N, crashed: 0 });
     const queued = [pool.run(1), pool.run(2)];
     const outcomes = Promise.allSettled([...running, ...queued]);
     await pool.destroy();
