@@ -583,8 +583,12 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       throw err;
     }
     // Commit. Which old workers leave is decided now, as workers may have been replaced meanwhile.
+    // A new worker that died after it started (counted as a crash when it exited) is replaced as
+    // a serving worker that dies would be; the replacement counts as a worker its CPU keeps.
+    const live = fresh.filter((w) => !w.dead);
+    for (const w of fresh) if (w.dead) this.spawn(w.cpu, false);
     const quota = new Map<number, number>(list.map((cpu) => [cpu, perCpu]));
-    for (const w of fresh) quota.set(w.cpu, quota.get(w.cpu)! - 1);
+    for (const w of live) quota.set(w.cpu, quota.get(w.cpu)! - 1);
     const leaving: PoolWorker[] = [];
     for (const w of this.workers) {
       if (w.standby || w.retiring || w.stopping) continue;
@@ -593,7 +597,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       else leaving.push(w);
     }
     this.cpuList = list;
-    for (const w of fresh) {
+    for (const w of live) {
       w.standby = false;
       w.state = 'idle';
       this.serve(w);

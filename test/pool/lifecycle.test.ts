@@ -244,6 +244,42 @@ describe('setCpus() reshapes the pool', () => {
     await pool.close();
   });
 
+  twoCpus('a new worker that dies after it started, before the change commits, is replaced', async () => {
+    const [from, to] = cpus;
+    const loads = new Int32Array(new SharedArrayBuffer(8)); // [0] module loads, [1] the gate of load 3
+    const pool = pools.create<SharedArrayBuffer, { tid: number; cpu: number }>({
+      filename: fixture('standby-dies.js'),
+      cpus: String(from),
+      threadsPerCpu: 2,
+      workerData: { sab: loads.buffer },
+    });
+    await pool.ready();
+    const oldTids = workerTids(pool);
+    const crashes: WorkerIdentity[] = [];
+    pool.on('workerError', (_err, who: WorkerIdentity) => crashes.push(who));
+    const reshaped = pool.setCpus(String(to));
+    // Load 2 starts and dies while load 3 is still loading: setCpus has not committed yet.
+    await waitFor(() => crashes.length === 1, 'the first new worker to die');
+    expect(crashes[0].cpu).toBe(to);
+    expect(pool.cpus).toEqual([from]);
+    Atomics.store(loads, 1, 1);
+    Atomics.notify(loads, 1);
+    await reshaped;
+    expect(pool.cpus).toEqual([to]);
+    expect(pool.stats()).toMatchObject({ threads: 2, crashed: 1 });
+    expectGone(oldTids);
+    // Two workers serve on the new CPU: two held tasks run at once, on two threads there.
+    const gate = new Gate();
+    const held = [pool.run(gate.buffer), pool.run(gate.buffer)];
+    await gate.whenStarted(2);
+    gate.open();
+    const ran = await Promise.all(held);
+    expect(ran.map((r) => r.cpu)).toEqual([to, to]);
+    expect(new Set(ran.map((r) => r.tid)).size).toBe(2);
+    for (const w of pool.stats().workers) expect(taskStatus(w.tid!, 'Cpus_allowed_list')).toBe(String(to));
+    await pool.close();
+  });
+
   test('a new worker that cannot start rolls the change back; the old workers keep serving', async () => {
     const marker = path.join(os.tmpdir(), `kernkit-test-${randomBytes(6).toString('hex')}`);
     writeFileSync(marker, '');
