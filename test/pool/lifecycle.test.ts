@@ -176,7 +176,7 @@ describe('workers that die', () => {
     // The dead worker is named as it was while alive (a Worker's own threadId reads -1 after its exit).
     const victim = beforeWorkers.find((w) => w.tid === dead[0])!;
     expect(identities).toEqual([{ threadId: victim.threadId, tid: victim.tid, cpu: victim.cpu }]);
-    expect(err.message).toContain(`worker ${victim.threadId} (tid ${victim.tid}, CPU ${victim.cpu})`);
+    expect((err as Error).message).toContain(`worker ${victim.threadId} (tid ${victim.tid}, CPU ${victim.cpu})`);
     expect(await pool.run('alive')).toBe('alive');
     await pool.close();
   });
