@@ -108,8 +108,9 @@ function checkRunOptions(options: RunOptions | undefined): void {
  * ```
  *
  * Events: `'workerError'` `(err, worker: WorkerIdentity)` when a worker dies
- * or cannot start (the pool replaces it or fails; see docs/pools.md), and
- * `'drain'` when the queue has emptied after all workers were busy.
+ * or cannot start (the pool replaces it or fails; see docs/pools.md);
+ * `'needsDrain'` when every worker has become busy and `'drain'` when one is
+ * free again (see {@link WorkerPool.needsDrain}).
  */
 export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter {
   private readonly opts: ResolvedOptions;
@@ -203,13 +204,8 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       t.onAbort = () => this.abort(t);
       signal.addEventListener('abort', t.onAbort, { once: true });
     }
-    if (worker) {
-      this.queue.push(t);
-      this.serve(worker);
-    } else {
-      this.queue.push(t);
-      this.needsDrainFlag = true;
-    }
+    this.queue.push(t);
+    if (worker) this.serve(worker);
     return promise;
   }
 
@@ -326,6 +322,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
         w.task = undefined;
       }
       this.running = 0;
+      this.needsDrainFlag = false; // no 'drain': nothing can run any more
       this.wakeDrainWaiters();
       this.destroying = this.stopAll();
     }
@@ -357,7 +354,16 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     return Number(this.counters.sum().completed);
   }
 
-  /** True while tasks wait because every worker is busy; `'drain'` follows when it ends (as piscina). */
+  /**
+   * True while every worker of the pool's shape (`threadsPerCpu` per CPU)
+   * runs a task, so that a new task would wait in the queue — piscina's
+   * "every worker at capacity" with one task per worker. When it turns true the
+   * pool emits `'needsDrain'`, when it turns false `'drain'` (both from a
+   * microtask, as piscina). Unlike piscina, which emits `'needsDrain'` again
+   * after each run() and each finished task while it stays at capacity,
+   * kernkit emits each event once per change. Workers still starting do not
+   * count as busy (nor do they in piscina).
+   */
   get needsDrain(): boolean {
     return this.needsDrainFlag;
   }
@@ -463,6 +469,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     if (w.dead) return; // its exit handler decides what comes next
     if (w.retiring || this.state === 'failed') {
       this.release(w);
+      this.updateNeedsDrain();
       return;
     }
     for (let t = this.queue.shift(); t; t = this.queue.shift()) {
@@ -477,16 +484,25 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       }
       t.worker = w;
       this.running++;
+      this.updateNeedsDrain();
       return;
     }
     w.state = 'idle';
     w.holdLoop(false);
     this.idle.push(w);
-    if (this.needsDrainFlag) {
-      this.needsDrainFlag = false;
-      this.emit('drain');
-    }
+    this.updateNeedsDrain();
     this.checkDrained();
+  }
+
+  /**
+   * needsDrain: tasks on as many workers as the pool's shape has, and none
+   * idle (retiring workers still busy after a setCpus() do not hide idle new ones).
+   */
+  private updateNeedsDrain(): void {
+    const atCapacity = this.idle.length === 0 && this.running >= this.cpuList.length * this.opts.threadsPerCpu;
+    if (atCapacity === this.needsDrainFlag) return;
+    this.needsDrainFlag = atCapacity;
+    queueMicrotask(() => this.emit(atCapacity ? 'needsDrain' : 'drain'));
   }
 
   /** Stops a worker that is not busy now; a busy one stops after its task. */
@@ -547,6 +563,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     this.emit('workerError', err, w.identity());
     if ((this.state === 'running' || this.state === 'closing') && !w.retiring && !w.standby) this.spawn(w.cpu, false);
+    this.updateNeedsDrain();
     this.checkDrained();
   }
 
@@ -620,6 +637,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       this.running--;
       void w.stop();
       if ((this.state === 'running' || this.state === 'closing') && !w.retiring) this.spawn(w.cpu, false);
+      this.updateNeedsDrain();
     } else if (!w) {
       this.queue.forget();
     }

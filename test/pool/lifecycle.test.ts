@@ -136,6 +136,29 @@ describe('queue limits', () => {
     await pool.close();
   });
 
+  test("needsDrain and 'needsDrain' once every worker is busy, 'drain' once one is free (as piscina)", async () => {
+    const pool = pools.create({ filename: fixture('tasks.js'), cpus, threadsPerCpu: 2 });
+    await pool.ready();
+    const events: string[] = [];
+    pool.on('needsDrain', () => events.push(`needsDrain ${pool.queueSize}`));
+    pool.on('drain', () => events.push('drain'));
+    const gate = new Gate();
+    const held = Array.from({ length: 2 * N - 1 }, () => pool.run(gate.buffer, { name: 'hold' }));
+    await gate.whenStarted(2 * N - 1);
+    expect(pool.needsDrain).toBe(false); // one worker is still free
+    held.push(pool.run(gate.buffer, { name: 'hold' }));
+    expect(pool.needsDrain).toBe(true); // every worker busy, nothing queued yet (piscina: usage === capacity)
+    held.push(pool.run(gate.buffer, { name: 'hold' })); // queued
+    await gate.whenStarted(2 * N);
+    expect(events).toEqual(['needsDrain 1']); // once per change, from a microtask
+    gate.open();
+    await Promise.all(held);
+    await waitFor(() => events.length === 2, "'drain'");
+    expect(events).toEqual(['needsDrain 1', 'drain']);
+    expect(pool.needsDrain).toBe(false);
+    await pool.close();
+  });
+
   test("'drain' follows needsDrain when the queue empties", async () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus });
     await pool.ready();
