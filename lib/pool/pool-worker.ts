@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { CounterSet } from '../percpu/counter-set';
+import type { GenEstimator } from '../estimator/gen-estimator';
 import type { ResolvedOptions } from './options';
+import { startRates } from './rates';
 import { CONTROL_FIELDS, REQUESTS, TASK, WORKER_FIELDS, type WorkerField, type WorkerInit } from './protocol';
 import type { Task } from './task';
 import type { CounterSetHandle } from '../percpu';
@@ -51,6 +53,8 @@ export class PoolWorker {
   readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_FIELDS * Int32Array.BYTES_PER_ELEMENT));
   /** The worker's own counters; the worker attaches them by handle and writes its shard. */
   readonly counters = new CounterSet<WorkerField>(WORKER_FIELDS);
+  /** The estimator of its task rates (the pool's `rates` option); stopped when the thread exits. */
+  readonly rates: GenEstimator | undefined;
   /** When the thread was created (performance.now()). */
   readonly createdAt = performance.now();
   /** See {@link WorkerState}. */
@@ -120,6 +124,7 @@ export class PoolWorker {
       poolStats,
     };
     this.worker.postMessage(init, [port2]);
+    this.rates = options.rates ? startRates(this.counters, options.rates) : undefined;
     // The Worker handle, not the task port, holds the event loop open: it stays until 'exit' is
     // delivered, where the port closes as soon as the thread dies. Ref'd now (it starts); see holdLoop().
     this.port.unref();

@@ -10,12 +10,14 @@ import { receiveMessageOnPort, type Transferable, type Worker } from 'node:worke
 import { checkOnline, type CpuSpec, resolveCpus } from '../cpu/affinity';
 import { formatCpuList } from '../cpu/cpulist';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
+import type { GenEstimator } from '../estimator/gen-estimator';
 import { CounterSet } from '../percpu/counter-set';
 import { AbortError, deserializeError, serializeError } from './errors';
 import { type ResolvedOptions, resolveOptions, type WorkerPoolOptions } from './options';
 import { PoolWorker, type WorkerIdentity, type WorkerState } from './pool-worker';
 import { FAILED, POOL_FIELDS, type PoolField, READY, RESPONSES, RESULT, STARTUP_FAILED, type WorkerMessage } from './protocol';
 import { type StartupStep, startupSteps } from './startup';
+import { type PoolRates, poolRates, startRates, type WorkerRates, workerRates } from './rates';
 import { type Task, TaskQueue } from './task';
 
 /** Options of one {@link WorkerPool.run} call. */
@@ -50,6 +52,8 @@ export interface WorkerStats {
   aliveMs: number;
   /** busyMs / aliveMs: the share of its life the thread spent running tasks. */
   utilization: number;
+  /** Its estimated rates now, with the `rates` option; null without. */
+  rates: WorkerRates | null;
 }
 
 /** The whole pool, as {@link WorkerPool.stats} reports it. Counts are since the pool was created. */
@@ -78,6 +82,8 @@ export interface PoolStats {
   busyMs: number;
   /** busyMs over the summed lifetime of every worker thread the pool has had. */
   utilization: number;
+  /** The pool's estimated rates now, with the `rates` option; null without. */
+  rates: PoolRates | null;
   /** Each worker thread that exists now. */
   workers: WorkerStats[];
 }
@@ -116,6 +122,8 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
   private readonly opts: ResolvedOptions;
   private readonly steps: StartupStep[];
   private readonly counters = new CounterSet<PoolField>(POOL_FIELDS);
+  /** The pool's rate estimator (`rates` option); stopped once close() or destroy() has ended every thread. */
+  private readonly rateEstimator: GenEstimator | undefined;
   private readonly IX_SUBMITTED = this.counters.index('submitted');
   private readonly IX_FAILED = this.counters.index('failed');
   private readonly IX_ABORTED = this.counters.index('aborted');
@@ -151,6 +159,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     this.initialStart = Promise.all(first.map((w) => w.started)).then(() => undefined);
     this.initialStart.catch(() => undefined); // reported through ready(), run() and 'workerError'
+    this.rateEstimator = this.opts.rates ? startRates(this.counters, this.opts.rates) : undefined;
   }
 
   // ---- public API -------------------------------------------------------
@@ -264,6 +273,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
         busyMs,
         aliveMs,
         utilization: aliveMs > 0 ? Math.min(1, busyMs / aliveMs) : 0,
+        rates: w.rates ? workerRates(w.rates) : null,
       });
     }
     const p = this.counters.sum();
@@ -281,6 +291,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       crashed: Number(p.crashed),
       busyMs: Number(p.busyNs) / 1e6,
       utilization: threadNs > 0 ? Math.min(1, Number(p.busyNs) / threadNs) : 0,
+      rates: this.rateEstimator ? poolRates(this.rateEstimator, this.cpuList.length * this.opts.threadsPerCpu) : null,
       workers,
     };
   }
@@ -299,6 +310,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
         await this.drained();
         if (this.state === 'closing') this.state = 'closed';
         await this.stopAll();
+        this.rateEstimator?.stop();
       })();
     }
     return this.closing;
@@ -324,7 +336,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       this.running = 0;
       this.needsDrainFlag = false; // no 'drain': nothing can run any more
       this.wakeDrainWaiters();
-      this.destroying = this.stopAll();
+      this.destroying = this.stopAll().then(() => this.rateEstimator?.stop());
     }
     return this.destroying;
   }
@@ -530,6 +542,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     this.workers.delete(w);
     this.removeIdle(w);
+    w.rates?.stop();
     this.counters.add(this.IX_EXITED_NS, Math.round(w.aliveMs() * 1e6));
     const neverStarted = w.startOutcome === 'pending';
     w.state = 'exiting';
