@@ -50,7 +50,10 @@ function malformed(list: string, pos: number, what: string, code = 'EINVAL'): Ke
 }
 
 // The kernel's character classes: end_of_str is NUL or newline; a region ends at
-// whitespace (isspace: space, \t, \n, \v, \f, \r), a comma or the end of the string.
+// whitespace, a comma or the end of the string. The kernel's isspace() works on bytes with a
+// Latin-1 table: space, \t, \n, \v, \f, \r and 0xA0. A string reaches the kernel as UTF-8, where
+// every non-ASCII character starts with a byte from 0xC2 to 0xF4 (a letter or punctuation in that
+// table), so only the ASCII ones separate; U+00A0 is malformed, as its bytes C2 A0 are there.
 const isEndOfStr = (c: string | undefined): boolean => c === undefined || c === '\0' || c === '\n';
 const isRegionSeparator = (c: string | undefined): boolean =>
   c === ',' || c === ' ' || c === '\t' || c === '\n' || c === '\v' || c === '\f' || c === '\r';
@@ -170,6 +173,15 @@ function parseWithBits(list: string, nbits: number, field: string): number[] {
  * CPU this machine cannot have (at or above {@link possibleCpuCount}). An empty
  * or blank string is an empty list; regions may be separated by commas or
  * whitespace; as in the kernel, a newline after a plain region ends the list.
+ *
+ * The kernel parses bytes; this parses the string as the kernel parses its
+ * UTF-8 encoding (how Node writes a string to a sysfs or cgroup file): the
+ * whitespace that separates is ASCII only, and any other character is
+ * malformed at its position. The kernel also takes a lone Latin-1 no-break
+ * space byte (0xA0) as whitespace; no string written as UTF-8 produces that
+ * byte, and U+00A0 here is malformed, as its bytes C2 A0 are in the kernel.
+ * Positions count UTF-16 code units; they match the kernel's byte offsets up to
+ * the first non-ASCII character, which is where such a list fails.
  */
 export function parseCpuList(list: string): number[] {
   if (typeof list !== 'string') {

@@ -6,3 +6,4 @@ export { WorkerPool, type RunOptions, type PoolStats, type WorkerStats, type Wor
 export { type WorkerPoolOptions, MAX_THREADS_PER_CPU } from './options';
 export { AbortError } from './errors';
 export { move, type Movable } from './move';
+export { type PoolRates, type WorkerRates } from './rates';

@@ -10,6 +10,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { invalidArgument, KernkitError, outOfRange } from '../errors';
 import { checkOnline, type CpuSpec, getAffinity, MAX_NICE, MIN_NICE, resolveCpus } from '../cpu/affinity';
 import { Cgroup } from '../cgroup/cgroup';
+import type { RateSettings } from './rates';
 
 /** Most workers a pool may run per CPU. */
 export const MAX_THREADS_PER_CPU = 64;
@@ -58,6 +59,18 @@ export interface WorkerPoolOptions {
    * cpuset fails the start with `EINVAL`.
    */
   cgroup?: Cgroup | string;
+  /**
+   * Task rates in {@link WorkerPool.stats} (default off): `true`, or the
+   * settings of the estimators. Each worker and the pool then get a
+   * `GenEstimator` (the kernel's gen_estimator, run by kernkit's estimation
+   * kthreads) over their counters: tasks per second and busy time per second.
+   * `interval` sets the period to 2^interval seconds (-2 to 3, default 0: 1 s)
+   * and `ewmaLog` the average's weight to 2^-ewmaLog (1 to 30, default 3), as
+   * `tc ... estimator 1sec 8sec`; out of range is `ERANGE`. A worker's
+   * estimator stops when its thread exits, the pool's when close() or
+   * destroy() has ended every thread.
+   */
+  rates?: boolean | { interval?: number; ewmaLog?: number };
   /** Passed to every worker as `require('node:worker_threads').workerData`. */
   workerData?: unknown;
   /** V8 heap limits of each worker (Node's `Worker` option). */
@@ -88,6 +101,8 @@ export interface ResolvedOptions {
   readonly pin: boolean;
   /** The cgroup for the worker threads, if any. */
   readonly cgroup: Cgroup | string | undefined;
+  /** The rate estimators' settings, or undefined without rates. */
+  readonly rates: RateSettings | undefined;
   /** The rest are handed to Node's Worker as they are. */
   readonly workerData: unknown;
   /** See {@link WorkerPoolOptions.resourceLimits}. */
@@ -130,8 +145,26 @@ function arrayOrUndefined<T>(field: string, value: unknown): T[] | undefined {
   return value as T[] | undefined;
 }
 
+/** The `rates` option: undefined (off) or the gen estimator settings, defaults as tc's `estimator 1sec 8sec`. */
+function resolveRates(rates: unknown): RateSettings | undefined {
+  if (rates === undefined || rates === false) return undefined;
+  if (rates === true) return { interval: 0, ewmaLog: 3 };
+  if (typeof rates !== 'object' || rates === null || Array.isArray(rates)) {
+    throw invalidArgument('rates', rates, 'expected true, false or { interval, ewmaLog }');
+  }
+  const r = rates as Record<string, unknown>;
+  for (const key of Object.keys(r)) {
+    if (key !== 'interval' && key !== 'ewmaLog') throw invalidArgument(`rates.${key}`, r[key], 'the rate settings are interval and ewmaLog');
+  }
+  return {
+    interval: r.interval === undefined ? 0 : integerIn('rates.interval', r.interval, -2, 3),
+    ewmaLog: r.ewmaLog === undefined ? 3 : integerIn('rates.ewmaLog', r.ewmaLog, 1, 30),
+  };
+}
+
 const KNOWN = new Set([
-  'filename', 'name', 'cpus', 'threadsPerCpu', 'maxQueue', 'nice', 'pin', 'cgroup', 'workerData', 'resourceLimits', 'env', 'execArgv', 'argv',
+  'filename', 'name', 'cpus', 'threadsPerCpu', 'maxQueue', 'nice', 'pin', 'cgroup', 'rates', 'workerData', 'resourceLimits', 'env', 'execArgv',
+  'argv',
 ]);
 
 /** Checks options and fills defaults; throws the first problem found (not part of the public API). */
@@ -159,6 +192,7 @@ export function resolveOptions(options: WorkerPoolOptions): ResolvedOptions {
   if (cgroup !== undefined && !(cgroup instanceof Cgroup) && (typeof cgroup !== 'string' || cgroup === '')) {
     throw invalidArgument('cgroup', cgroup, 'expected a Cgroup or the path of one');
   }
+  const rates = resolveRates(options.rates);
   return {
     filename,
     name,
@@ -168,6 +202,7 @@ export function resolveOptions(options: WorkerPoolOptions): ResolvedOptions {
     nice,
     pin: options.pin ?? true,
     cgroup,
+    rates,
     workerData: options.workerData,
     resourceLimits: objectOrUndefined('resourceLimits', options.resourceLimits),
     env: options.env as WorkerPoolOptions['env'],

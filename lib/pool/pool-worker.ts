@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { CounterSet } from '../percpu/counter-set';
+import type { GenEstimator } from '../estimator/gen-estimator';
 import type { ResolvedOptions } from './options';
+import { startRates } from './rates';
 import { CONTROL_FIELDS, REQUESTS, TASK, WORKER_FIELDS, type WorkerField, type WorkerInit } from './protocol';
 import type { Task } from './task';
 import type { CounterSetHandle } from '../percpu';
@@ -43,12 +45,16 @@ export interface WorkerIdentity {
 export class PoolWorker {
   /** The Node worker thread. */
   readonly worker: Worker;
+  /** Its `threadId`, kept: the Worker's own reads -1 once the thread has exited. */
+  readonly threadId: number;
   /** The pool's end of the task channel. */
   readonly port: MessagePort;
   /** Request and reply counts shared with the worker (see protocol.ts). */
   readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_FIELDS * Int32Array.BYTES_PER_ELEMENT));
   /** The worker's own counters; the worker attaches them by handle and writes its shard. */
   readonly counters = new CounterSet<WorkerField>(WORKER_FIELDS);
+  /** The estimator of its task rates (the pool's `rates` option); stopped when the thread exits. */
+  readonly rates: GenEstimator | undefined;
   /** When the thread was created (performance.now()). */
   readonly createdAt = performance.now();
   /** See {@link WorkerState}. */
@@ -80,6 +86,8 @@ export class PoolWorker {
 
   /** Whether the worker pins itself to `cpu`. */
   readonly pinned: boolean;
+  /** Whether the Worker handle is ref'd now (a new Worker is). */
+  private holding = true;
 
   constructor(
     /** The CPU this worker belongs to in the pool's cpulist. */
@@ -102,6 +110,7 @@ export class PoolWorker {
       execArgv: options.execArgv,
       argv: options.argv,
     });
+    this.threadId = this.worker.threadId;
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
     const init: WorkerInit = {
       kind: 'kernkit.pool.init',
@@ -115,13 +124,28 @@ export class PoolWorker {
       poolStats,
     };
     this.worker.postMessage(init, [port2]);
-    // The pool holds the event loop open through the task port: while the worker starts, and while tasks are pending.
-    this.worker.unref();
+    this.rates = options.rates ? startRates(this.counters, options.rates) : undefined;
+    // The Worker handle, not the task port, holds the event loop open: it stays until 'exit' is
+    // delivered, where the port closes as soon as the thread dies. Ref'd now (it starts); see holdLoop().
+    this.port.unref();
+  }
+
+  /**
+   * Whether this worker holds the event loop open: while it starts, runs a
+   * task or is being stopped (its 'exit' must reach the pool, or a task's
+   * promise would never settle), and not while it idles (an idle pool does
+   * not keep a program running). Piscina refs per task as well.
+   */
+  holdLoop(hold: boolean): void {
+    if (hold === this.holding) return;
+    this.holding = hold;
+    if (hold) this.worker.ref();
+    else this.worker.unref();
   }
 
   /** The identity once the worker has said who it is. */
   identity(): WorkerIdentity {
-    return { threadId: this.worker.threadId, tid: this.tid ?? -1, cpu: this.pinned ? this.cpu : null };
+    return { threadId: this.threadId, tid: this.tid ?? -1, cpu: this.pinned ? this.cpu : null };
   }
 
   /** The worker is ready to serve: settles `started`. */
@@ -143,6 +167,7 @@ export class PoolWorker {
     this.port.postMessage([TASK, task.payload, task.name], task.transferList);
     this.task = task;
     this.state = 'busy';
+    this.holdLoop(true);
     Atomics.add(this.control, REQUESTS, 1);
     Atomics.notify(this.control, REQUESTS, 1);
   }
@@ -153,7 +178,7 @@ export class PoolWorker {
       this.stopping = true;
       this.state = 'exiting';
       this.port.close();
-      this.worker.ref(); // whoever awaits the exit must see it
+      this.holdLoop(true); // whoever awaits the exit must see it
       void this.worker.terminate();
     }
     return this.exited;

@@ -10,12 +10,14 @@ import { receiveMessageOnPort, type Transferable, type Worker } from 'node:worke
 import { checkOnline, type CpuSpec, resolveCpus } from '../cpu/affinity';
 import { formatCpuList } from '../cpu/cpulist';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
+import type { GenEstimator } from '../estimator/gen-estimator';
 import { CounterSet } from '../percpu/counter-set';
 import { AbortError, deserializeError, serializeError } from './errors';
 import { type ResolvedOptions, resolveOptions, type WorkerPoolOptions } from './options';
 import { PoolWorker, type WorkerIdentity, type WorkerState } from './pool-worker';
 import { FAILED, POOL_FIELDS, type PoolField, READY, RESPONSES, RESULT, STARTUP_FAILED, type WorkerMessage } from './protocol';
 import { type StartupStep, startupSteps } from './startup';
+import { type PoolRates, poolRates, startRates, type WorkerRates, workerRates } from './rates';
 import { type Task, TaskQueue } from './task';
 
 /** Options of one {@link WorkerPool.run} call. */
@@ -50,6 +52,8 @@ export interface WorkerStats {
   aliveMs: number;
   /** busyMs / aliveMs: the share of its life the thread spent running tasks. */
   utilization: number;
+  /** Its estimated rates now, with the `rates` option; null without. */
+  rates: WorkerRates | null;
 }
 
 /** The whole pool, as {@link WorkerPool.stats} reports it. Counts are since the pool was created. */
@@ -78,6 +82,8 @@ export interface PoolStats {
   busyMs: number;
   /** busyMs over the summed lifetime of every worker thread the pool has had. */
   utilization: number;
+  /** The pool's estimated rates now, with the `rates` option; null without. */
+  rates: PoolRates | null;
   /** Each worker thread that exists now. */
   workers: WorkerStats[];
 }
@@ -108,13 +114,16 @@ function checkRunOptions(options: RunOptions | undefined): void {
  * ```
  *
  * Events: `'workerError'` `(err, worker: WorkerIdentity)` when a worker dies
- * or cannot start (the pool replaces it or fails; see docs/pools.md), and
- * `'drain'` when the queue has emptied after all workers were busy.
+ * or cannot start (the pool replaces it or fails; see docs/pools.md);
+ * `'needsDrain'` when every worker has become busy and `'drain'` when one is
+ * free again (see {@link WorkerPool.needsDrain}).
  */
 export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter {
   private readonly opts: ResolvedOptions;
   private readonly steps: StartupStep[];
   private readonly counters = new CounterSet<PoolField>(POOL_FIELDS);
+  /** The pool's rate estimator (`rates` option); stopped once close() or destroy() has ended every thread. */
+  private readonly rateEstimator: GenEstimator | undefined;
   private readonly IX_SUBMITTED = this.counters.index('submitted');
   private readonly IX_FAILED = this.counters.index('failed');
   private readonly IX_ABORTED = this.counters.index('aborted');
@@ -135,8 +144,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
   private closing: Promise<void> | undefined;
   private destroying: Promise<void> | undefined;
   private drainWaiters: Array<() => void> = [];
-  /** Whether the task ports hold the event loop open (only while tasks are pending). */
-  private refd = false;
   private inDrain = false;
   private needsDrainFlag = false;
 
@@ -152,6 +159,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     this.initialStart = Promise.all(first.map((w) => w.started)).then(() => undefined);
     this.initialStart.catch(() => undefined); // reported through ready(), run() and 'workerError'
+    this.rateEstimator = this.opts.rates ? startRates(this.counters, this.opts.rates) : undefined;
   }
 
   // ---- public API -------------------------------------------------------
@@ -205,14 +213,8 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       t.onAbort = () => this.abort(t);
       signal.addEventListener('abort', t.onAbort, { once: true });
     }
-    if (worker) {
-      this.queue.push(t);
-      this.serve(worker);
-    } else {
-      this.queue.push(t);
-      this.needsDrainFlag = true;
-    }
-    this.updateRef();
+    this.queue.push(t);
+    if (worker) this.serve(worker);
     return promise;
   }
 
@@ -261,7 +263,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       const aliveMs = w.aliveMs(now);
       aliveNs += aliveMs * 1e6;
       workers.push({
-        threadId: w.worker.threadId,
+        threadId: w.threadId,
         tid: w.tid,
         cpu: w.pinned ? w.cpu : null,
         state: w.state,
@@ -271,6 +273,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
         busyMs,
         aliveMs,
         utilization: aliveMs > 0 ? Math.min(1, busyMs / aliveMs) : 0,
+        rates: w.rates ? workerRates(w.rates) : null,
       });
     }
     const p = this.counters.sum();
@@ -288,6 +291,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       crashed: Number(p.crashed),
       busyMs: Number(p.busyNs) / 1e6,
       utilization: threadNs > 0 ? Math.min(1, Number(p.busyNs) / threadNs) : 0,
+      rates: this.rateEstimator ? poolRates(this.rateEstimator, this.cpuList.length * this.opts.threadsPerCpu) : null,
       workers,
     };
   }
@@ -306,6 +310,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
         await this.drained();
         if (this.state === 'closing') this.state = 'closed';
         await this.stopAll();
+        this.rateEstimator?.stop();
       })();
     }
     return this.closing;
@@ -329,9 +334,9 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
         w.task = undefined;
       }
       this.running = 0;
+      this.needsDrainFlag = false; // no 'drain': nothing can run any more
       this.wakeDrainWaiters();
-      this.updateRef();
-      this.destroying = this.stopAll();
+      this.destroying = this.stopAll().then(() => this.rateEstimator?.stop());
     }
     return this.destroying;
   }
@@ -361,7 +366,16 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     return Number(this.counters.sum().completed);
   }
 
-  /** True while tasks wait because every worker is busy; `'drain'` follows when it ends (as piscina). */
+  /**
+   * True while every worker of the pool's shape (`threadsPerCpu` per CPU)
+   * runs a task, so that a new task would wait in the queue — piscina's
+   * "every worker at capacity" with one task per worker. When it turns true the
+   * pool emits `'needsDrain'`, when it turns false `'drain'` (both from a
+   * microtask, as piscina). Unlike piscina, which emits `'needsDrain'` again
+   * after each run() and each finished task while it stays at capacity,
+   * kernkit emits each event once per change. Workers still starting do not
+   * count as busy (nor do they in piscina).
+   */
   get needsDrain(): boolean {
     return this.needsDrainFlag;
   }
@@ -378,9 +392,8 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       w.crashError ??= err;
     });
     w.worker.once('exit', (code) => this.onExit(w, code));
-    // The port holds the event loop open while the worker starts (so that awaiting ready() or
-    // setCpus() works in an otherwise idle program); once started, only while tasks are pending.
-    w.port.ref();
+    // Listening refs a port; the Worker handle holds the event loop instead (PoolWorker.holdLoop).
+    w.port.unref();
     return w;
   }
 
@@ -411,7 +424,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       else t.reject(deserializeError(msg[1] as Parameters<typeof deserializeError>[0]));
     }
     this.serve(w);
-    this.updateRef();
   }
 
   /**
@@ -444,10 +456,10 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       return;
     }
     if (w.state !== 'starting') return; // stopped while the steps ran
-    if (!this.refd) w.port.unref();
     w.markStarted();
     if (w.standby) {
       w.state = 'standby'; // setCpus puts it to work once every new worker is up
+      w.holdLoop(false);
       return;
     }
     w.state = 'idle';
@@ -469,6 +481,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     if (w.dead) return; // its exit handler decides what comes next
     if (w.retiring || this.state === 'failed') {
       this.release(w);
+      this.updateNeedsDrain();
       return;
     }
     for (let t = this.queue.shift(); t; t = this.queue.shift()) {
@@ -483,15 +496,25 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       }
       t.worker = w;
       this.running++;
+      this.updateNeedsDrain();
       return;
     }
     w.state = 'idle';
+    w.holdLoop(false);
     this.idle.push(w);
-    if (this.needsDrainFlag) {
-      this.needsDrainFlag = false;
-      this.emit('drain');
-    }
+    this.updateNeedsDrain();
     this.checkDrained();
+  }
+
+  /**
+   * needsDrain: tasks on as many workers as the pool's shape has, and none
+   * idle (retiring workers still busy after a setCpus() do not hide idle new ones).
+   */
+  private updateNeedsDrain(): void {
+    const atCapacity = this.idle.length === 0 && this.running >= this.cpuList.length * this.opts.threadsPerCpu;
+    if (atCapacity === this.needsDrainFlag) return;
+    this.needsDrainFlag = atCapacity;
+    queueMicrotask(() => this.emit(atCapacity ? 'needsDrain' : 'drain'));
   }
 
   /** Stops a worker that is not busy now; a busy one stops after its task. */
@@ -519,6 +542,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     this.workers.delete(w);
     this.removeIdle(w);
+    w.rates?.stop();
     this.counters.add(this.IX_EXITED_NS, Math.round(w.aliveMs() * 1e6));
     const neverStarted = w.startOutcome === 'pending';
     w.state = 'exiting';
@@ -530,7 +554,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     // Rebuilt on this side, so that it is an Error of the caller's realm like every task error.
     if (w.crashError !== undefined) w.crashError = deserializeError(serializeError(w.crashError));
-    const where = `worker ${w.worker.threadId} (tid ${w.tid ?? '?'}, CPU ${w.pinned ? w.cpu : 'any'})`;
+    const where = `worker ${w.threadId} (tid ${w.tid ?? '?'}, CPU ${w.pinned ? w.cpu : 'any'})`;
     if (neverStarted) {
       const startErr =
         w.crashError ?? new KernkitError(`${where} exited with code ${code} before it started`, { code: 'EOWNERDEAD' });
@@ -552,7 +576,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     }
     this.emit('workerError', err, w.identity());
     if ((this.state === 'running' || this.state === 'closing') && !w.retiring && !w.standby) this.spawn(w.cpu, false);
-    this.updateRef();
+    this.updateNeedsDrain();
     this.checkDrained();
   }
 
@@ -566,7 +590,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       t.reject(err);
     }
     for (const w of [...this.workers]) this.release(w); // running tasks finish first
-    this.updateRef();
     this.checkDrained();
   }
 
@@ -590,8 +613,12 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       throw err;
     }
     // Commit. Which old workers leave is decided now, as workers may have been replaced meanwhile.
+    // A new worker that died after it started (counted as a crash when it exited) is replaced as
+    // a serving worker that dies would be; the replacement counts as a worker its CPU keeps.
+    const live = fresh.filter((w) => !w.dead);
+    for (const w of fresh) if (w.dead) this.spawn(w.cpu, false);
     const quota = new Map<number, number>(list.map((cpu) => [cpu, perCpu]));
-    for (const w of fresh) quota.set(w.cpu, quota.get(w.cpu)! - 1);
+    for (const w of live) quota.set(w.cpu, quota.get(w.cpu)! - 1);
     const leaving: PoolWorker[] = [];
     for (const w of this.workers) {
       if (w.standby || w.retiring || w.stopping) continue;
@@ -600,7 +627,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       else leaving.push(w);
     }
     this.cpuList = list;
-    for (const w of fresh) {
+    for (const w of live) {
       w.standby = false;
       w.state = 'idle';
       this.serve(w);
@@ -623,10 +650,10 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       this.running--;
       void w.stop();
       if ((this.state === 'running' || this.state === 'closing') && !w.retiring) this.spawn(w.cpu, false);
+      this.updateNeedsDrain();
     } else if (!w) {
       this.queue.forget();
     }
-    this.updateRef();
     this.checkDrained();
   }
 
@@ -646,18 +673,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     let starting = 0;
     for (const w of this.workers) if (w.state === 'starting' && !w.standby && !w.retiring) starting++;
     return this.queue.size >= limit + starting;
-  }
-
-  /** Holds the event loop open while tasks are pending, and only then (as piscina). */
-  private updateRef(): void {
-    const want = this.queue.size + this.running > 0;
-    if (want === this.refd) return;
-    this.refd = want;
-    for (const w of this.workers) {
-      if (w.stopping || w.state === 'starting') continue; // a starting worker holds the loop anyway
-      if (want) w.port.ref();
-      else w.port.unref();
-    }
   }
 
   private drained(): Promise<void> {

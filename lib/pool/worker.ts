@@ -9,7 +9,9 @@
  *
  * Between tasks the worker sleeps in Atomics.wait on its control block rather
  * than in its event loop: a wake-up costs a futex, not a trip through libuv.
- * As with piscina's default, a task must therefore await what it starts.
+ * As with piscina's default, a task must therefore await what it starts. The
+ * event loop runs only while a task is pending, held open by a ref'd timer of
+ * the worker's own (see {@link holdEventLoop}).
  * Internal to kernkit, not part of its API.
  * @module
  */
@@ -190,7 +192,21 @@ class TaskRunner {
   }
 }
 
+/**
+ * Holds this thread's event loop open for good. Nothing else may: the worker
+ * reads its task port only with receiveMessageOnPort, and a pending task may
+ * await what holds no libuv handle (Atomics.waitAsync, an unref'd timer, a
+ * promise another thread settles) — with an empty loop the thread would exit
+ * under the task. The loop only runs while a task (or the module's load) is
+ * pending: an idle worker blocks in Atomics.wait, where a ref'd timer costs
+ * nothing. The worker ends when the pool terminates it.
+ */
+function holdEventLoop(): void {
+  setInterval(() => undefined, 2 ** 31 - 1); // the longest delay a Node timer takes
+}
+
 async function start(init: WorkerInit): Promise<void> {
+  holdEventLoop();
   let runner: TaskRunner;
   try {
     const tid = gettid();

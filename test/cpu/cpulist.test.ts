@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { KernkitError, formatCpuList, parseCpuList, possibleCpuCount } from '../../lib';
@@ -100,7 +100,10 @@ describe('parseCpuList', () => {
       ['0-7:1/0', 0],
       ['0-7:3/2', 0],
       ['allx', 3],
-      ['0\u00a01', 1], // only the kernel's isspace() separates: no-break space does not
+      // The kernel parses bytes: the UTF-8 a string is written as puts 0xC2 here, which its
+      // isspace() does not take (a lone Latin-1 0xA0 it would; see the kernel test below).
+      ['0\u00a01', 1],
+      ['\u00a00', 0],
     ];
     for (const [list, pos] of cases) {
       let err: unknown;
@@ -208,7 +211,7 @@ describe('the kernel agrees (cpuset.cpus of a test cpuset parses with bitmap_par
     const samples = [
       '0', 'N', 'all', 'ALL', `0-${n - 1}`, `0-${n - 1}:1/2`, 'all:1/2', '0-N:1/N', ' 0 , N ', '0,\nN', `0\n${n - 1}`,
       `0-${n - 1}:1/2\nN`, String(n), `0-${n}`, '4294967296', '4294967295', '1-0', 'x', '0-', '0-1:1', '0-1:1/0', '0-1:2/1',
-      '0-1:1/2x', '0--1', '+1', '0x1', 'allx', '0 -1', `0,${n + 5}`,
+      '0-1:1/2x', '0--1', '+1', '0x1', 'allx', '0 -1', `0,${n + 5}`, '0\u00a0N', '\u00a00', '0\u00e9',
     ];
     let compared = 0;
     for (const list of samples) {
@@ -234,5 +237,17 @@ describe('the kernel agrees (cpuset.cpus of a test cpuset parses with bitmap_par
       compared++;
     }
     expect(compared).toBeGreaterThanOrEqual(samples.length - 4);
+  });
+
+  ktest('the kernel reads bytes: a lone Latin-1 no-break space (0xA0) separates, its UTF-8 form does not', () => {
+    cg = makeCpuset();
+    const file = path.join(cg.dir, 'cpuset.cpus');
+    const cpu = String(parseCpuList(readFileSync(path.join(cg.dir, '..', 'cpuset.cpus'), 'utf8'))[0]);
+    // isspace(0xA0) is true in the kernel's Latin-1 ctype table (lib/ctype.c).
+    writeFileSync(file, Buffer.from(`${cpu}\u00a0${cpu}`, 'latin1'));
+    expect(readFileSync(file, 'utf8').trim()).toBe(cpu);
+    // A JS string reaches the kernel as UTF-8 (0xC2 0xA0): malformed there, as parseCpuList says.
+    expect(() => writeCgroupFile(file, `${cpu}\u00a0${cpu}`)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => parseCpuList(`${cpu}\u00a0${cpu}`)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 });

@@ -2,6 +2,7 @@
  * Helpers for the pool tests: fixture paths, a gate that holds tasks inside
  * their workers until the test lets them go, and waiting for a condition.
  */
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkerPool, type WorkerPoolOptions } from '../../lib';
@@ -20,7 +21,30 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 200
   }
 }
 
-/** Shared flags for the fixtures' `hold` task: [0] opens the gate, [1] counts tasks that started. */
+/**
+ * Waits until worker thread `tid` is asleep in its event loop (epoll_wait, as
+ * /proc/self/task/<tid>/wchan names it) or has exited. A worker whose task
+ * awaits something that holds no event-loop handle must be found asleep there
+ * with the task still pending. Where the kernel hides wait channels, waits
+ * 300 ms instead.
+ */
+export async function untilAsleepInEventLoop(tid: number): Promise<void> {
+  const wchan = (): string | undefined => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/wchan`, 'utf8');
+    } catch {
+      return undefined; // the thread is gone
+    }
+  };
+  const first = wchan();
+  if (first === '0' || first === '') return void (await sleep(300));
+  await waitFor(() => {
+    const now = wchan();
+    return now === undefined || now.includes('epoll');
+  }, `thread ${tid} to sleep in its event loop or exit`);
+}
+
+/** Shared flags for the fixtures' `hold` and `holdAsync` tasks: [0] opens the gate, [1] counts tasks that started. */
 export class Gate {
   readonly buffer = new SharedArrayBuffer(8);
   private readonly flags = new Int32Array(this.buffer);

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AbortError, KernkitError, getAffinity, type WorkerPool } from '../../lib';
+import { AbortError, KernkitError, getAffinity, type WorkerIdentity, type WorkerPool } from '../../lib';
 import { processTids, taskStatus } from '../helpers/cpu';
-import { fixture, Gate, PoolTracker, waitFor } from '../helpers/pool';
+import { fixture, Gate, PoolTracker, untilAsleepInEventLoop, waitFor } from '../helpers/pool';
 
 const pools = new PoolTracker();
 afterEach(() => pools.destroyAll());
@@ -51,9 +51,12 @@ describe('cancellation', () => {
     await pool.ready();
     const before = pool.stats().workers;
     const ac = new AbortController();
-    const running = pool.run(null, { name: 'never', signal: ac.signal });
-    await waitFor(() => pool.stats().running === 1, 'the task to run');
+    const gate = new Gate(); // never opened: the task awaits Atomics.waitAsync until its worker goes
+    const running = pool.run(gate.buffer, { name: 'holdAsync', signal: ac.signal });
+    await gate.whenStarted(1);
     const victim = pool.stats().workers.find((w) => w.state === 'busy')!;
+    await untilAsleepInEventLoop(victim.tid!); // the task is really pending, its worker waiting in its loop
+    expect(pool.stats()).toMatchObject({ running: 1, crashed: 0 });
     ac.abort();
     await expect(running).rejects.toBeInstanceOf(AbortError);
     await waitFor(() => pool.stats().workers.filter((w) => w.state === 'idle').length === N, 'the replacement');
@@ -133,6 +136,29 @@ describe('queue limits', () => {
     await pool.close();
   });
 
+  test("needsDrain and 'needsDrain' once every worker is busy, 'drain' once one is free (as piscina)", async () => {
+    const pool = pools.create({ filename: fixture('tasks.js'), cpus, threadsPerCpu: 2 });
+    await pool.ready();
+    const events: string[] = [];
+    pool.on('needsDrain', () => events.push(`needsDrain ${pool.queueSize}`));
+    pool.on('drain', () => events.push('drain'));
+    const gate = new Gate();
+    const held = Array.from({ length: 2 * N - 1 }, () => pool.run(gate.buffer, { name: 'hold' }));
+    await gate.whenStarted(2 * N - 1);
+    expect(pool.needsDrain).toBe(false); // one worker is still free
+    held.push(pool.run(gate.buffer, { name: 'hold' }));
+    expect(pool.needsDrain).toBe(true); // every worker busy, nothing queued yet (piscina: usage === capacity)
+    held.push(pool.run(gate.buffer, { name: 'hold' })); // queued
+    await gate.whenStarted(2 * N);
+    expect(events).toEqual(['needsDrain 1']); // once per change, from a microtask
+    gate.open();
+    await Promise.all(held);
+    await waitFor(() => events.length === 2, "'drain'");
+    expect(events).toEqual(['needsDrain 1', 'drain']);
+    expect(pool.needsDrain).toBe(false);
+    await pool.close();
+  });
+
   test("'drain' follows needsDrain when the queue empties", async () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus });
     await pool.ready();
@@ -151,8 +177,13 @@ describe('workers that die', () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus });
     await pool.ready();
     const before = workerTids(pool);
+    const beforeWorkers = pool.stats().workers;
     const errors: unknown[] = [];
-    pool.on('workerError', (err) => errors.push(err));
+    const identities: WorkerIdentity[] = [];
+    pool.on('workerError', (err, who: WorkerIdentity) => {
+      errors.push(err);
+      identities.push(who);
+    });
     const others = Array.from({ length: 20 }, (_, i) => pool.run(i, { name: 'later' }));
     const err = await pool.run(3, { name: 'exit' }).catch((e) => e);
     expect(err).toBeInstanceOf(KernkitError);
@@ -165,6 +196,10 @@ describe('workers that die', () => {
     const dead = before.filter((t) => !after.includes(t));
     expect(dead).toHaveLength(1);
     expectGone(dead);
+    // The dead worker is named as it was while alive (a Worker's own threadId reads -1 after its exit).
+    const victim = beforeWorkers.find((w) => w.tid === dead[0])!;
+    expect(identities).toEqual([{ threadId: victim.threadId, tid: victim.tid, cpu: victim.cpu }]);
+    expect((err as Error).message).toContain(`worker ${victim.threadId} (tid ${victim.tid}, CPU ${victim.cpu})`);
     expect(await pool.run('alive')).toBe('alive');
     await pool.close();
   });
@@ -232,6 +267,42 @@ describe('setCpus() reshapes the pool', () => {
     await pool.close();
   });
 
+  twoCpus('a new worker that dies after it started, before the change commits, is replaced', async () => {
+    const [from, to] = cpus;
+    const loads = new Int32Array(new SharedArrayBuffer(8)); // [0] module loads, [1] the gate of load 3
+    const pool = pools.create<SharedArrayBuffer, { tid: number; cpu: number }>({
+      filename: fixture('standby-dies.js'),
+      cpus: String(from),
+      threadsPerCpu: 2,
+      workerData: { sab: loads.buffer },
+    });
+    await pool.ready();
+    const oldTids = workerTids(pool);
+    const crashes: WorkerIdentity[] = [];
+    pool.on('workerError', (_err, who: WorkerIdentity) => crashes.push(who));
+    const reshaped = pool.setCpus(String(to));
+    // Load 2 starts and dies while load 3 is still loading: setCpus has not committed yet.
+    await waitFor(() => crashes.length === 1, 'the first new worker to die');
+    expect(crashes[0].cpu).toBe(to);
+    expect(pool.cpus).toEqual([from]);
+    Atomics.store(loads, 1, 1);
+    Atomics.notify(loads, 1);
+    await reshaped;
+    expect(pool.cpus).toEqual([to]);
+    expect(pool.stats()).toMatchObject({ threads: 2, crashed: 1 });
+    expectGone(oldTids);
+    // Two workers serve on the new CPU: two held tasks run at once, on two threads there.
+    const gate = new Gate();
+    const held = [pool.run(gate.buffer), pool.run(gate.buffer)];
+    await gate.whenStarted(2);
+    gate.open();
+    const ran = await Promise.all(held);
+    expect(ran.map((r) => r.cpu)).toEqual([to, to]);
+    expect(new Set(ran.map((r) => r.tid)).size).toBe(2);
+    for (const w of pool.stats().workers) expect(taskStatus(w.tid!, 'Cpus_allowed_list')).toBe(String(to));
+    await pool.close();
+  });
+
   test('a new worker that cannot start rolls the change back; the old workers keep serving', async () => {
     const marker = path.join(os.tmpdir(), `kernkit-test-${randomBytes(6).toString('hex')}`);
     writeFileSync(marker, '');
@@ -288,8 +359,11 @@ describe('close() and destroy() leave no thread behind', () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus });
     await pool.ready();
     const tids = workerTids(pool);
-    const running = cpus.map(() => pool.run(null, { name: 'never' }));
-    await waitFor(() => pool.stats().running === N, 'tasks to run');
+    const gate = new Gate(); // never opened: the tasks await Atomics.waitAsync until destroy()
+    const running = cpus.map(() => pool.run(gate.buffer, { name: 'holdAsync' }));
+    await gate.whenStarted(N);
+    for (const tid of tids) await untilAsleepInEventLoop(tid); // really pending, not just posted
+    expect(pool.stats()).toMatchObject({ running: N, crashed: 0 });
     const queued = [pool.run(1), pool.run(2)];
     const outcomes = Promise.allSettled([...running, ...queued]);
     await pool.destroy();

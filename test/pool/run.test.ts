@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { KernkitError, getAffinity } from '../../lib';
-import { fixture, PoolTracker } from '../helpers/pool';
+import { fixture, Gate, PoolTracker, untilAsleepInEventLoop } from '../helpers/pool';
 
 const pools = new PoolTracker();
 afterEach(() => pools.destroyAll());
@@ -41,6 +41,24 @@ describe('run()', () => {
     expect(out).toBeInstanceOf(Uint8Array);
     expect(out.length).toBe(1000);
     expect(out.every((b) => b === 7)).toBe(true);
+    await pool.close();
+  });
+
+  test('a task that awaits what holds no event-loop handle (Atomics.waitAsync) completes', async () => {
+    const pool = pools.create<SharedArrayBuffer, { tid: number }>({ filename: fixture('tasks.js'), cpus });
+    await pool.ready();
+    const tids = pool.stats().workers.map((w) => w.tid!);
+    const gate = new Gate();
+    const held = cpus.map(() => pool.run(gate.buffer, { name: 'holdAsync' }));
+    await gate.whenStarted(cpus.length);
+    // Each worker's event loop now has nothing of its own to wait for: it must stay, with its task.
+    for (const tid of tids) await untilAsleepInEventLoop(tid);
+    expect(pool.stats()).toMatchObject({ running: cpus.length, crashed: 0 });
+    gate.open();
+    const results = await Promise.all(held);
+    expect(results.map((r) => r.tid).sort()).toEqual([...tids].sort());
+    expect(await pool.run('after' as unknown as SharedArrayBuffer)).toBe('after');
+    expect(pool.stats()).toMatchObject({ completed: cpus.length + 1, crashed: 0, threads: cpus.length });
     await pool.close();
   });
 
