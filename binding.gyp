@@ -13,6 +13,11 @@
         "NAPI_VERSION=8",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "NAPI_CPP_EXCEPTIONS",
+        # A native error raised while a worker is being torn down cannot be thrown into
+        # JavaScript any more: drop it instead of aborting the process (std::terminate).
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
+        # Any C++ exception (bad_alloc, system_error) becomes a JavaScript error, not an abort.
+        "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
         "_GNU_SOURCE"
       ],
       "cflags!": ["-fno-exceptions"],

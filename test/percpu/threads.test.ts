@@ -119,6 +119,13 @@ describe('counting from many threads', () => {
     expect(negative).toBe(0);
   });
 
+  test('terminating workers in the middle of native calls, and exiting with busy ones, never aborts', () => {
+    for (let run = 0; run < 3; run++) {
+      const out = execFileSync(process.execPath, [fixture(__dirname, 'busy-teardown.js'), '10'], { encoding: 'utf8', timeout: 60_000 });
+      expect(out.trim()).toBe('ok');
+    }
+  });
+
   test('more threads than shards: the extra threads count through the atomic total', () => {
     const out = execFileSync(process.execPath, [fixture(__dirname, 'many-threads.js'), '6', '100000'], {
       env: { ...process.env, KERNKIT_PERCPU_SHARDS: '2' },
