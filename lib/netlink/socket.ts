@@ -76,8 +76,12 @@ export function namespacePath(options: NetlinkSocketOptions): string | null {
 
 /**
  * A NETLINK_ROUTE socket with extended acks. Requests are sent in call order
- * and may overlap: each is matched to its replies by sequence number. The
- * socket keeps the process alive only while replies are awaited.
+ * and may overlap: each is matched to its replies by sequence number. Dumps
+ * are the exception the kernel makes: a socket runs one dump at a time
+ * (`EBUSY` otherwise), so {@link NetlinkSocket.dump} queues them and starts
+ * the next once the kernel has finished the previous one; other requests
+ * still overlap with a running dump. The socket keeps the process alive only
+ * while replies are awaited.
  */
 export class NetlinkSocket {
   /** The port id the kernel bound the socket to. */
@@ -85,6 +89,10 @@ export class NetlinkSocket {
   private readonly native: NativeSocket;
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
+  /** Settles when the last dump queued so far has finished: the next dump waits for it. */
+  private dumpQueue: Promise<void> = Promise.resolve();
+  /** The dump the kernel is producing for this socket, until its NLMSG_DONE (or error) arrives. */
+  private kernelDump: { seq: number; ended: Promise<void>; end: () => void } | undefined;
   private closing: Promise<void> | undefined;
   private closed = false;
   private onClosed: (() => void) | undefined;
@@ -131,15 +139,43 @@ export class NetlinkSocket {
     return this.send(msg, op, REQUEST_FLAGS);
   }
 
-  /** Sends a dump request (NLM_F_REQUEST | NLM_F_DUMP) and resolves with every message of the reply. */
+  /**
+   * Sends a dump request (NLM_F_REQUEST | NLM_F_DUMP) and resolves with every
+   * message of the reply. Dumps queue behind one another (the kernel runs one
+   * per socket); a dump the kernel flags as interrupted is retried.
+   */
   async dump(msg: MessageWriter, op: string): Promise<NetlinkMessage[]> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return (await this.send(msg, op, NLM_F_REQUEST | NLM_F_DUMP)).messages;
-      } catch (err) {
-        if (!(err instanceof KernkitError && err.code === 'EINTR' && attempt < DUMP_RETRIES)) throw err;
+    if (this.closing) throw new KernkitError(`${op}: the netlink socket is closed`, { code: 'EBADF' });
+    const previous = this.dumpQueue;
+    let finished!: () => void;
+    this.dumpQueue = new Promise<void>((resolve) => (finished = resolve));
+    await previous;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return (await this.send(msg, op, NLM_F_REQUEST | NLM_F_DUMP)).messages;
+        } catch (err) {
+          if (!(err instanceof KernkitError && err.code === 'EINTR' && attempt < DUMP_RETRIES)) throw err;
+        }
       }
+    } finally {
+      // The next dump may start once the kernel has ended this one, which a
+      // rejection on this side (lost replies, say) does not imply.
+      this.kernelDumpEnded().then(finished);
     }
+  }
+
+  /** Resolves once the kernel is not producing a dump for this socket. */
+  private kernelDumpEnded(): Promise<void> {
+    return this.kernelDump?.ended ?? Promise.resolve();
+  }
+
+  /** The kernel ended the dump with this sequence number (or the socket is gone): let the next one start. */
+  private endKernelDump(seq?: number): void {
+    const running = this.kernelDump;
+    if (!running || (seq !== undefined && running.seq !== seq)) return;
+    this.kernelDump = undefined;
+    running.end();
   }
 
   private send(msg: MessageWriter, op: string, flags: number): Promise<NetlinkReply> {
@@ -153,10 +189,16 @@ export class NetlinkSocket {
       const entry: Pending = { op, dump, labels: msg.labels, messages: [], warnings: [], interrupted: false, resolve, reject };
       if (this.pending.size === 0) this.native.ref();
       this.pending.set(seq, entry);
+      if (dump) {
+        let end!: () => void;
+        const ended = new Promise<void>((r) => (end = r));
+        this.kernelDump = { seq, ended, end };
+      }
       try {
         this.native.send(bytes, seq);
       } catch (err) {
         this.settle(seq);
+        if (dump) this.endKernelDump(seq);
         reject(err);
       }
     });
@@ -182,6 +224,7 @@ export class NetlinkSocket {
         break;
       case 'senderror':
         for (const tag of event[1]) {
+          this.endKernelDump(tag); // it never reached the kernel
           const entry = this.settle(tag);
           entry?.reject(new KernkitError(`${entry.op}: ${event[2].message}`, { code: event[2].code, errno: event[2].errno, syscall: 'sendmsg', op: entry.op }));
         }
@@ -192,6 +235,7 @@ export class NetlinkSocket {
         break;
       case 'closed':
         this.closed = true;
+        this.endKernelDump();
         this.failAll(new KernkitError('netlink: the socket was closed before the reply came', { code: 'ECANCELED' }));
         this.onClosed?.();
         break;
@@ -205,11 +249,16 @@ export class NetlinkSocket {
     try {
       messages = parseMessages(datagram);
     } catch (err) {
-      // A reply whose framing is garbled cannot be attributed: fail everything waiting.
+      // A reply whose framing is garbled cannot be attributed: fail everything
+      // waiting, and stop waiting for the end of a dump that may never be seen.
+      this.endKernelDump();
       this.failAll(err as Error);
       return;
     }
     for (const msg of messages) {
+      // NLMSG_DONE, or an error instead of a dump, ends the kernel's dump even
+      // when the caller has already been answered.
+      if (msg.type === NLMSG_DONE || msg.type === NLMSG_ERROR) this.endKernelDump(msg.seq);
       const entry = this.pending.get(msg.seq);
       if (!entry) continue; // a late reply to a request that already failed
       try {

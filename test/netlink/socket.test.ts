@@ -143,6 +143,35 @@ describe('NetlinkSocket on the real kernel', () => {
     }
   });
 
+  ktest('dumps started together queue one behind another, and other requests overlap with them', async () => {
+    ns = TestNetns.create();
+    // qdiscs to dump: a dump with something in it takes the kernel more than one pass
+    for (const dev of ['kk0', 'kk1']) ns.tc('qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb');
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const qdiscDump = () => {
+        const w = new MessageWriter(nl.RTM_GETQDISC, 0);
+        w.zeros(20);
+        return sock.dump(w, 'qdisc dump').then((msgs) => msgs.length);
+      };
+      const getLink = () => {
+        const w = new MessageWriter(nl.RTM_GETLINK, 0);
+        w.zeros(nl.IFINFOMSG_LEN);
+        w.attrString(nl.IFLA_IFNAME, 'kk0');
+        return sock.request(w, 'link get').then((r) => r.messages.length);
+      };
+      // The kernel runs one dump per socket and refuses another meanwhile (EBUSY):
+      // started in the same tick, they would meet in the kernel.
+      for (let round = 0; round < 20; round++) {
+        const outcomes = await Promise.allSettled([qdiscDump(), qdiscDump(), getLink(), qdiscDump(), linkNames(sock), qdiscDump(), getLink(), qdiscDump()]);
+        // kk0's and kk1's htb and lo's noqueue; one link per get
+        expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as KernkitError).code))).toEqual([3, 3, 1, 3, ['kk0', 'kk1', 'lo'], 3, 1, 3]);
+      }
+    } finally {
+      await sock.close();
+    }
+  });
+
   ktest('close() rejects what is still pending and refuses new requests', async () => {
     ns = TestNetns.create();
     const sock = await NetlinkSocket.open({ netns: ns.name });

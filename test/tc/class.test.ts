@@ -134,3 +134,28 @@ describe('htb class operations', () => {
     expect(ns.tc('class', 'show', 'dev', 'kk0', 'classid', '1:10')).toBe('');
   });
 });
+
+describe('listing', () => {
+  ktest('several list() calls at once on one Tc all succeed (dumps queue on the socket)', async () => {
+    await tc.class.add({ dev: 'kk0', parent: '1:1', classid: '1:10', kind: 'htb', options: { rate: '1mbit' } });
+    for (let round = 0; round < 10; round++) {
+      // the first round also looks the names up (a request each, and a link dump to name what is listed)
+      const outcomes = await Promise.allSettled([
+        tc.class.list({ dev: 'kk0' }),
+        tc.class.list({ dev: 'kk0' }),
+        tc.qdisc.list({ dev: 'kk0' }),
+        tc.filter.list({ dev: 'kk0' }),
+        tc.qdisc.list(),
+        tc.class.list({ dev: 'tc0' }),
+      ]);
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as KernkitError).code))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+      const [a, b, q, f, all, twin] = outcomes.map((o) => (o as PromiseFulfilledResult<Array<{ dev: string; classid?: string }>>).value);
+      expect(a.map((c) => c.classid).sort()).toEqual(['1:1', '1:10']);
+      expect(b).toEqual(a);
+      expect(q).toEqual([expect.objectContaining({ kind: 'htb', dev: 'kk0' })]);
+      expect(f).toEqual([]);
+      expect(all.map((x) => x.dev)).toEqual(expect.arrayContaining(['kk0', 'tc0']));
+      expect(twin.map((c) => c.classid)).toEqual(['1:1']);
+    }
+  });
+});
