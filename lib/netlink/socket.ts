@@ -150,6 +150,10 @@ export class NetlinkSocket {
     let finished!: () => void;
     this.dumpQueue = new Promise<void>((resolve) => (finished = resolve));
     await previous;
+    if (this.closing) {
+      finished();
+      throw cancelled();
+    }
     try {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -220,6 +224,7 @@ export class NetlinkSocket {
   private handle(event: NativeSocketEvent): void {
     switch (event[0]) {
       case 'data':
+        if (this.closing) break; // every request has been answered with ECANCELED
         for (const datagram of event[1]) this.receive(datagram);
         break;
       case 'senderror':
@@ -236,7 +241,7 @@ export class NetlinkSocket {
       case 'closed':
         this.closed = true;
         this.endKernelDump();
-        this.failAll(new KernkitError('netlink: the socket was closed before the reply came', { code: 'ECANCELED' }));
+        this.failAll(cancelled());
         this.onClosed?.();
         break;
       case 'open':
@@ -311,8 +316,11 @@ export class NetlinkSocket {
   }
 
   /**
-   * Closes the socket. Requests still waiting for a reply are rejected with
-   * `ECANCELED`; resolves once the I/O thread has closed the socket.
+   * Closes the socket. Requests still waiting for a reply, and dumps waiting
+   * for their turn, are rejected with `ECANCELED` at once (the kernel may
+   * already have carried out a request whose reply had not been read);
+   * replies arriving afterwards are dropped. Resolves once the I/O thread has
+   * closed the socket.
    */
   close(): Promise<void> {
     if (!this.closing) {
@@ -325,7 +333,14 @@ export class NetlinkSocket {
         this.native.ref(); // keep the loop alive until "closed" arrives
         this.native.close();
       });
+      this.endKernelDump();
+      this.failAll(cancelled());
     }
     return this.closing;
   }
+}
+
+/** The error of a request the socket was closed under. */
+function cancelled(): KernkitError {
+  return new KernkitError('netlink: the socket was closed before the reply came', { code: 'ECANCELED' });
 }

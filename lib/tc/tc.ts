@@ -168,7 +168,11 @@ export class Tc {
     return new Tc(socket, psched);
   }
 
-  /** Closes the socket; requests still waiting are rejected with `ECANCELED`. */
+  /**
+   * Closes the socket. Requests still waiting for their reply, and queued
+   * listings, are rejected with `ECANCELED` at once; a cancelled change may
+   * already have been carried out by the kernel.
+   */
   close(): Promise<void> {
     return this.socket.close();
   }

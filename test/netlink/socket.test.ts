@@ -172,15 +172,19 @@ describe('NetlinkSocket on the real kernel', () => {
     }
   });
 
-  ktest('close() rejects what is still pending and refuses new requests', async () => {
+  ktest('close() rejects every request and dump still waiting with ECANCELED, and refuses new ones', async () => {
     ns = TestNetns.create();
     const sock = await NetlinkSocket.open({ netns: ns.name });
     const idx = ns.ifindex('kk0');
-    const inflight = Array.from({ length: 50 }, () => sock.request(qdiscRequest(idx, 'pfifo', nl.NLM_F_CREATE | nl.NLM_F_REPLACE), 'qdisc replace').then(() => 'ok', (e: KernkitError) => e.code));
-    await sock.close();
-    const outcomes = await Promise.all(inflight);
-    for (const o of outcomes) expect(['ok', 'ECANCELED']).toContain(o);
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: KernkitError) => e.code);
+    // Sent (or queued) in this tick: no reply can be read before close() runs, whatever the kernel has done by then.
+    const requests = Array.from({ length: 50 }, () => code(sock.request(qdiscRequest(idx, 'pfifo', nl.NLM_F_CREATE | nl.NLM_F_REPLACE), 'qdisc replace')));
+    const dumps = Array.from({ length: 3 }, () => code(linkNames(sock))); // one running, two waiting for their turn
+    const closed = sock.close();
+    expect(await Promise.all([...requests, ...dumps])).toEqual(Array(53).fill('ECANCELED'));
+    await closed;
     await expect(sock.request(qdiscRequest(idx, 'pfifo'), 'qdisc add')).rejects.toMatchObject({ code: 'EBADF' });
+    await expect(linkNames(sock)).rejects.toMatchObject({ code: 'EBADF' });
     await sock.close(); // idempotent
   });
 });
