@@ -403,7 +403,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   }
 
   ~Socket() override {
-    // Collected without close(): let the thread finish on its own.
+    // Collected without close() (JavaScript's event callback holds the socket
+    // only weakly while nothing is awaited): let the thread finish on its own.
     if (state_) StopThread(*state_);
   }
 

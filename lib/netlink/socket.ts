@@ -57,6 +57,9 @@ export const REQUEST_FLAGS = NLM_F_REQUEST | NLM_F_ACK;
 /** How often a dump the kernel flags as interrupted (NLM_F_DUMP_INTR) is retried. */
 const DUMP_RETRIES = 3;
 
+/** Sockets with requests or dumps under way, or closing: held here so that they stay reachable. */
+const busySockets = new Set<NetlinkSocket>();
+
 /** Resolves the options to the namespace file the native side opens, or null. */
 export function namespacePath(options: NetlinkSocketOptions): string | null {
   const { netns, pid } = options;
@@ -93,6 +96,8 @@ export class NetlinkSocket {
   private dumpQueue: Promise<void> = Promise.resolve();
   /** The dump the kernel is producing for this socket, until its NLMSG_DONE (or error) arrives. */
   private kernelDump: { seq: number; ended: Promise<void>; end: () => void } | undefined;
+  /** Requests awaiting replies and dumps under way: while any, the socket is busy. */
+  private activity = 0;
   private closing: Promise<void> | undefined;
   private closed = false;
   private onClosed: (() => void) | undefined;
@@ -102,26 +107,38 @@ export class NetlinkSocket {
     this.portid = portid;
   }
 
-  /** Opens a socket, inside another network namespace if asked. */
+  /**
+   * Opens a socket, inside another network namespace if asked. A socket that
+   * becomes unreachable without {@link NetlinkSocket.close} while nothing is
+   * awaited is collected, and its I/O thread and socket are closed then.
+   */
   static open(options: NetlinkSocketOptions = {}): Promise<NetlinkSocket> {
     const path = namespacePath(options);
     return new Promise((resolve, reject) => {
-      let socket: NetlinkSocket | undefined;
-      // The native side delivers every event here; before "open" only a failure can come.
+      // The native side keeps this callback alive for as long as its thread runs, so
+      // once open it refers to the socket only weakly (busy sockets are held by
+      // `busySockets`), and it lets go of everything it needed while opening.
+      let opening: { native: NativeSocket; resolve: typeof resolve; reject: typeof reject } | undefined;
+      let socket: WeakRef<NetlinkSocket> | undefined;
       const onEvent = (...event: NativeSocketEvent): void => {
         if (socket) {
-          socket.handle(event);
+          socket.deref()?.handle(event);
           return;
         }
+        if (!opening) return;
+        const { native } = opening;
         if (event[0] === 'open') {
-          socket = new NetlinkSocket(native, event[1]);
+          const opened = new NetlinkSocket(native, event[1]);
+          socket = new WeakRef(opened);
           native.unref(); // idle until the first request
-          resolve(socket);
+          opening.resolve(opened);
+          opening = undefined;
         } else if (event[0] === 'closed') {
-          reject(event[1] ?? new KernkitError('netlink: socket closed while opening', { code: 'ECONNABORTED' }));
+          opening.reject(event[1] ?? new KernkitError('netlink: socket closed while opening', { code: 'ECONNABORTED' }));
+          opening = undefined;
         }
       };
-      const native = new netlinkNative.Socket(path, onEvent);
+      opening = { native: new netlinkNative.Socket(path, onEvent), resolve, reject };
     });
   }
 
@@ -146,26 +163,31 @@ export class NetlinkSocket {
    */
   async dump(msg: MessageWriter, op: string): Promise<NetlinkMessage[]> {
     if (this.closing) throw new KernkitError(`${op}: the netlink socket is closed`, { code: 'EBADF' });
+    this.busy();
     const previous = this.dumpQueue;
     let finished!: () => void;
     this.dumpQueue = new Promise<void>((resolve) => (finished = resolve));
-    await previous;
-    if (this.closing) {
-      finished();
-      throw cancelled();
-    }
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return (await this.send(msg, op, NLM_F_REQUEST | NLM_F_DUMP)).messages;
-        } catch (err) {
-          if (!(err instanceof KernkitError && err.code === 'EINTR' && attempt < DUMP_RETRIES)) throw err;
+      await previous;
+      if (this.closing) {
+        finished();
+        throw cancelled();
+      }
+      try {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return (await this.send(msg, op, NLM_F_REQUEST | NLM_F_DUMP)).messages;
+          } catch (err) {
+            if (!(err instanceof KernkitError && err.code === 'EINTR' && attempt < DUMP_RETRIES)) throw err;
+          }
         }
+      } finally {
+        // The next dump may start once the kernel has ended this one, which a
+        // rejection on this side (lost replies, say) does not imply.
+        this.kernelDumpEnded().then(finished);
       }
     } finally {
-      // The next dump may start once the kernel has ended this one, which a
-      // rejection on this side (lost replies, say) does not imply.
-      this.kernelDumpEnded().then(finished);
+      this.idle();
     }
   }
 
@@ -191,7 +213,7 @@ export class NetlinkSocket {
     const bytes = msg.finish(seq, 0);
     return new Promise<NetlinkReply>((resolve, reject) => {
       const entry: Pending = { op, dump, labels: msg.labels, messages: [], warnings: [], interrupted: false, resolve, reject };
-      if (this.pending.size === 0) this.native.ref();
+      this.busy();
       this.pending.set(seq, entry);
       if (dump) {
         let end!: () => void;
@@ -208,12 +230,31 @@ export class NetlinkSocket {
     });
   }
 
-  /** Forgets a pending request; lets the process exit when none remain. */
+  /**
+   * Something awaits the kernel: keep the event loop alive, and keep the
+   * socket reachable (its callback holds it only weakly).
+   */
+  private busy(): void {
+    if (this.activity++ === 0) {
+      this.native.ref();
+      busySockets.add(this);
+    }
+  }
+
+  /** The counterpart of {@link NetlinkSocket.busy}: idle, the socket lets the process exit and can be collected. */
+  private idle(): void {
+    if (--this.activity === 0 && !this.closing) {
+      this.native.unref();
+      busySockets.delete(this);
+    }
+  }
+
+  /** Forgets a pending request. */
   private settle(seq: number): Pending | undefined {
     const entry = this.pending.get(seq);
     if (!entry) return undefined;
     this.pending.delete(seq);
-    if (this.pending.size === 0 && !this.closing) this.native.unref();
+    this.idle();
     return entry;
   }
 
@@ -240,6 +281,7 @@ export class NetlinkSocket {
         break;
       case 'closed':
         this.closed = true;
+        busySockets.delete(this);
         this.endKernelDump();
         this.failAll(cancelled());
         this.onClosed?.();
@@ -330,7 +372,8 @@ export class NetlinkSocket {
           return;
         }
         this.onClosed = resolve;
-        this.native.ref(); // keep the loop alive until "closed" arrives
+        this.native.ref(); // keep the loop alive, and the socket, until "closed" arrives
+        busySockets.add(this);
         this.native.close();
       });
       this.endKernelDump();
