@@ -30,6 +30,19 @@ export interface NetlinkSocketOptions {
   netns?: string;
   /** The network namespace of this process id (`/proc/PID/ns/net`). */
   pid?: number;
+  /**
+   * Multicast groups to join (`RTNLGRP_*`, e.g. `nl.RTNLGRP_LINK`):
+   * their notifications go to {@link NetlinkSocket.listener}.
+   */
+  groups?: number[];
+}
+
+/** Receives the notifications of the groups a socket joined. */
+export interface NotificationListener {
+  /** A notification: a message the kernel multicast, not a reply to this socket. */
+  notify(msg: NetlinkMessage): void;
+  /** The kernel dropped messages for this socket (ENOBUFS): notifications may have been lost. */
+  lost(): void;
 }
 
 /** The replies to one request. */
@@ -101,10 +114,15 @@ export class NetlinkSocket {
   private closing: Promise<void> | undefined;
   private closed = false;
   private onClosed: (() => void) | undefined;
+  /** True if the socket joined multicast groups: messages not addressed to it are notifications. */
+  private readonly joined: boolean;
+  /** Where notifications of the joined groups go. */
+  listener: NotificationListener | undefined;
 
-  private constructor(native: NativeSocket, portid: number) {
+  private constructor(native: NativeSocket, portid: number, joined: boolean) {
     this.native = native;
     this.portid = portid;
+    this.joined = joined;
   }
 
   /**
@@ -114,7 +132,11 @@ export class NetlinkSocket {
    */
   static open(options: NetlinkSocketOptions = {}): Promise<NetlinkSocket> {
     const path = namespacePath(options);
+    const groups = options.groups ?? [];
     return new Promise((resolve, reject) => {
+      groups.forEach((g, i) => {
+        if (!Number.isInteger(g) || g < 1 || g > 0xffffffff) throw invalidArgument(`groups[${i}]`, g, 'a multicast group number (RTNLGRP_*)');
+      });
       // The native side keeps this callback alive for as long as its thread runs, so
       // once open it refers to the socket only weakly (busy sockets are held by
       // `busySockets`), and it lets go of everything it needed while opening.
@@ -128,7 +150,7 @@ export class NetlinkSocket {
         if (!opening) return;
         const { native } = opening;
         if (event[0] === 'open') {
-          const opened = new NetlinkSocket(native, event[1]);
+          const opened = new NetlinkSocket(native, event[1], groups.length > 0);
           socket = new WeakRef(opened);
           native.unref(); // idle until the first request
           opening.resolve(opened);
@@ -138,7 +160,7 @@ export class NetlinkSocket {
           opening = undefined;
         }
       };
-      opening = { native: new netlinkNative.Socket(path, onEvent), resolve, reject };
+      opening = { native: new netlinkNative.Socket(path, onEvent, groups), resolve, reject };
     });
   }
 
@@ -278,6 +300,7 @@ export class NetlinkSocket {
       case 'error':
         // ENOBUFS: the kernel could not queue replies; which ones is unknown.
         this.failAll(new KernkitError(`netlink: replies were lost (${event[1].message})`, { code: event[1].code, errno: event[1].errno }));
+        this.listener?.lost();
         break;
       case 'closed':
         this.closed = true;
@@ -303,6 +326,12 @@ export class NetlinkSocket {
       return;
     }
     for (const msg of messages) {
+      // Replies carry this socket's port id; a notification carries 0 or the port
+      // of whoever caused it, and a sequence number that means nothing here.
+      if (this.joined && msg.pid !== this.portid) {
+        this.listener?.notify(msg);
+        continue;
+      }
       // NLMSG_DONE, or an error instead of a dump, ends the kernel's dump even
       // when the caller has already been answered.
       if (msg.type === NLMSG_DONE || msg.type === NLMSG_ERROR) this.endKernelDump(msg.seq);

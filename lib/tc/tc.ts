@@ -164,7 +164,8 @@ export class Tc {
    */
   static async open(options: TcOpenOptions = {}): Promise<Tc> {
     const psched = options.psched ?? (await Psched.read());
-    const socket = await NetlinkSocket.open({ netns: options.netns, pid: options.pid });
+    // Link notifications keep the device-name cache true (see DeviceTable).
+    const socket = await NetlinkSocket.open({ netns: options.netns, pid: options.pid, groups: [nl.RTNLGRP_LINK] });
     return new Tc(socket, psched);
   }
 

@@ -172,6 +172,35 @@ describe('NetlinkSocket on the real kernel', () => {
     }
   });
 
+  ktest('a socket that joined RTNLGRP_LINK hands link notifications to its listener, apart from replies', async () => {
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name, groups: [nl.RTNLGRP_LINK] });
+    const plain = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const seen: Array<{ type: number; index: number }> = [];
+      sock.listener = { notify: (m) => seen.push({ type: m.type, index: new DataView(m.payload.buffer, m.payload.byteOffset).getInt32(4, true) }), lost: () => undefined };
+      let plainHeard = 0;
+      plain.listener = { notify: () => plainHeard++, lost: () => undefined };
+      ns.ip('link', 'set', 'kk0', 'mtu', '1400');
+      ns.addVethPair('kk2', 'kk3');
+      const gone = ns.ifindex('kk2');
+      ns.ip('link', 'del', 'kk2');
+      // the notifications were queued before this dump's replies, and are not part of them
+      expect(await linkNames(sock)).toEqual(['kk0', 'kk1', 'lo']);
+      await linkNames(plain);
+      expect(seen).toContainEqual({ type: nl.RTM_NEWLINK, index: ns.ifindex('kk0') });
+      expect(seen).toContainEqual({ type: nl.RTM_DELLINK, index: gone });
+      expect(plainHeard).toBe(0);
+    } finally {
+      await sock.close();
+      await plain.close();
+    }
+  });
+
+  test('groups are checked', async () => {
+    await expect(NetlinkSocket.open({ groups: [0] })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('groups[0]') });
+  });
+
   ktest('close() rejects every request and dump still waiting with ECANCELED, and refuses new ones', async () => {
     ns = TestNetns.create();
     const sock = await NetlinkSocket.open({ netns: ns.name });
