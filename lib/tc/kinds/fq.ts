@@ -1,9 +1,14 @@
 /**
  * fq, the fair queue packet scheduler (net/sched/sch_fq.c), encoded as
  * tc/q_fq.c does: one `TCA_FQ_*` attribute per option given, in tc's order,
- * with `buckets` sent as its log2. Ranges are sch_fq's own, checked before
- * sending: buckets a power of two from 2 to 262144, quantum 1..2^20,
- * initial quantum at most 2^31-1, weights at least 16384, priomap bands 0..2.
+ * with `buckets` sent as its log2. Ranges are those of sch_fq as of Linux
+ * 6.18, checked before sending: buckets a power of two from 2 to 262144 (log
+ * 1..18), initial quantum at most 2^20 (its netlink policy; the kernel
+ * refuses more with a bare ERANGE), weights at least 16384, priomap bands
+ * 0..2. `quantum` takes any 32-bit value, as 6.18 does: the kernel clamps it
+ * to 256..2^20. Older kernels differed (quantum 1..2^20, refused otherwise
+ * with EINVAL "invalid quantum"; initial quantum up to 2^31-1), and so did
+ * the issue's "quantum 1..2^20": where they differ, the running kernel wins.
  * @module
  */
 import { invalidArgument, outOfRange } from '../../errors';
@@ -39,7 +44,8 @@ const FQ_MIN_WEIGHT = 16384;
 const PRIOMAP_LEN = 16;
 /** ilog2(256 * 1024): sch_fq's largest bucket log. */
 const MAX_BUCKETS_LOG = 18;
-const MAX_QUANTUM = 1 << 20;
+/** sch_fq's `iq_range`: its policy's limit on TCA_FQ_INITIAL_QUANTUM (as of Linux 6.18). */
+const MAX_INITIAL_QUANTUM = 1 << 20;
 const INT_MAX = 0x7fffffff;
 
 /** Options of fq. */
@@ -48,9 +54,13 @@ export interface FqOptions {
   limit?: number;
   /** Packets one flow may hold (`flow_limit`). */
   flowLimit?: number;
-  /** Bytes a flow may send per round (`quantum`), 1..2^20. */
+  /**
+   * Bytes a flow may send per round (`quantum`): any 32-bit value; Linux 6.18
+   * clamps it to 256..2^20 (a listing shows the clamped value). Older kernels
+   * refuse 0 and values above 2^20 (`EINVAL`, "invalid quantum").
+   */
   quantum?: number;
-  /** Bytes a new flow may send in its first round (`initial_quantum`), up to 2^31-1. */
+  /** Bytes a new flow may send in its first round (`initial_quantum`), 0..2^20 (sch_fq's policy as of Linux 6.18; older kernels took up to 2^31-1). */
   initialQuantum?: number;
   /** Pacing on (default) or off (`pacing`/`nopacing`). */
   pacing?: boolean;
@@ -158,6 +168,12 @@ function bucketsLog(value: unknown): number {
   return log;
 }
 
+function parseInitialQuantum(value: unknown): number {
+  const n = parseUint(value, 'fq.initialQuantum');
+  if (n > MAX_INITIAL_QUANTUM) throw outOfRange('fq.initialQuantum', value, `from 0 to ${MAX_INITIAL_QUANTUM}, sch_fq's limit as of Linux 6.18`);
+  return n;
+}
+
 function priomapBytes(value: unknown): Uint8Array {
   if (!Array.isArray(value) || value.length !== PRIOMAP_LEN) {
     throw invalidArgument('fq.priomap', value, `an array of ${PRIOMAP_LEN} bands, one per priority`);
@@ -183,8 +199,8 @@ function encode(w: ByteWriter, options: unknown): void {
     bucketsLog: o.buckets === undefined ? undefined : bucketsLog(o.buckets),
     limit: o.limit === undefined ? undefined : parseUint(o.limit, 'fq.limit'),
     flowLimit: o.flowLimit === undefined ? undefined : parseUint(o.flowLimit, 'fq.flowLimit'),
-    quantum: o.quantum === undefined ? undefined : parseUint(o.quantum, 'fq.quantum', MAX_QUANTUM, 1),
-    initialQuantum: o.initialQuantum === undefined ? undefined : parseUint(o.initialQuantum, 'fq.initialQuantum', INT_MAX),
+    quantum: o.quantum === undefined ? undefined : parseUint(o.quantum, 'fq.quantum'),
+    initialQuantum: o.initialQuantum === undefined ? undefined : parseInitialQuantum(o.initialQuantum),
     pacing: o.pacing === undefined ? undefined : parseBool(o.pacing, 'fq.pacing'),
     maxrate: o.maxrate === undefined ? undefined : parseRate32(o.maxrate, 'fq.maxrate'),
     lowRateThreshold: o.lowRateThreshold === undefined ? undefined : parseRate32(o.lowRateThreshold, 'fq.lowRateThreshold'),
