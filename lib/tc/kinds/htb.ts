@@ -69,7 +69,12 @@ export interface HtbClassOptions {
   rate: Rate;
   /** The most the class may take by borrowing (default: `rate`). */
   ceil?: Rate;
-  /** Bytes that may be sent at full speed before `rate` applies (default rate/HZ + mtu), optionally `'/cell'`. */
+  /**
+   * Bytes that may be sent at full speed before `rate` applies (default
+   * rate/HZ + mtu), optionally `'/cell'`. Sent as ticks computed as the chosen
+   * iproute2 does (`burstRounding`): by default rounded down, so the bucket
+   * may hold a little less.
+   */
   burst?: Size;
   /** As `burst`, for `ceil` (default ceil/HZ + mtu). */
   cburst?: Size;
@@ -93,9 +98,13 @@ export interface HtbClassInfo {
   rate: number;
   /** Bits per second. */
   ceil: number;
-  /** Bytes, as tc shows it (computed back from the kernel's ticks). */
+  /**
+   * Bytes, as tc shows it: computed back from the kernel's ticks with the
+   * `burstRounding` arithmetic (by default iproute2 6.1's, which can show less
+   * than was asked: 1375 for a 1600-byte burst at 1gbit).
+   */
   burst: number;
-  /** Bytes, as tc shows it. */
+  /** Bytes, as tc shows it (see `burst`). */
   cburst: number;
   /** Priority. */
   prio: number;

@@ -48,7 +48,7 @@ export interface TbfOptions {
 export interface TbfInfo {
   /** Bits per second. */
   rate: number;
-  /** The bucket in bytes, as tc shows it (computed back from the kernel's ticks). */
+  /** The bucket in bytes, as tc shows it (computed back from the kernel's ticks with the `burstRounding` arithmetic). */
   burst: number;
   /** Bytes that may wait. */
   limit: number;
