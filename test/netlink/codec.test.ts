@@ -54,7 +54,22 @@ describe('attributes', () => {
     const w = new ByteWriter();
     w.attrU16(1, 5);
     const t = new AttrTable(w.view(), 'options');
-    expect(() => t.u32(1, 'limit')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('options: limit has 2 bytes, needs 4') }));
+    expect(() => t.u32(1, 'limit')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('options: limit has 2 bytes, a 32-bit value has 4') }));
+  });
+
+  test('a payload longer than its type is EBADMSG too: no value is read from part of it', () => {
+    const w = new ByteWriter();
+    w.attrU64(1, 2n ** 32n + 7n);
+    w.attrU32(2, 0x01020304);
+    w.attrU16(3, 0x0102);
+    const t = new AttrTable(w.view(), 'options');
+    expect(() => t.u32(1, 'limit')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('limit has 8 bytes, a 32-bit value has 4') }));
+    expect(() => t.s32(1, 'limit')).toThrow(expect.objectContaining({ code: 'EBADMSG' }));
+    expect(() => t.u16(2, 'mpu')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('mpu has 4 bytes, a 16-bit value has 2') }));
+    expect(() => t.u8(3, 'flag')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('flag has 2 bytes, an 8-bit value has 1') }));
+    expect(() => t.u64(2, 'rate64')).toThrow(expect.objectContaining({ code: 'EBADMSG' }));
+    // each read at its own size
+    expect([t.u64(1, 'a'), t.u32(2, 'b'), t.u16(3, 'c')]).toEqual([2n ** 32n + 7n, 0x01020304, 0x0102]);
   });
 
   test('truncated and overlong attributes are EBADMSG', () => {
