@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { KernkitError } from '../../lib';
 import { AttrTable, ByteWriter, MessageWriter, StructReader, decodeDone, decodeError, nl, parseAttrs, parseMessages } from '../../lib/netlink';
+import { kernelError } from '../../lib/netlink/errors';
 
 /** A reply as the kernel lays out NLMSG_ERROR with NETLINK_CAP_ACK and extended-ack TLVs. */
 function errorReply(seq: number, errno: number, tlvs: (w: ByteWriter) => void, capped = true): Buffer {
@@ -139,6 +140,25 @@ describe('messages', () => {
       const [msg] = parseMessages(reply);
       expect(decodeError(msg)).toEqual({ errno: 2, message: 'Specified qdisc kind is unknown', offset: 36 });
     }
+  });
+
+  test('an attribute the kernel found missing (NLMSGERR_ATTR_MISS_TYPE/MISS_NEST) is named in the error', () => {
+    const reply = errorReply(5, 22, (w) => {
+      w.attrString(nl.NLMSGERR_ATTR_MSG, 'Missing required attribute');
+      w.attrU32(nl.NLMSGERR_ATTR_MISS_TYPE, 7);
+      w.attrU32(nl.NLMSGERR_ATTR_MISS_NEST, 36);
+    });
+    const ack = decodeError(parseMessages(reply)[0]);
+    expect(ack).toEqual({ errno: 22, message: 'Missing required attribute', missingType: 7, missingNest: 36 });
+    const labels = (offset: number) => (offset === 36 ? 'tbf options' : undefined);
+    expect(kernelError('qdisc add', ack, labels)).toMatchObject({
+      code: 'EINVAL',
+      extack: 'Missing required attribute',
+      message: 'qdisc add: Missing required attribute (the kernel missed attribute type 7 in tbf options)',
+    });
+    // a nest kernkit did not label is given by its offset; no nest, no "in"
+    expect(kernelError('qdisc add', ack).message).toBe('qdisc add: Missing required attribute (the kernel missed attribute type 7 in the nest at offset 36)');
+    expect(kernelError('qdisc add', { errno: 22, missingType: 1 }).message).toBe('qdisc add: Invalid argument (the kernel missed attribute type 1)');
   });
 
   test('an ack with a message is a warning (errno 0)', () => {

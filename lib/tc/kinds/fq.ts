@@ -94,48 +94,79 @@ export interface FqOptions {
 
 /** What an fq qdisc dumps (rates in bits per second, times in microseconds, timerSlack in ns). */
 export interface FqInfo {
+  /** Packets the qdisc holds (`limit`). */
   limit?: number;
+  /** Packets one flow may hold (`flow_limit`). */
   flowLimit?: number;
+  /** Bytes a flow may send per round (`quantum`), as the kernel keeps it (Linux 6.18 clamps it to 256..2^20). */
   quantum?: number;
+  /** Bytes a new flow may send in its first round (`initial_quantum`). */
   initialQuantum?: number;
+  /** Whether pacing is on (`pacing`/`nopacing`). */
   pacing?: boolean;
-  /** Bits per second; absent when unlimited. */
+  /** The most a flow may send (`maxrate`), in bits per second; absent when unlimited. */
   maxrate?: number;
+  /** Hash buckets (`buckets`), a power of two (the kernel keeps its log2). */
   buckets?: number;
+  /** Delay before an idle flow's credit is refilled (`refill_delay`), in microseconds (the kernel keeps jiffies: a multiple of its tick). */
   refillDelay?: number;
+  /** Mask applied to the hash of packets without a socket (`orphan_mask`). */
   orphanMask?: number;
-  /** Bits per second. */
+  /** Below this rate packets are paced individually (`low_rate_threshold`), in bits per second. */
   lowRateThreshold?: number;
-  /** Microseconds; absent when disabled (the kernel's ~0). */
+  /** Queue delay above which packets get CE marks (`ce_threshold`), in microseconds; absent when disabled (the kernel's ~0). */
   ceThreshold?: number;
-  /** Nanoseconds. */
+  /** Timer slack (`timer_slack`), in nanoseconds. */
   timerSlack?: number;
+  /** How far in the future a packet's departure time may be (`horizon`), in microseconds. */
   horizon?: number;
+  /** Beyond the horizon: drop (true, `horizon_drop`) or cap the time (false, `horizon_cap`). */
   horizonDrop?: boolean;
+  /** The band (0..2) of each of the 16 priorities (`priomap`). */
   priomap?: number[];
+  /** The three bands' weights (`weights`), in bytes per round. */
   weights?: number[];
+  /** Offload horizon (`offload_horizon`), in microseconds; kernels without it do not send it. */
   offloadHorizon?: number;
 }
 
 /** fq's statistics (`struct tc_fq_qd_stats`); fields the kernel's struct lacks are absent. */
 export interface FqXstats {
+  /** Flows freed by garbage collection (`gc_flows`). */
   gcFlows?: number;
+  /** Packets sent through the high-priority queue (`highprio_packets`; always 0 on current kernels). */
   highprioPackets?: number;
+  /** TCP retransmissions seen (`tcp_retrans`; always 0 on current kernels). */
   tcpRetrans?: number;
+  /** Times a flow was throttled for pacing (`throttled`). */
   throttled?: number;
+  /** Packets dropped because their flow was at `flow_limit` (`flows_plimit`). */
   flowsPlimit?: number;
+  /** Packets whose pacing delay was capped at one second (`pkts_too_long`). */
   pktsTooLong?: number;
+  /** Flow allocations that failed (`allocation_errors`). */
   allocationErrors?: number;
+  /** Nanoseconds until the next throttled flow may send (`time_next_delayed_flow`; huge when none is). */
   timeNextDelayedFlow?: number;
+  /** Flows known now (`flows`). */
   flows?: number;
+  /** Known flows with nothing queued (`inactive_flows`). */
   inactiveFlows?: number;
+  /** Flows throttled now (`throttled_flows`). */
   throttledFlows?: number;
+  /** Average lateness of the unthrottling timer, in nanoseconds (`unthrottle_latency_ns`). */
   unthrottleLatencyNs?: number;
+  /** Packets CE-marked above `ce_threshold` (`ce_mark`). */
   ceMark?: number;
+  /** Packets dropped beyond the horizon (`horizon_drops`). */
   horizonDrops?: number;
+  /** Packets whose time was capped at the horizon (`horizon_caps`). */
   horizonCaps?: number;
+  /** Packets sent through the fast path, bypassing the flow tables (`fastpath_packets`). */
   fastpathPackets?: number;
+  /** Packets dropped per band, at the band's limit (`band_drops`). */
   bandDrops?: number[];
+  /** Packets queued per band now (`band_pkt_count`). */
   bandPktCount?: number[];
 }
 
