@@ -37,7 +37,7 @@ import { readTcMsg, type TcMsg } from './tcmsg';
 import { parseUint } from './units';
 
 /** Where to open tc: the caller's network namespace by default, or another by name, path or pid. */
-export interface TcOpenOptions extends NetlinkSocketOptions {
+export interface TcOpenOptions extends Pick<NetlinkSocketOptions, 'netns' | 'pid'> {
   /**
    * The scheduler clock to compute bursts with. By default `/proc/net/psched`
    * is read, as tc does; pass one to reproduce another machine's numbers.
