@@ -10,6 +10,9 @@
 // own namespace before doing anything else. The event loop thread never changes
 // namespace.
 //
+// The socket can join multicast groups (RTNLGRP_*) as it opens: their
+// notifications arrive among the replies, and JavaScript tells them apart.
+//
 // Events reach JavaScript through one callback, as (type, ...):
 //   ("open", portid)                    the socket is ready
 //   ("data", [Buffer, ...])             datagrams received, in order
@@ -79,6 +82,7 @@ using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Event, Deliver>;
 // Shared by the JavaScript object and the I/O thread; whichever lets go last frees it.
 struct State {
   std::string nsPath;  // empty: the caller's own namespace
+  std::vector<uint32_t> groups;  // multicast groups to join
   int fd = -1;
   int wake = -1;  // eventfd: JavaScript queued requests or asked to stop
   std::mutex mu;
@@ -115,7 +119,7 @@ void PostErrno(State& s, Event::Type type, int err, const char* syscall, std::st
 
 // Opens the socket, entering the target namespace first when there is one.
 // Returns the fd or -errno, and names the failing syscall.
-int OpenSocket(const std::string& nsPath, const char** syscall, std::string* detail) {
+int OpenSocket(const std::string& nsPath, const std::vector<uint32_t>& groups, const char** syscall, std::string* detail) {
   int self = -1, target = -1;
   if (!nsPath.empty()) {
     self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -187,6 +191,15 @@ int OpenSocket(const std::string& nsPath, const char** syscall, std::string* det
     close(fd);
     *syscall = "bind";
     return -err;
+  }
+  for (uint32_t group : groups) {
+    if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != 0) {
+      err = errno;
+      close(fd);
+      *syscall = "setsockopt";
+      *detail = "NETLINK_ADD_MEMBERSHIP " + std::to_string(group);
+      return -err;
+    }
   }
   return fd;
 }
@@ -286,7 +299,7 @@ void Run(std::shared_ptr<State> state) {
   State& s = *state;
   const char* syscall = nullptr;
   std::string detail;
-  int fd = OpenSocket(s.nsPath, &syscall, &detail);
+  int fd = OpenSocket(s.nsPath, s.groups, &syscall, &detail);
   if (fd < 0) {
     PostErrno(s, Event::kClosed, -fd, syscall, detail);
     s.tsfn.Release();
@@ -370,14 +383,29 @@ class Socket : public Napi::ObjectWrap<Socket> {
                         InstanceMethod<&Socket::Unref>("unref"), InstanceMethod<&Socket::Close>("close")});
   }
 
-  // new NetlinkSocket(nsPath: string | null, onEvent: (type, ...args) => void)
+  // new NetlinkSocket(nsPath: string | null, onEvent: (type, ...args) => void, groups?: number[])
   explicit Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsNull() && !info[0].IsUndefined() && !info[0].IsString()) {
       throw MakeError(env, "EINVAL", "netlink: namespace path must be a string or null");
     }
     if (!info[1].IsFunction()) throw MakeError(env, "EINVAL", "netlink: expected an event callback");
+    std::vector<uint32_t> groups;
+    if (!info[2].IsUndefined()) {
+      if (!info[2].IsArray()) throw MakeError(env, "EINVAL", "netlink: groups must be an array of group numbers");
+      auto list = info[2].As<Napi::Array>();
+      for (uint32_t i = 0; i < list.Length(); i++) {
+        Napi::Value g = list.Get(i);
+        if (!g.IsNumber()) throw MakeError(env, "EINVAL", "netlink: groups must be an array of group numbers");
+        double n = g.As<Napi::Number>().DoubleValue();
+        if (!(n >= 1 && n <= 0xffffffff) || n != static_cast<double>(static_cast<uint32_t>(n))) {
+          throw MakeError(env, "ERANGE", "netlink: a group number is a positive 32-bit integer");
+        }
+        groups.push_back(static_cast<uint32_t>(n));
+      }
+    }
     state_ = std::make_shared<State>();
+    state_->groups = std::move(groups);
     if (info[0].IsString()) state_->nsPath = info[0].As<Napi::String>().Utf8Value();
     state_->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (state_->wake < 0) throw MakeErrnoError(env, errno, "eventfd");
@@ -403,7 +431,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   }
 
   ~Socket() override {
-    // Collected without close(): let the thread finish on its own.
+    // Collected without close() (JavaScript's event callback holds the socket
+    // only weakly while nothing is awaited): let the thread finish on its own.
     if (state_) StopThread(*state_);
   }
 

@@ -246,34 +246,39 @@ export class AttrTable {
     return this.byType.get(type);
   }
 
+  /**
+   * The payload of a fixed-size attribute: what the kernel's nla_put_u8/u16/
+   * u32/u64 write is exactly that size, so any other length is `EBADMSG`
+   * rather than a value read from part of it.
+   */
   private need(type: number, name: string, size: number): DataView | undefined {
     const d = this.byType.get(type);
     if (d === undefined) return undefined;
-    if (d.length < size) throw badMessage(`${this.where}: ${name} has ${d.length} bytes, needs ${size}`);
+    if (d.length !== size) throw badMessage(`${this.where}: ${name} has ${d.length} bytes, ${size === 1 ? 'an' : 'a'} ${size * 8}-bit value has ${size}`);
     return new DataView(d.buffer, d.byteOffset, d.byteLength);
   }
 
-  /** An unsigned 8-bit value, or undefined if absent. */
+  /** An unsigned 8-bit value, or undefined if absent (`EBADMSG` if its payload is not 1 byte). */
   u8(type: number, name: string): number | undefined {
     return this.need(type, name, 1)?.getUint8(0);
   }
 
-  /** An unsigned 16-bit value, or undefined if absent. */
+  /** An unsigned 16-bit value, or undefined if absent (`EBADMSG` if its payload is not 2 bytes). */
   u16(type: number, name: string): number | undefined {
     return this.need(type, name, 2)?.getUint16(0, true);
   }
 
-  /** An unsigned 32-bit value, or undefined if absent. */
+  /** An unsigned 32-bit value, or undefined if absent (`EBADMSG` if its payload is not 4 bytes). */
   u32(type: number, name: string): number | undefined {
     return this.need(type, name, 4)?.getUint32(0, true);
   }
 
-  /** A signed 32-bit value, or undefined if absent. */
+  /** A signed 32-bit value, or undefined if absent (`EBADMSG` if its payload is not 4 bytes). */
   s32(type: number, name: string): number | undefined {
     return this.need(type, name, 4)?.getInt32(0, true);
   }
 
-  /** An unsigned 64-bit value, or undefined if absent. */
+  /** An unsigned 64-bit value, or undefined if absent (`EBADMSG` if its payload is not 8 bytes). */
   u64(type: number, name: string): bigint | undefined {
     return this.need(type, name, 8)?.getBigUint64(0, true);
   }

@@ -90,6 +90,9 @@ export const RTM_DELTFILTER = 45;
 /** Get filters. */
 export const RTM_GETTFILTER = 46;
 
+/** rtnetlink multicast group: link changes (RTM_NEWLINK, RTM_DELLINK). */
+export const RTNLGRP_LINK = 1;
+
 /** Size of `struct ifinfomsg`. */
 export const IFINFOMSG_LEN = 16;
 /** Link attribute: the interface name. */

@@ -3,7 +3,7 @@
  * namespace, and the codecs for messages and attributes.
  * @module
  */
-export { NetlinkSocket, namespacePath, REQUEST_FLAGS, type NetlinkSocketOptions, type NetlinkReply } from './socket';
+export { NetlinkSocket, namespacePath, REQUEST_FLAGS, type NetlinkSocketOptions, type NetlinkReply, type NotificationListener } from './socket';
 export { MessageWriter, parseMessages, decodeError, decodeDone, type NetlinkMessage, type NetlinkAck } from './message';
 export { ByteWriter, AttrTable, StructReader, parseAttrs, align, badMessage, type Attr } from './attributes';
 export { describeErrno } from './errors';

@@ -28,7 +28,8 @@ export interface NativeSocket {
 
 /** The functions csrc/netlink.cc exports. */
 export interface NetlinkNative {
-  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void) => NativeSocket;
+  /** Opens a socket (in the namespace file `nsPath`, joining the multicast `groups`) on its own I/O thread. */
+  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void, groups?: number[]) => NativeSocket;
   describeErrno(errno: number): [name: string, message: string];
 }
 

@@ -30,6 +30,19 @@ export interface NetlinkSocketOptions {
   netns?: string;
   /** The network namespace of this process id (`/proc/PID/ns/net`). */
   pid?: number;
+  /**
+   * Multicast groups to join (`RTNLGRP_*`, e.g. `nl.RTNLGRP_LINK`):
+   * their notifications go to {@link NetlinkSocket.listener}.
+   */
+  groups?: number[];
+}
+
+/** Receives the notifications of the groups a socket joined. */
+export interface NotificationListener {
+  /** A notification: a message the kernel multicast, not a reply to this socket. */
+  notify(msg: NetlinkMessage): void;
+  /** The kernel dropped messages for this socket (ENOBUFS): notifications may have been lost. */
+  lost(): void;
 }
 
 /** The replies to one request. */
@@ -57,6 +70,9 @@ export const REQUEST_FLAGS = NLM_F_REQUEST | NLM_F_ACK;
 /** How often a dump the kernel flags as interrupted (NLM_F_DUMP_INTR) is retried. */
 const DUMP_RETRIES = 3;
 
+/** Sockets with requests or dumps under way, or closing: held here so that they stay reachable. */
+const busySockets = new Set<NetlinkSocket>();
+
 /** Resolves the options to the namespace file the native side opens, or null. */
 export function namespacePath(options: NetlinkSocketOptions): string | null {
   const { netns, pid } = options;
@@ -76,8 +92,12 @@ export function namespacePath(options: NetlinkSocketOptions): string | null {
 
 /**
  * A NETLINK_ROUTE socket with extended acks. Requests are sent in call order
- * and may overlap: each is matched to its replies by sequence number. The
- * socket keeps the process alive only while replies are awaited.
+ * and may overlap: each is matched to its replies by sequence number. Dumps
+ * are the exception the kernel makes: a socket runs one dump at a time
+ * (`EBUSY` otherwise), so {@link NetlinkSocket.dump} queues them and starts
+ * the next once the kernel has finished the previous one; other requests
+ * still overlap with a running dump. The socket keeps the process alive only
+ * while replies are awaited.
  */
 export class NetlinkSocket {
   /** The port id the kernel bound the socket to. */
@@ -85,35 +105,62 @@ export class NetlinkSocket {
   private readonly native: NativeSocket;
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
+  /** Settles when the last dump queued so far has finished: the next dump waits for it. */
+  private dumpQueue: Promise<void> = Promise.resolve();
+  /** The dump the kernel is producing for this socket, until its NLMSG_DONE (or error) arrives. */
+  private kernelDump: { seq: number; ended: Promise<void>; end: () => void } | undefined;
+  /** Requests awaiting replies and dumps under way: while any, the socket is busy. */
+  private activity = 0;
   private closing: Promise<void> | undefined;
   private closed = false;
   private onClosed: (() => void) | undefined;
+  /** True if the socket joined multicast groups: messages not addressed to it are notifications. */
+  private readonly joined: boolean;
+  /** Where notifications of the joined groups go. */
+  listener: NotificationListener | undefined;
 
-  private constructor(native: NativeSocket, portid: number) {
+  private constructor(native: NativeSocket, portid: number, joined: boolean) {
     this.native = native;
     this.portid = portid;
+    this.joined = joined;
   }
 
-  /** Opens a socket, inside another network namespace if asked. */
+  /**
+   * Opens a socket, inside another network namespace if asked. A socket that
+   * becomes unreachable without {@link NetlinkSocket.close} while nothing is
+   * awaited is collected, and its I/O thread and socket are closed then.
+   */
   static open(options: NetlinkSocketOptions = {}): Promise<NetlinkSocket> {
     const path = namespacePath(options);
+    const groups = options.groups ?? [];
     return new Promise((resolve, reject) => {
-      let socket: NetlinkSocket | undefined;
-      // The native side delivers every event here; before "open" only a failure can come.
+      groups.forEach((g, i) => {
+        if (!Number.isInteger(g) || g < 1 || g > 0xffffffff) throw invalidArgument(`groups[${i}]`, g, 'a multicast group number (RTNLGRP_*)');
+      });
+      // The native side keeps this callback alive for as long as its thread runs, so
+      // once open it refers to the socket only weakly (busy sockets are held by
+      // `busySockets`), and it lets go of everything it needed while opening.
+      let opening: { native: NativeSocket; resolve: typeof resolve; reject: typeof reject } | undefined;
+      let socket: WeakRef<NetlinkSocket> | undefined;
       const onEvent = (...event: NativeSocketEvent): void => {
         if (socket) {
-          socket.handle(event);
+          socket.deref()?.handle(event);
           return;
         }
+        if (!opening) return;
+        const { native } = opening;
         if (event[0] === 'open') {
-          socket = new NetlinkSocket(native, event[1]);
+          const opened = new NetlinkSocket(native, event[1], groups.length > 0);
+          socket = new WeakRef(opened);
           native.unref(); // idle until the first request
-          resolve(socket);
+          opening.resolve(opened);
+          opening = undefined;
         } else if (event[0] === 'closed') {
-          reject(event[1] ?? new KernkitError('netlink: socket closed while opening', { code: 'ECONNABORTED' }));
+          opening.reject(event[1] ?? new KernkitError('netlink: socket closed while opening', { code: 'ECONNABORTED' }));
+          opening = undefined;
         }
       };
-      const native = new netlinkNative.Socket(path, onEvent);
+      opening = { native: new netlinkNative.Socket(path, onEvent, groups), resolve, reject };
     });
   }
 
@@ -131,15 +178,52 @@ export class NetlinkSocket {
     return this.send(msg, op, REQUEST_FLAGS);
   }
 
-  /** Sends a dump request (NLM_F_REQUEST | NLM_F_DUMP) and resolves with every message of the reply. */
+  /**
+   * Sends a dump request (NLM_F_REQUEST | NLM_F_DUMP) and resolves with every
+   * message of the reply. Dumps queue behind one another (the kernel runs one
+   * per socket); a dump the kernel flags as interrupted is retried.
+   */
   async dump(msg: MessageWriter, op: string): Promise<NetlinkMessage[]> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return (await this.send(msg, op, NLM_F_REQUEST | NLM_F_DUMP)).messages;
-      } catch (err) {
-        if (!(err instanceof KernkitError && err.code === 'EINTR' && attempt < DUMP_RETRIES)) throw err;
+    if (this.closing) throw new KernkitError(`${op}: the netlink socket is closed`, { code: 'EBADF' });
+    this.busy();
+    const previous = this.dumpQueue;
+    let finished!: () => void;
+    this.dumpQueue = new Promise<void>((resolve) => (finished = resolve));
+    try {
+      await previous;
+      if (this.closing) {
+        finished();
+        throw cancelled();
       }
+      try {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return (await this.send(msg, op, NLM_F_REQUEST | NLM_F_DUMP)).messages;
+          } catch (err) {
+            if (!(err instanceof KernkitError && err.code === 'EINTR' && attempt < DUMP_RETRIES)) throw err;
+          }
+        }
+      } finally {
+        // The next dump may start once the kernel has ended this one, which a
+        // rejection on this side (lost replies, say) does not imply.
+        this.kernelDumpEnded().then(finished);
+      }
+    } finally {
+      this.idle();
     }
+  }
+
+  /** Resolves once the kernel is not producing a dump for this socket. */
+  private kernelDumpEnded(): Promise<void> {
+    return this.kernelDump?.ended ?? Promise.resolve();
+  }
+
+  /** The kernel ended the dump with this sequence number (or the socket is gone): let the next one start. */
+  private endKernelDump(seq?: number): void {
+    const running = this.kernelDump;
+    if (!running || (seq !== undefined && running.seq !== seq)) return;
+    this.kernelDump = undefined;
+    running.end();
   }
 
   private send(msg: MessageWriter, op: string, flags: number): Promise<NetlinkReply> {
@@ -151,23 +235,48 @@ export class NetlinkSocket {
     const bytes = msg.finish(seq, 0);
     return new Promise<NetlinkReply>((resolve, reject) => {
       const entry: Pending = { op, dump, labels: msg.labels, messages: [], warnings: [], interrupted: false, resolve, reject };
-      if (this.pending.size === 0) this.native.ref();
+      this.busy();
       this.pending.set(seq, entry);
+      if (dump) {
+        let end!: () => void;
+        const ended = new Promise<void>((r) => (end = r));
+        this.kernelDump = { seq, ended, end };
+      }
       try {
         this.native.send(bytes, seq);
       } catch (err) {
         this.settle(seq);
+        if (dump) this.endKernelDump(seq);
         reject(err);
       }
     });
   }
 
-  /** Forgets a pending request; lets the process exit when none remain. */
+  /**
+   * Something awaits the kernel: keep the event loop alive, and keep the
+   * socket reachable (its callback holds it only weakly).
+   */
+  private busy(): void {
+    if (this.activity++ === 0) {
+      this.native.ref();
+      busySockets.add(this);
+    }
+  }
+
+  /** The counterpart of {@link NetlinkSocket.busy}: idle, the socket lets the process exit and can be collected. */
+  private idle(): void {
+    if (--this.activity === 0 && !this.closing) {
+      this.native.unref();
+      busySockets.delete(this);
+    }
+  }
+
+  /** Forgets a pending request. */
   private settle(seq: number): Pending | undefined {
     const entry = this.pending.get(seq);
     if (!entry) return undefined;
     this.pending.delete(seq);
-    if (this.pending.size === 0 && !this.closing) this.native.unref();
+    this.idle();
     return entry;
   }
 
@@ -178,10 +287,12 @@ export class NetlinkSocket {
   private handle(event: NativeSocketEvent): void {
     switch (event[0]) {
       case 'data':
+        if (this.closing) break; // every request has been answered with ECANCELED
         for (const datagram of event[1]) this.receive(datagram);
         break;
       case 'senderror':
         for (const tag of event[1]) {
+          this.endKernelDump(tag); // it never reached the kernel
           const entry = this.settle(tag);
           entry?.reject(new KernkitError(`${entry.op}: ${event[2].message}`, { code: event[2].code, errno: event[2].errno, syscall: 'sendmsg', op: entry.op }));
         }
@@ -189,10 +300,13 @@ export class NetlinkSocket {
       case 'error':
         // ENOBUFS: the kernel could not queue replies; which ones is unknown.
         this.failAll(new KernkitError(`netlink: replies were lost (${event[1].message})`, { code: event[1].code, errno: event[1].errno }));
+        this.listener?.lost();
         break;
       case 'closed':
         this.closed = true;
-        this.failAll(new KernkitError('netlink: the socket was closed before the reply came', { code: 'ECANCELED' }));
+        busySockets.delete(this);
+        this.endKernelDump();
+        this.failAll(cancelled());
         this.onClosed?.();
         break;
       case 'open':
@@ -205,11 +319,22 @@ export class NetlinkSocket {
     try {
       messages = parseMessages(datagram);
     } catch (err) {
-      // A reply whose framing is garbled cannot be attributed: fail everything waiting.
+      // A reply whose framing is garbled cannot be attributed: fail everything
+      // waiting, and stop waiting for the end of a dump that may never be seen.
+      this.endKernelDump();
       this.failAll(err as Error);
       return;
     }
     for (const msg of messages) {
+      // Replies carry this socket's port id; a notification carries 0 or the port
+      // of whoever caused it, and a sequence number that means nothing here.
+      if (this.joined && msg.pid !== this.portid) {
+        this.listener?.notify(msg);
+        continue;
+      }
+      // NLMSG_DONE, or an error instead of a dump, ends the kernel's dump even
+      // when the caller has already been answered.
+      if (msg.type === NLMSG_DONE || msg.type === NLMSG_ERROR) this.endKernelDump(msg.seq);
       const entry = this.pending.get(msg.seq);
       if (!entry) continue; // a late reply to a request that already failed
       try {
@@ -262,8 +387,11 @@ export class NetlinkSocket {
   }
 
   /**
-   * Closes the socket. Requests still waiting for a reply are rejected with
-   * `ECANCELED`; resolves once the I/O thread has closed the socket.
+   * Closes the socket. Requests still waiting for a reply, and dumps waiting
+   * for their turn, are rejected with `ECANCELED` at once (the kernel may
+   * already have carried out a request whose reply had not been read);
+   * replies arriving afterwards are dropped. Resolves once the I/O thread has
+   * closed the socket.
    */
   close(): Promise<void> {
     if (!this.closing) {
@@ -273,10 +401,18 @@ export class NetlinkSocket {
           return;
         }
         this.onClosed = resolve;
-        this.native.ref(); // keep the loop alive until "closed" arrives
+        this.native.ref(); // keep the loop alive, and the socket, until "closed" arrives
+        busySockets.add(this);
         this.native.close();
       });
+      this.endKernelDump();
+      this.failAll(cancelled());
     }
     return this.closing;
   }
+}
+
+/** The error of a request the socket was closed under. */
+function cancelled(): KernkitError {
+  return new KernkitError('netlink: the socket was closed before the reply came', { code: 'ECANCELED' });
 }

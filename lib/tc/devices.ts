@@ -1,6 +1,9 @@
 /**
  * Device names and interface indexes in the socket's network namespace,
- * resolved over the same netlink socket (RTM_GETLINK) and cached.
+ * resolved over the same netlink socket (RTM_GETLINK) and cached. The socket
+ * is subscribed to link notifications (RTNLGRP_LINK): a rename or a deletion
+ * drops what the cache knew of that device as soon as its notification is
+ * read, so that a name another device takes over leads to the new device.
  * @module
  */
 import { invalidArgument, KernkitError } from '../errors';
@@ -24,8 +27,41 @@ export class DeviceTable {
   private readonly byIndex = new Map<number, string>();
   private readonly inflight = new Map<string, Promise<number>>();
 
-  /** Uses `socket` for lookups. */
-  constructor(private readonly socket: NetlinkSocket) {}
+  /**
+   * Uses `socket` for lookups, and its link notifications (if it joined
+   * RTNLGRP_LINK) to keep the cache true.
+   */
+  constructor(private readonly socket: NetlinkSocket) {
+    socket.listener = {
+      notify: (msg) => this.linkChanged(msg),
+      lost: () => this.clear(),
+    };
+  }
+
+  /** A link notification: forget whatever it contradicts. */
+  private linkChanged(msg: NetlinkMessage): void {
+    if (msg.type !== nl.RTM_NEWLINK && msg.type !== nl.RTM_DELLINK) return;
+    let link: { index: number; name?: string };
+    try {
+      link = linkOf(msg);
+    } catch {
+      this.clear(); // a notification that cannot be read: trust nothing cached
+      return;
+    }
+    const known = this.byIndex.get(link.index);
+    if (msg.type === nl.RTM_DELLINK || link.name === undefined) {
+      this.forget(link.index);
+      return;
+    }
+    if (known !== undefined && known !== link.name) this.forget(link.index); // renamed
+    const holder = this.byName.get(link.name);
+    if (holder !== undefined && holder !== link.index) this.forget(link.name); // its name now belongs to another device
+  }
+
+  private clear(): void {
+    this.byName.clear();
+    this.byIndex.clear();
+  }
 
   private remember(index: number, name: string): void {
     this.byName.set(name, index);
@@ -99,8 +135,7 @@ export class DeviceTable {
     req.zeros(nl.IFINFOMSG_LEN);
     req.attrU32(nl.IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
     const msgs = await this.socket.dump(req, 'link dump');
-    this.byName.clear();
-    this.byIndex.clear();
+    this.clear();
     for (const m of msgs) {
       if (m.type !== nl.RTM_NEWLINK) continue;
       const { index, name } = linkOf(m);

@@ -18,7 +18,7 @@ export type {
   FilterProtocol,
   Operation,
 } from './requests';
-export { Psched, type LinkLayer } from './psched';
+export { Psched, type LinkLayer, type BurstRounding } from './psched';
 export { parseRate, parseSize, parseTime, parseTime64, parsePercent, formatRate, formatSize, formatTime, type Rate, type Size, type Time, type Percent } from './units';
 export { parseQdiscHandle, parseClassId, formatHandle, makeHandle, type Handle } from './handle';
 export type { TcStats, TcRateEstimate } from './stats';

@@ -1,13 +1,23 @@
 /**
  * The packet scheduler's clock, as tc sees it through `/proc/net/psched`, and
  * iproute2's burst and rate-table arithmetic on top of it (tc/tc_core.c):
- * sizes become transmission times in "ticks", in the same double-precision
- * steps and with the same truncations, so the kernel receives exactly the
- * numbers `tc` would send.
+ * sizes become transmission times in "ticks". Two generations of that
+ * arithmetic exist, and kernkit does both, step for step:
+ *
+ * - `'truncate'` (the default): iproute2 up to 6.14, such as Debian 12's 6.1,
+ *   which this project's tests compare with: the time is truncated to whole
+ *   microseconds before it is scaled to ticks, and truncated again. A bucket
+ *   can come out smaller than asked (at 1gbit a 1600-byte burst is 187 ticks,
+ *   which tc then shows as 1375 bytes).
+ * - `'round-up'`: iproute2 6.15 and later ("Fix rounding in
+ *   tc_calc_xmittime"): computed in floating point and rounded up, so the
+ *   bucket holds at least what was asked (1600 bytes at 1gbit: 200 ticks,
+ *   shown as 1600). iproute2 6.18 also caps a time at 2^32-1 ticks; kernkit
+ *   refuses such a burst instead (ERANGE), in both modes.
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { KernkitError, outOfRange } from '../errors';
+import { KernkitError, invalidArgument, outOfRange } from '../errors';
 import { TC_LINKLAYER_ATM, TC_LINKLAYER_ETHERNET, TC_LINKLAYER_MASK } from './constants';
 
 /** Microseconds per second: tc's time unit. */
@@ -18,6 +28,12 @@ const TWO_32 = 4294967296;
 const TWO_63 = 9223372036854775808;
 /** `HZ` from linux/param.h, iproute2's fallback when psched gives no clock rate. */
 const DEFAULT_HZ = 100;
+
+/**
+ * Which iproute2's burst arithmetic to follow: `'truncate'` for iproute2 up to
+ * 6.14 (Debian 12 ships 6.1), `'round-up'` for 6.15 and later.
+ */
+export type BurstRounding = 'truncate' | 'round-up';
 
 /** The link layer a rate table accounts for. */
 export type LinkLayer = 'ethernet' | 'atm';
@@ -67,18 +83,28 @@ export class Psched {
   /** The clock rate iproute2's `get_hz()` reports, used for htb's default bursts. */
   readonly hz: number;
 
-  /** From the four hex fields of `/proc/net/psched`. */
+  /**
+   * From the four hex fields of `/proc/net/psched`, and the iproute2
+   * arithmetic to follow (default `'truncate'`: iproute2 up to 6.14).
+   */
   constructor(
     readonly t2us: number,
     readonly us2t: number,
     readonly clockRes: number,
     hz: number,
+    readonly rounding: BurstRounding = 'truncate',
   ) {
+    if (rounding !== 'truncate' && rounding !== 'round-up') throw invalidArgument('burstRounding', rounding, 'expected "truncate" (iproute2 up to 6.14) or "round-up" (iproute2 6.15 and later)');
     // tc_core_init(): a nanosecond clock advertises a multiplier of 1000 for old binaries; it means 1.
     const t2 = clockRes === 1000000000 ? us2t : t2us;
     this.clockFactor = clockRes / TIME_UNITS_PER_SEC;
     this.tickInUsec = (t2 / us2t) * this.clockFactor;
     this.hz = hz;
+  }
+
+  /** The same clock with another iproute2's arithmetic. */
+  withRounding(rounding: BurstRounding): Psched {
+    return rounding === this.rounding ? this : new Psched(this.t2us, this.us2t, this.clockRes, this.hz, rounding);
   }
 
   /** Parses the text of `/proc/net/psched`. */
@@ -114,20 +140,26 @@ export class Psched {
 
   /**
    * `tc_calc_xmittime`: the ticks to send `size` bytes at `rate` bytes per
-   * second. Where tc's unsigned arithmetic would overflow, `ERANGE` naming `field`.
+   * second, truncated (iproute2 up to 6.14) or rounded up (6.15 and later).
+   * Beyond 32 bits of ticks (about 274 s), `ERANGE` naming `field`.
    */
   xmittime(rate: number, size: number, field: string): number {
     const us = TIME_UNITS_PER_SEC * (size / rate);
-    const ticks = this.time2tick(us);
+    const ticks = this.rounding === 'round-up' ? Math.ceil(us * this.tickInUsec) : this.time2tick(us);
     if (!(us < TWO_32) || !(ticks < TWO_32)) {
       throw outOfRange(field, size, `sending ${size} bytes at ${rate} bytes/s takes ${Math.round(us)}us, beyond the kernel's 32-bit tick count (about 274s)`);
     }
     return ticks;
   }
 
-  /** `tc_calc_xmitsize`: the bytes sent in `ticks` at `rate` bytes per second (what tc shows as a burst). */
+  /**
+   * `tc_calc_xmitsize`: the bytes sent in `ticks` at `rate` bytes per second
+   * (what tc shows as a burst); iproute2 up to 6.14 truncates the time to
+   * whole microseconds first.
+   */
   xmitsize(rate: number, ticks: number): number {
-    return Math.trunc((rate * this.tick2time(ticks)) / TIME_UNITS_PER_SEC);
+    const us = this.rounding === 'round-up' ? ticks / this.tickInUsec : this.tick2time(ticks);
+    return Math.trunc((rate * us) / TIME_UNITS_PER_SEC);
   }
 
   /**
@@ -145,8 +177,13 @@ export class Psched {
       let sz = (i + 1) * step;
       if (sz < mpu) sz = mpu;
       if (linklayer === 'atm') sz = Math.ceil(sz / ATM_CELL_PAYLOAD) * ATM_CELL_SIZE;
-      const us = wrapU32(TIME_UNITS_PER_SEC * (sz / rate));
-      table[i] = wrapU32(us * this.tickInUsec);
+      if (this.rounding === 'round-up') {
+        // iproute2 6.18: rounded up, capped at UINT_MAX
+        table[i] = Math.min(Math.ceil(TIME_UNITS_PER_SEC * (sz / rate) * this.tickInUsec), TWO_32 - 1);
+      } else {
+        const us = wrapU32(TIME_UNITS_PER_SEC * (sz / rate));
+        table[i] = wrapU32(us * this.tickInUsec);
+      }
     }
     return { table, cellLog: log };
   }

@@ -50,7 +50,9 @@ export interface TcStats {
 
 /** Stats as decoded from a reply, and the kind-specific app stats' raw bytes. */
 export interface DecodedStats {
+  /** The counters. */
   stats: TcStats;
+  /** The kind's own statistics (`TCA_STATS_APP` or the legacy `TCA_XSTATS`), undecoded. */
   app?: Uint8Array;
 }
 

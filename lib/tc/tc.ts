@@ -11,7 +11,7 @@ import { TCA_CHAIN, TCA_HW_OFFLOAD, TCA_KIND, TCA_OPTIONS, TCMSG_LEN, TC_H_ROOT 
 import { DeviceTable } from './devices';
 import { formatHandle, handleMajor, makeHandle, parseClassId, parseFilterParent, parseQdiscHandle, parseParent, type Handle } from './handle';
 import { FILTER_KINDS, QDISC_KINDS, type CodecContext } from './kinds';
-import { Psched } from './psched';
+import { Psched, type BurstRounding } from './psched';
 import {
   classDumpRequest,
   classRequest,
@@ -37,12 +37,22 @@ import { readTcMsg, type TcMsg } from './tcmsg';
 import { parseUint } from './units';
 
 /** Where to open tc: the caller's network namespace by default, or another by name, path or pid. */
-export interface TcOpenOptions extends NetlinkSocketOptions {
+export interface TcOpenOptions extends Pick<NetlinkSocketOptions, 'netns' | 'pid'> {
   /**
    * The scheduler clock to compute bursts with. By default `/proc/net/psched`
    * is read, as tc does; pass one to reproduce another machine's numbers.
    */
   psched?: Psched;
+  /**
+   * Which iproute2's burst and rate-table arithmetic to reproduce (overrides
+   * that of `psched`). `'truncate'` (the default): iproute2 up to 6.14, e.g.
+   * Debian 12's 6.1, truncating to whole microseconds and ticks, so a bucket
+   * may hold less than asked (1gbit, burst 1600: 187 ticks, shown as 1375
+   * bytes). `'round-up'`: iproute2 6.15 and later, rounding the ticks up, so
+   * the bucket holds at least what was asked (200 ticks, shown as 1600).
+   * Listings read bursts back with the same arithmetic.
+   */
+  burstRounding?: BurstRounding;
 }
 
 /** The outcome of a change the kernel accepted. */
@@ -163,12 +173,18 @@ export class Tc {
    * or `{ pid: 1234 }`.
    */
   static async open(options: TcOpenOptions = {}): Promise<Tc> {
-    const psched = options.psched ?? (await Psched.read());
-    const socket = await NetlinkSocket.open({ netns: options.netns, pid: options.pid });
+    let psched = options.psched ?? (await Psched.read());
+    if (options.burstRounding !== undefined) psched = psched.withRounding(options.burstRounding);
+    // Link notifications keep the device-name cache true (see DeviceTable).
+    const socket = await NetlinkSocket.open({ netns: options.netns, pid: options.pid, groups: [nl.RTNLGRP_LINK] });
     return new Tc(socket, psched);
   }
 
-  /** Closes the socket; requests still waiting are rejected with `ECANCELED`. */
+  /**
+   * Closes the socket. Requests still waiting for their reply, and queued
+   * listings, are rejected with `ECANCELED` at once; a cancelled change may
+   * already have been carried out by the kernel.
+   */
   close(): Promise<void> {
     return this.socket.close();
   }

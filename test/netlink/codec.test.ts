@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { KernkitError } from '../../lib';
 import { AttrTable, ByteWriter, MessageWriter, StructReader, decodeDone, decodeError, nl, parseAttrs, parseMessages } from '../../lib/netlink';
+import { kernelError } from '../../lib/netlink/errors';
 
 /** A reply as the kernel lays out NLMSG_ERROR with NETLINK_CAP_ACK and extended-ack TLVs. */
 function errorReply(seq: number, errno: number, tlvs: (w: ByteWriter) => void, capped = true): Buffer {
@@ -54,7 +55,22 @@ describe('attributes', () => {
     const w = new ByteWriter();
     w.attrU16(1, 5);
     const t = new AttrTable(w.view(), 'options');
-    expect(() => t.u32(1, 'limit')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('options: limit has 2 bytes, needs 4') }));
+    expect(() => t.u32(1, 'limit')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('options: limit has 2 bytes, a 32-bit value has 4') }));
+  });
+
+  test('a payload longer than its type is EBADMSG too: no value is read from part of it', () => {
+    const w = new ByteWriter();
+    w.attrU64(1, 2n ** 32n + 7n);
+    w.attrU32(2, 0x01020304);
+    w.attrU16(3, 0x0102);
+    const t = new AttrTable(w.view(), 'options');
+    expect(() => t.u32(1, 'limit')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('limit has 8 bytes, a 32-bit value has 4') }));
+    expect(() => t.s32(1, 'limit')).toThrow(expect.objectContaining({ code: 'EBADMSG' }));
+    expect(() => t.u16(2, 'mpu')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('mpu has 4 bytes, a 16-bit value has 2') }));
+    expect(() => t.u8(3, 'flag')).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('flag has 2 bytes, an 8-bit value has 1') }));
+    expect(() => t.u64(2, 'rate64')).toThrow(expect.objectContaining({ code: 'EBADMSG' }));
+    // each read at its own size
+    expect([t.u64(1, 'a'), t.u32(2, 'b'), t.u16(3, 'c')]).toEqual([2n ** 32n + 7n, 0x01020304, 0x0102]);
   });
 
   test('truncated and overlong attributes are EBADMSG', () => {
@@ -124,6 +140,25 @@ describe('messages', () => {
       const [msg] = parseMessages(reply);
       expect(decodeError(msg)).toEqual({ errno: 2, message: 'Specified qdisc kind is unknown', offset: 36 });
     }
+  });
+
+  test('an attribute the kernel found missing (NLMSGERR_ATTR_MISS_TYPE/MISS_NEST) is named in the error', () => {
+    const reply = errorReply(5, 22, (w) => {
+      w.attrString(nl.NLMSGERR_ATTR_MSG, 'Missing required attribute');
+      w.attrU32(nl.NLMSGERR_ATTR_MISS_TYPE, 7);
+      w.attrU32(nl.NLMSGERR_ATTR_MISS_NEST, 36);
+    });
+    const ack = decodeError(parseMessages(reply)[0]);
+    expect(ack).toEqual({ errno: 22, message: 'Missing required attribute', missingType: 7, missingNest: 36 });
+    const labels = (offset: number) => (offset === 36 ? 'tbf options' : undefined);
+    expect(kernelError('qdisc add', ack, labels)).toMatchObject({
+      code: 'EINVAL',
+      extack: 'Missing required attribute',
+      message: 'qdisc add: Missing required attribute (the kernel missed attribute type 7 in tbf options)',
+    });
+    // a nest kernkit did not label is given by its offset; no nest, no "in"
+    expect(kernelError('qdisc add', ack).message).toBe('qdisc add: Missing required attribute (the kernel missed attribute type 7 in the nest at offset 36)');
+    expect(kernelError('qdisc add', { errno: 22, missingType: 1 }).message).toBe('qdisc add: Invalid argument (the kernel missed attribute type 1)');
   });
 
   test('an ack with a message is a warning (errno 0)', () => {

@@ -143,15 +143,77 @@ describe('NetlinkSocket on the real kernel', () => {
     }
   });
 
-  ktest('close() rejects what is still pending and refuses new requests', async () => {
+  ktest('dumps started together queue one behind another, and other requests overlap with them', async () => {
+    ns = TestNetns.create();
+    // qdiscs to dump: a dump with something in it takes the kernel more than one pass
+    for (const dev of ['kk0', 'kk1']) ns.tc('qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb');
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const qdiscDump = () => {
+        const w = new MessageWriter(nl.RTM_GETQDISC, 0);
+        w.zeros(20);
+        return sock.dump(w, 'qdisc dump').then((msgs) => msgs.length);
+      };
+      const getLink = () => {
+        const w = new MessageWriter(nl.RTM_GETLINK, 0);
+        w.zeros(nl.IFINFOMSG_LEN);
+        w.attrString(nl.IFLA_IFNAME, 'kk0');
+        return sock.request(w, 'link get').then((r) => r.messages.length);
+      };
+      // The kernel runs one dump per socket and refuses another meanwhile (EBUSY):
+      // started in the same tick, they would meet in the kernel.
+      for (let round = 0; round < 20; round++) {
+        const outcomes = await Promise.allSettled([qdiscDump(), qdiscDump(), getLink(), qdiscDump(), linkNames(sock), qdiscDump(), getLink(), qdiscDump()]);
+        // kk0's and kk1's htb and lo's noqueue; one link per get
+        expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as KernkitError).code))).toEqual([3, 3, 1, 3, ['kk0', 'kk1', 'lo'], 3, 1, 3]);
+      }
+    } finally {
+      await sock.close();
+    }
+  });
+
+  ktest('a socket that joined RTNLGRP_LINK hands link notifications to its listener, apart from replies', async () => {
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name, groups: [nl.RTNLGRP_LINK] });
+    const plain = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const seen: Array<{ type: number; index: number }> = [];
+      sock.listener = { notify: (m) => seen.push({ type: m.type, index: new DataView(m.payload.buffer, m.payload.byteOffset).getInt32(4, true) }), lost: () => undefined };
+      let plainHeard = 0;
+      plain.listener = { notify: () => plainHeard++, lost: () => undefined };
+      ns.ip('link', 'set', 'kk0', 'mtu', '1400');
+      ns.addVethPair('kk2', 'kk3');
+      const gone = ns.ifindex('kk2');
+      ns.ip('link', 'del', 'kk2');
+      // the notifications were queued before this dump's replies, and are not part of them
+      expect(await linkNames(sock)).toEqual(['kk0', 'kk1', 'lo']);
+      await linkNames(plain);
+      expect(seen).toContainEqual({ type: nl.RTM_NEWLINK, index: ns.ifindex('kk0') });
+      expect(seen).toContainEqual({ type: nl.RTM_DELLINK, index: gone });
+      expect(plainHeard).toBe(0);
+    } finally {
+      await sock.close();
+      await plain.close();
+    }
+  });
+
+  test('groups are checked', async () => {
+    await expect(NetlinkSocket.open({ groups: [0] })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('groups[0]') });
+  });
+
+  ktest('close() rejects every request and dump still waiting with ECANCELED, and refuses new ones', async () => {
     ns = TestNetns.create();
     const sock = await NetlinkSocket.open({ netns: ns.name });
     const idx = ns.ifindex('kk0');
-    const inflight = Array.from({ length: 50 }, () => sock.request(qdiscRequest(idx, 'pfifo', nl.NLM_F_CREATE | nl.NLM_F_REPLACE), 'qdisc replace').then(() => 'ok', (e: KernkitError) => e.code));
-    await sock.close();
-    const outcomes = await Promise.all(inflight);
-    for (const o of outcomes) expect(['ok', 'ECANCELED']).toContain(o);
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: KernkitError) => e.code);
+    // Sent (or queued) in this tick: no reply can be read before close() runs, whatever the kernel has done by then.
+    const requests = Array.from({ length: 50 }, () => code(sock.request(qdiscRequest(idx, 'pfifo', nl.NLM_F_CREATE | nl.NLM_F_REPLACE), 'qdisc replace')));
+    const dumps = Array.from({ length: 3 }, () => code(linkNames(sock))); // one running, two waiting for their turn
+    const closed = sock.close();
+    expect(await Promise.all([...requests, ...dumps])).toEqual(Array(53).fill('ECANCELED'));
+    await closed;
     await expect(sock.request(qdiscRequest(idx, 'pfifo'), 'qdisc add')).rejects.toMatchObject({ code: 'EBADF' });
+    await expect(linkNames(sock)).rejects.toMatchObject({ code: 'EBADF' });
     await sock.close(); // idempotent
   });
 });

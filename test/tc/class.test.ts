@@ -4,7 +4,7 @@
  * -j, so the comparison is on `tc -d -r class show` text, which includes the
  * raw bucket ticks).
  */
-import { KernkitError, Tc, type ClassSpec } from '../../lib';
+import { KernkitError, Psched, Tc, type ClassSpec } from '../../lib';
 import { kernelTest } from '../helpers/kernel';
 import { TestNetns, removeAllNamespaces, tcMissing } from '../helpers/tc';
 
@@ -132,5 +132,56 @@ describe('htb class operations', () => {
     }
     await expect(tc.class.add({ dev: 'kk0', classid: '1:10', kind: 'pfifo' as never, options: {} as never })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('classless') });
     expect(ns.tc('class', 'show', 'dev', 'kk0', 'classid', '1:10')).toBe('');
+  });
+});
+
+describe('burst arithmetic', () => {
+  ktest("by default iproute2 6.1's (truncating); with burstRounding 'round-up' that of iproute2 6.15 and later", async () => {
+    const psched = await Psched.read();
+    const ticksPerUs = psched.tickInUsec;
+    const options = { rate: '1gbit', burst: 1600, cburst: 1600 };
+    ns.tc('class', 'add', 'dev', 'tc0', 'parent', '1:1', 'classid', '1:10', 'htb', 'rate', '1gbit', 'burst', '1600', 'cburst', '1600');
+    await tc.class.add({ dev: 'kk0', parent: '1:1', classid: '1:10', kind: 'htb', options });
+    // the same ticks as the system's tc (iproute2 6.1): trunc(trunc(12.8us) * ticks per us)
+    const truncated = Math.trunc(12 * ticksPerUs);
+    const rawTicks = (text: string) => parseInt(/ buffer \[([0-9a-f]+)\]/.exec(text)?.[1] ?? 'x', 16);
+    expect(rawTicks(classText(ns, 'kk0', '1:10'))).toBe(truncated);
+    expect(classText(ns, 'kk0', '1:10')).toBe(classText(ns, 'tc0', '1:10'));
+    const up = await Tc.open({ netns: ns.name, burstRounding: 'round-up' });
+    try {
+      await up.class.replace({ dev: 'kk0', parent: '1:1', classid: '1:10', kind: 'htb', options });
+      // ceil(12.8us * ticks per us): the bucket holds at least 1600 bytes
+      expect(rawTicks(classText(ns, 'kk0', '1:10'))).toBe(Math.ceil(12.8 * ticksPerUs));
+      expect(((await up.class.list({ dev: 'kk0', classid: '1:10' }))[0].options as { burst: number }).burst).toBeGreaterThanOrEqual(1599);
+      // read back the 6.1 way, the same ticks show less than was asked
+      expect(((await tc.class.list({ dev: 'kk0', classid: '1:10' }))[0].options as { burst: number }).burst).toBeLessThan(1600);
+    } finally {
+      await up.close();
+    }
+  });
+});
+
+describe('listing', () => {
+  ktest('several list() calls at once on one Tc all succeed (dumps queue on the socket)', async () => {
+    await tc.class.add({ dev: 'kk0', parent: '1:1', classid: '1:10', kind: 'htb', options: { rate: '1mbit' } });
+    for (let round = 0; round < 10; round++) {
+      // the first round also looks the names up (a request each, and a link dump to name what is listed)
+      const outcomes = await Promise.allSettled([
+        tc.class.list({ dev: 'kk0' }),
+        tc.class.list({ dev: 'kk0' }),
+        tc.qdisc.list({ dev: 'kk0' }),
+        tc.filter.list({ dev: 'kk0' }),
+        tc.qdisc.list(),
+        tc.class.list({ dev: 'tc0' }),
+      ]);
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? 'ok' : (o.reason as KernkitError).code))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+      const [a, b, q, f, all, twin] = outcomes.map((o) => (o as PromiseFulfilledResult<Array<{ dev: string; classid?: string }>>).value);
+      expect(a.map((c) => c.classid).sort()).toEqual(['1:1', '1:10']);
+      expect(b).toEqual(a);
+      expect(q).toEqual([expect.objectContaining({ kind: 'htb', dev: 'kk0' })]);
+      expect(f).toEqual([]);
+      expect(all.map((x) => x.dev)).toEqual(expect.arrayContaining(['kk0', 'tc0']));
+      expect(twin.map((c) => c.classid)).toEqual(['1:1']);
+    }
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Decoder robustness, property-based: whatever bytes arrive where a kind's
  * options, statistics or a tc message should be, decoding either yields a
- * value or throws a KernkitError (EBADMSG); it never crashes and never reads
- * past what it was given. And what kernkit encodes decodes back to itself.
+ * value or throws a KernkitError (EBADMSG); it never crashes, never reads
+ * past what it was given, and never fills in what is missing. Round trips of
+ * random valid options are in roundtrip.test.ts.
  */
 import fc from 'fast-check';
 import { KernkitError, Psched } from '../../lib';
@@ -106,6 +107,45 @@ describe('per-kind decoders never crash', () => {
         decodesOrRefuses(() => readTcMsg(bytes));
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('a missing required struct is EBADMSG, never made-up values', () => {
+  const htb = QDISC_KINDS.get('htb')!;
+  const tbf = QDISC_KINDS.get('tbf')!;
+  /** Attributes of random types and sizes, none of the type `without`. */
+  const attrsWithout = (without: number) =>
+    fc.array(fc.tuple(fc.integer({ min: 1, max: 12 }).filter((t) => t !== without), fc.uint8Array({ maxLength: 48 })), { maxLength: 5 }).map((list) => {
+      const w = new ByteWriter();
+      for (const [type, payload] of list) w.attr(type, payload);
+      return new Uint8Array(w.view());
+    });
+
+  test('htb qdisc without TCA_HTB_INIT, htb class without TCA_HTB_PARMS, tbf without TCA_TBF_PARMS', () => {
+    const w = new ByteWriter();
+    w.attrU32(5, 1000); // TCA_HTB_DIRECT_QLEN alone
+    expect(() => htb.decode(w.view(), ctx)).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('TCA_HTB_INIT') }));
+    expect(() => htb.classes!.decode(w.view(), ctx)).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('TCA_HTB_PARMS') }));
+    expect(() => tbf.decode(w.view(), ctx)).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('TCA_TBF_PARMS') }));
+    fc.assert(
+      fc.property(attrsWithout(2), attrsWithout(1), (noInit, noParms) => {
+        expect(() => htb.decode(noInit, ctx)).toThrow(expect.objectContaining({ code: 'EBADMSG' }));
+        expect(() => htb.classes!.decode(noParms, ctx)).toThrow(expect.objectContaining({ code: 'EBADMSG' }));
+        expect(() => tbf.decode(noParms, ctx)).toThrow(expect.objectContaining({ code: 'EBADMSG' }));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('a fixed-size attribute of any other size is EBADMSG', () => {
+    const fq = QDISC_KINDS.get('fq')!;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 12 }).filter((n) => n !== 4), (size) => {
+        const w = new ByteWriter();
+        w.attr(1, new Uint8Array(size)); // TCA_FQ_PLIMIT, a u32
+        expect(() => fq.decode(w.view(), ctx)).toThrow(expect.objectContaining({ code: 'EBADMSG', message: expect.stringContaining('TCA_FQ_PLIMIT') }));
+      }),
     );
   });
 });

@@ -283,6 +283,11 @@ describe('qdisc operations', () => {
       [{ dev: 'kk0', kind: 'tbf', options: { rate: '1mbit', burst: '1k', limit: 1, latency: 1 } }, 'EINVAL', /limit or latency, not both/],
       [{ dev: 'kk0', kind: 'tbf', options: { rate: '2mbit', burst: '1k', limit: 1, peakrate: '1mbit', mtu: 1500 } }, 'EINVAL', /tbf\.peakrate.*must exceed/],
       [{ dev: 'kk0', kind: 'tbf', options: { rate: '1furlong', burst: '1k', limit: 1 } }, 'EINVAL', /tbf\.rate.*unknown unit "furlong"/],
+      // tc refuses a zero limit; the kernel would take it and drop everything
+      [{ dev: 'kk0', kind: 'tbf', options: { rate: '1mbit', burst: '10k', limit: 0 } }, 'EINVAL', /invalid tbf\.limit: 0 \(the limit must be non-zero/],
+      [{ dev: 'kk0', kind: 'tbf', options: { rate: '1mbit', burst: '10k', limit: '0kb' } }, 'EINVAL', /tbf\.limit/],
+      // the kernel refuses a zero peak bucket with a bare EINVAL
+      [{ dev: 'kk0', kind: 'tbf', options: { rate: '1mbit', burst: '10k', limit: '30k', peakrate: '2mbit', mtu: 0 } }, 'EINVAL', /invalid tbf\.mtu: 0 \(the peak bucket must be non-zero with peakrate\)/],
       [{ dev: 'kk0', kind: 'pfifo', options: { limit: -1 } }, 'EINVAL', /pfifo\.limit/],
       [{ dev: 'kk0', kind: 'pfifo', options: { limit: '5gb' } }, 'ERANGE', /pfifo\.limit out of range/],
       [{ dev: 'kk0', kind: 'pfifo', options: { lmit: 5 } as never }, 'EINVAL', /unknown option "lmit"/],

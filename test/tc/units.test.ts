@@ -140,6 +140,43 @@ describe("tc's tick arithmetic (tc_core.c)", () => {
     expect(() => PSCHED.xmittime(1, 1e6, 'htb.burst')).toThrow(expect.objectContaining({ code: 'ERANGE', message: expect.stringContaining('htb.burst') }));
   });
 
+  // Worked by hand from iproute2's tc_core.c with 15.625 ticks per microsecond:
+  //   up to 6.14:  ticks = trunc(trunc(1e6 * size / rate) * 15.625); shown = trunc(rate * trunc(ticks / 15.625) / 1e6)
+  //   6.15 on:     ticks = ceil(1e6 * size / rate * 15.625);         shown = trunc(rate * (ticks / 15.625) / 1e6)
+  const cases: Array<[string, number, number, [number, number], [number, number]]> = [
+    // rate (bytes/s), size: [ticks, shown] truncating, [ticks, shown] rounding up
+    // 1gbit, 1600: 12.8us → 12us → 187.5 → 187 ticks → 11.968us → 11us → 1375 bytes;  12.8us × 15.625 = 200 → 12.8us → 1600 bytes
+    ['1gbit, burst 1600', 125e6, 1600, [187, 1375], [200, 1600]],
+    // 1gbit, 1500: 12us → 187 ticks → 1375;  187.5 → 188 ticks → 12.032us → 1504 bytes
+    ['1gbit, burst 1500', 125e6, 1500, [187, 1375], [188, 1504]],
+    // 100gbit, 1612: 0.12896us → 0 ticks → 0;  2.015 → 3 ticks → 0.192us → 2400 bytes
+    ['100gbit, burst 1612', 12.5e9, 1612, [0, 0], [3, 2400]],
+    // 3mbit, 1000: 2666.67us → 2666us → 41656.25 → 41656 ticks → 2665.98us → 2665us → 999.375 → 999;
+    //              41666.67 → 41667 ticks → 2666.688us → 1000.008 → 1000
+    ['3mbit, burst 1000', 375000, 1000, [41656, 999], [41667, 1000]],
+    // exact values agree: 10mbit, 15k: 12288us → 192000 ticks → 15360 bytes either way
+    ['10mbit, burst 15k', 1.25e6, 15360, [192000, 15360], [192000, 15360]],
+  ];
+  const UP = PSCHED.withRounding('round-up');
+  for (const [name, rate, size, truncated, roundedUp] of cases) {
+    test(`iproute2 up to 6.14 and from 6.15 on: ${name}`, () => {
+      expect(PSCHED.rounding).toBe('truncate');
+      const t = PSCHED.xmittime(rate, size, 'b');
+      expect([t, PSCHED.xmitsize(rate, t)]).toEqual(truncated);
+      const u = UP.xmittime(rate, size, 'b');
+      expect([u, UP.xmitsize(rate, u)]).toEqual(roundedUp);
+      expect(UP.xmitsize(rate, u)).toBeGreaterThanOrEqual(size - 1); // at least what was asked, to the byte tc shows
+    });
+  }
+
+  test('rounding up, rate tables round up too, and a bucket beyond 32 bits of ticks is still refused', () => {
+    // 3mbit: 1000 bytes is 41656 ticks truncated, 41667 rounded up (above)
+    expect(PSCHED.rateTable(375000, 0, 3, 2047, 'ethernet').table[124]).toBe(41656);
+    expect(UP.rateTable(375000, 0, 3, 2047, 'ethernet').table[124]).toBe(41667);
+    expect(() => UP.xmittime(1, 1e6, 'htb.burst')).toThrow(expect.objectContaining({ code: 'ERANGE' }));
+    expect(() => PSCHED.withRounding('nearest' as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('burstRounding') }));
+  });
+
   test('the rate table picks the cell size that covers the mtu in 256 entries', () => {
     const t = PSCHED.rateTable(125000, 0, undefined, 1600, 'ethernet');
     expect(t.cellLog).toBe(3);

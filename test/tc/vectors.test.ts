@@ -21,7 +21,8 @@ import { TestNetns, removeAllNamespaces, tcMissing } from '../helpers/tc';
 interface VectorFile {
   ifindex: number;
   psched: string;
-  vectors: Array<{ name: string; tc: string; command: string; hex: string }>;
+  /** Each vector; one kept from an earlier capture carries that capture's ifindex and psched where they differ. */
+  vectors: Array<{ name: string; tc: string; command: string; hex: string; ifindex?: number; psched?: string }>;
 }
 
 type Expected =
@@ -176,7 +177,6 @@ function build(e: Expected, ifindex: number, psched: Psched): Uint8Array {
 describe("kernkit's requests equal iproute2's, byte for byte", () => {
   for (const file of Object.keys(EXPECTED)) {
     const data = JSON.parse(readFileSync(path.join(DIR, `${file}.json`), 'utf8')) as VectorFile;
-    const psched = Psched.parse(data.psched);
 
     test(`${file}: every captured command has a kernkit spelling and vice versa`, () => {
       expect(data.vectors.map((v) => v.name).sort()).toEqual(Object.keys(EXPECTED[file]).sort());
@@ -186,7 +186,8 @@ describe("kernkit's requests equal iproute2's, byte for byte", () => {
       const expected = EXPECTED[file][v.name];
       test(`${file}: ${v.command} (${v.tc.replace(/^tc utility, /, '').replace(/, libbpf.*/, '')})`, () => {
         expect(expected).toBeDefined();
-        expect(normalise(build(expected, data.ifindex, psched))).toBe(normalise(Buffer.from(v.hex, 'hex')));
+        const psched = Psched.parse(v.psched ?? data.psched);
+        expect(normalise(build(expected, v.ifindex ?? data.ifindex, psched))).toBe(normalise(Buffer.from(v.hex, 'hex')));
       });
     }
   }
@@ -237,9 +238,11 @@ describe('kinds this kernel lacks', () => {
       [{ dev: 1, kind: 'fq', options: { buckets: 1000 } }, 'EINVAL', /fq\.buckets.*power of two from 2 to 262144/],
       [{ dev: 1, kind: 'fq', options: { buckets: 1 } }, 'ERANGE', /fq\.buckets out of range/],
       [{ dev: 1, kind: 'fq', options: { buckets: 524288 } }, 'ERANGE', /fq\.buckets out of range/],
-      [{ dev: 1, kind: 'fq', options: { quantum: 0 } }, 'ERANGE', /fq\.quantum out of range: 0 \(from 1 to 1048576\)/],
-      [{ dev: 1, kind: 'fq', options: { quantum: 2 ** 20 + 1 } }, 'ERANGE', /fq\.quantum/],
-      [{ dev: 1, kind: 'fq', options: { initialQuantum: 2 ** 31 } }, 'ERANGE', /fq\.initialQuantum/],
+      [{ dev: 1, kind: 'fq', options: { quantum: 2 ** 32 } }, 'ERANGE', /fq\.quantum out of range: 4294967296 \(from 0 to 4294967295\)/],
+      [{ dev: 1, kind: 'fq', options: { quantum: -1 } }, 'ERANGE', /fq\.quantum/],
+      // Linux 6.18's policy: at most 2^20 (refused with a bare ERANGE by the kernel)
+      [{ dev: 1, kind: 'fq', options: { initialQuantum: 2 ** 20 + 1 } }, 'ERANGE', /fq\.initialQuantum out of range: 1048577 \(from 0 to 1048576, sch_fq's limit as of Linux 6\.18\)/],
+      [{ dev: 1, kind: 'fq', options: { initialQuantum: 2 ** 31 - 1 } }, 'ERANGE', /fq\.initialQuantum/],
       [{ dev: 1, kind: 'fq', options: { weights: [16383, 20000, 20000] } }, 'ERANGE', /fq\.weights\[0\] out of range: 16383 \(from 16384/],
       [{ dev: 1, kind: 'fq', options: { weights: [20000, 20000] } }, 'EINVAL', /fq\.weights.*3 weights/],
       [{ dev: 1, kind: 'fq', options: { priomap: [0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] } }, 'ERANGE', /fq\.priomap\[3\]/],
@@ -256,6 +259,17 @@ describe('kinds this kernel lacks', () => {
     ];
     for (const [spec, code, message] of bad) {
       expect(() => qdiscRequest('add', spec, 1, { psched, op: 'qdisc add' })).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
+    }
+  });
+
+  test('fq takes what Linux 6.18 takes: any quantum (the kernel clamps it to 256..2^20), an initial quantum up to 2^20', () => {
+    const psched = Psched.parse('000003e8 00000040 000f4240 3b9aca00');
+    for (const options of [{ quantum: 0 }, { quantum: 1 }, { quantum: 2 ** 20 + 1 }, { quantum: 2 ** 32 - 1 }, { initialQuantum: 0 }, { initialQuantum: 2 ** 20 }]) {
+      const bytes = qdiscRequest('add', { dev: 1, kind: 'fq', options }, 1, { psched, op: 'qdisc add' }).view();
+      const [[key, value]] = Object.entries(options);
+      // the value travels as given, in its TCA_FQ_* u32 (quantum 3, initial quantum 4), last in the request
+      expect(bytes.readUInt16LE(bytes.length - 6)).toBe(key === 'quantum' ? 3 : 4);
+      expect(bytes.readUInt32LE(bytes.length - 4)).toBe(value);
     }
   });
 });

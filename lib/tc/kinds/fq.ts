@@ -1,9 +1,14 @@
 /**
  * fq, the fair queue packet scheduler (net/sched/sch_fq.c), encoded as
  * tc/q_fq.c does: one `TCA_FQ_*` attribute per option given, in tc's order,
- * with `buckets` sent as its log2. Ranges are sch_fq's own, checked before
- * sending: buckets a power of two from 2 to 262144, quantum 1..2^20,
- * initial quantum at most 2^31-1, weights at least 16384, priomap bands 0..2.
+ * with `buckets` sent as its log2. Ranges are those of sch_fq as of Linux
+ * 6.18, checked before sending: buckets a power of two from 2 to 262144 (log
+ * 1..18), initial quantum at most 2^20 (its netlink policy; the kernel
+ * refuses more with a bare ERANGE), weights at least 16384, priomap bands
+ * 0..2. `quantum` takes any 32-bit value, as 6.18 does: the kernel clamps it
+ * to 256..2^20. Older kernels differed (quantum 1..2^20, refused otherwise
+ * with EINVAL "invalid quantum"; initial quantum up to 2^31-1), and so did
+ * the issue's "quantum 1..2^20": where they differ, the running kernel wins.
  * @module
  */
 import { invalidArgument, outOfRange } from '../../errors';
@@ -39,7 +44,8 @@ const FQ_MIN_WEIGHT = 16384;
 const PRIOMAP_LEN = 16;
 /** ilog2(256 * 1024): sch_fq's largest bucket log. */
 const MAX_BUCKETS_LOG = 18;
-const MAX_QUANTUM = 1 << 20;
+/** sch_fq's `iq_range`: its policy's limit on TCA_FQ_INITIAL_QUANTUM (as of Linux 6.18). */
+const MAX_INITIAL_QUANTUM = 1 << 20;
 const INT_MAX = 0x7fffffff;
 
 /** Options of fq. */
@@ -48,9 +54,13 @@ export interface FqOptions {
   limit?: number;
   /** Packets one flow may hold (`flow_limit`). */
   flowLimit?: number;
-  /** Bytes a flow may send per round (`quantum`), 1..2^20. */
+  /**
+   * Bytes a flow may send per round (`quantum`): any 32-bit value; Linux 6.18
+   * clamps it to 256..2^20 (a listing shows the clamped value). Older kernels
+   * refuse 0 and values above 2^20 (`EINVAL`, "invalid quantum").
+   */
   quantum?: number;
-  /** Bytes a new flow may send in its first round (`initial_quantum`), up to 2^31-1. */
+  /** Bytes a new flow may send in its first round (`initial_quantum`), 0..2^20 (sch_fq's policy as of Linux 6.18; older kernels took up to 2^31-1). */
   initialQuantum?: number;
   /** Pacing on (default) or off (`pacing`/`nopacing`). */
   pacing?: boolean;
@@ -84,48 +94,79 @@ export interface FqOptions {
 
 /** What an fq qdisc dumps (rates in bits per second, times in microseconds, timerSlack in ns). */
 export interface FqInfo {
+  /** Packets the qdisc holds (`limit`). */
   limit?: number;
+  /** Packets one flow may hold (`flow_limit`). */
   flowLimit?: number;
+  /** Bytes a flow may send per round (`quantum`), as the kernel keeps it (Linux 6.18 clamps it to 256..2^20). */
   quantum?: number;
+  /** Bytes a new flow may send in its first round (`initial_quantum`). */
   initialQuantum?: number;
+  /** Whether pacing is on (`pacing`/`nopacing`). */
   pacing?: boolean;
-  /** Bits per second; absent when unlimited. */
+  /** The most a flow may send (`maxrate`), in bits per second; absent when unlimited. */
   maxrate?: number;
+  /** Hash buckets (`buckets`), a power of two (the kernel keeps its log2). */
   buckets?: number;
+  /** Delay before an idle flow's credit is refilled (`refill_delay`), in microseconds (the kernel keeps jiffies: a multiple of its tick). */
   refillDelay?: number;
+  /** Mask applied to the hash of packets without a socket (`orphan_mask`). */
   orphanMask?: number;
-  /** Bits per second. */
+  /** Below this rate packets are paced individually (`low_rate_threshold`), in bits per second. */
   lowRateThreshold?: number;
-  /** Microseconds; absent when disabled (the kernel's ~0). */
+  /** Queue delay above which packets get CE marks (`ce_threshold`), in microseconds; absent when disabled (the kernel's ~0). */
   ceThreshold?: number;
-  /** Nanoseconds. */
+  /** Timer slack (`timer_slack`), in nanoseconds. */
   timerSlack?: number;
+  /** How far in the future a packet's departure time may be (`horizon`), in microseconds. */
   horizon?: number;
+  /** Beyond the horizon: drop (true, `horizon_drop`) or cap the time (false, `horizon_cap`). */
   horizonDrop?: boolean;
+  /** The band (0..2) of each of the 16 priorities (`priomap`). */
   priomap?: number[];
+  /** The three bands' weights (`weights`), in bytes per round. */
   weights?: number[];
+  /** Offload horizon (`offload_horizon`), in microseconds; kernels without it do not send it. */
   offloadHorizon?: number;
 }
 
 /** fq's statistics (`struct tc_fq_qd_stats`); fields the kernel's struct lacks are absent. */
 export interface FqXstats {
+  /** Flows freed by garbage collection (`gc_flows`). */
   gcFlows?: number;
+  /** Packets sent through the high-priority queue (`highprio_packets`; always 0 on current kernels). */
   highprioPackets?: number;
+  /** TCP retransmissions seen (`tcp_retrans`; always 0 on current kernels). */
   tcpRetrans?: number;
+  /** Times a flow was throttled for pacing (`throttled`). */
   throttled?: number;
+  /** Packets dropped because their flow was at `flow_limit` (`flows_plimit`). */
   flowsPlimit?: number;
+  /** Packets whose pacing delay was capped at one second (`pkts_too_long`). */
   pktsTooLong?: number;
+  /** Flow allocations that failed (`allocation_errors`). */
   allocationErrors?: number;
+  /** Nanoseconds until the next throttled flow may send (`time_next_delayed_flow`; huge when none is). */
   timeNextDelayedFlow?: number;
+  /** Flows known now (`flows`). */
   flows?: number;
+  /** Known flows with nothing queued (`inactive_flows`). */
   inactiveFlows?: number;
+  /** Flows throttled now (`throttled_flows`). */
   throttledFlows?: number;
+  /** Average lateness of the unthrottling timer, in nanoseconds (`unthrottle_latency_ns`). */
   unthrottleLatencyNs?: number;
+  /** Packets CE-marked above `ce_threshold` (`ce_mark`). */
   ceMark?: number;
+  /** Packets dropped beyond the horizon (`horizon_drops`). */
   horizonDrops?: number;
+  /** Packets whose time was capped at the horizon (`horizon_caps`). */
   horizonCaps?: number;
+  /** Packets sent through the fast path, bypassing the flow tables (`fastpath_packets`). */
   fastpathPackets?: number;
+  /** Packets dropped per band, at the band's limit (`band_drops`). */
   bandDrops?: number[];
+  /** Packets queued per band now (`band_pkt_count`). */
   bandPktCount?: number[];
 }
 
@@ -158,6 +199,12 @@ function bucketsLog(value: unknown): number {
   return log;
 }
 
+function parseInitialQuantum(value: unknown): number {
+  const n = parseUint(value, 'fq.initialQuantum');
+  if (n > MAX_INITIAL_QUANTUM) throw outOfRange('fq.initialQuantum', value, `from 0 to ${MAX_INITIAL_QUANTUM}, sch_fq's limit as of Linux 6.18`);
+  return n;
+}
+
 function priomapBytes(value: unknown): Uint8Array {
   if (!Array.isArray(value) || value.length !== PRIOMAP_LEN) {
     throw invalidArgument('fq.priomap', value, `an array of ${PRIOMAP_LEN} bands, one per priority`);
@@ -183,8 +230,8 @@ function encode(w: ByteWriter, options: unknown): void {
     bucketsLog: o.buckets === undefined ? undefined : bucketsLog(o.buckets),
     limit: o.limit === undefined ? undefined : parseUint(o.limit, 'fq.limit'),
     flowLimit: o.flowLimit === undefined ? undefined : parseUint(o.flowLimit, 'fq.flowLimit'),
-    quantum: o.quantum === undefined ? undefined : parseUint(o.quantum, 'fq.quantum', MAX_QUANTUM, 1),
-    initialQuantum: o.initialQuantum === undefined ? undefined : parseUint(o.initialQuantum, 'fq.initialQuantum', INT_MAX),
+    quantum: o.quantum === undefined ? undefined : parseUint(o.quantum, 'fq.quantum'),
+    initialQuantum: o.initialQuantum === undefined ? undefined : parseInitialQuantum(o.initialQuantum),
     pacing: o.pacing === undefined ? undefined : parseBool(o.pacing, 'fq.pacing'),
     maxrate: o.maxrate === undefined ? undefined : parseRate32(o.maxrate, 'fq.maxrate'),
     lowRateThreshold: o.lowRateThreshold === undefined ? undefined : parseRate32(o.lowRateThreshold, 'fq.lowRateThreshold'),

@@ -54,28 +54,47 @@ export interface FqCodelOptions {
 
 /** What an fq_codel qdisc dumps (times in microseconds). */
 export interface FqCodelInfo {
+  /** Packets the qdisc holds (`limit`). */
   limit?: number;
+  /** Number of flow queues (`flows`). */
   flows?: number;
+  /** Bytes dequeued per flow per round (`quantum`). */
   quantum?: number;
+  /** Acceptable standing queue delay (`target`), in microseconds. */
   target?: number;
+  /** Window the delay is measured over (`interval`), in microseconds. */
   interval?: number;
+  /** Whether ECN-capable packets are marked instead of dropped (`ecn`). */
   ecn?: boolean;
+  /** Queue delay above which packets are CE-marked (`ce_threshold`), in microseconds; absent when disabled. */
   ceThreshold?: number;
+  /** The DS-field selector `ceThreshold` applies to (`ce_threshold_selector VALUE/MASK`); absent when none is set. */
   ceThresholdSelector?: { value: number; mask: number };
+  /** Bytes the qdisc may use for packets (`memory_limit`). */
   memoryLimit?: number;
+  /** Packets dropped at once when over the limit (`drop_batch`). */
   dropBatch?: number;
 }
 
 /** fq_codel's qdisc statistics (`struct tc_fq_codel_qd_stats`). */
 export interface FqCodelXstats {
+  /** The largest packet seen, in bytes (`maxpacket`). */
   maxpacket: number;
+  /** Packets dropped because the qdisc was over its limit (`drop_overlimit`). */
   dropOverlimit: number;
+  /** Packets CE-marked instead of dropped (`ecn_mark`). */
   ecnMark: number;
+  /** Flows that became new flows (`new_flow_count`). */
   newFlowCount: number;
+  /** Flows on the new-flows list now (`new_flows_len`). */
   newFlowsLen: number;
+  /** Flows on the old-flows list now (`old_flows_len`). */
   oldFlowsLen: number;
+  /** Packets CE-marked above `ce_threshold` (`ce_mark`). */
   ceMark: number;
+  /** Bytes of memory the queued packets use (`memory_usage`). */
   memoryUsage: number;
+  /** Packets dropped because of `memory_limit` (`drop_overmemory`). */
   dropOvermemory: number;
 }
 

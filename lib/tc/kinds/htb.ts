@@ -7,7 +7,7 @@
  * @module
  */
 import { invalidArgument, outOfRange } from '../../errors';
-import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
+import { AttrTable, StructReader, badMessage, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
 import { checkOptions, parseBool, parseRate, parseSizeAndCell, parseUint, type Rate, type Size } from '../units';
 import type { CodecContext, QdiscCodec } from './codec';
@@ -69,7 +69,12 @@ export interface HtbClassOptions {
   rate: Rate;
   /** The most the class may take by borrowing (default: `rate`). */
   ceil?: Rate;
-  /** Bytes that may be sent at full speed before `rate` applies (default rate/HZ + mtu), optionally `'/cell'`. */
+  /**
+   * Bytes that may be sent at full speed before `rate` applies (default
+   * rate/HZ + mtu), optionally `'/cell'`. Sent as ticks computed as the chosen
+   * iproute2 does (`burstRounding`): by default rounded down, so the bucket
+   * may hold a little less.
+   */
   burst?: Size;
   /** As `burst`, for `ceil` (default ceil/HZ + mtu). */
   cburst?: Size;
@@ -93,9 +98,13 @@ export interface HtbClassInfo {
   rate: number;
   /** Bits per second. */
   ceil: number;
-  /** Bytes, as tc shows it (computed back from the kernel's ticks). */
+  /**
+   * Bytes, as tc shows it: computed back from the kernel's ticks with the
+   * `burstRounding` arithmetic (by default iproute2 6.1's, which can show less
+   * than was asked: 1375 for a 1600-byte burst at 1gbit).
+   */
   burst: number;
-  /** Bytes, as tc shows it. */
+  /** Bytes, as tc shows it (see `burst`). */
   cburst: number;
   /** Priority. */
   prio: number;
@@ -156,17 +165,21 @@ function encodeQdisc(w: ByteWriter, options: unknown): void {
 function decodeQdisc(options: Uint8Array | undefined): HtbQdiscInfo | undefined {
   if (!options) return undefined;
   const t = new AttrTable(options, 'htb options');
+  // htb_dump() always sends its struct tc_htb_glob: without it there is nothing true to report.
   const init = t.get(TCA_HTB_INIT);
-  const r = init ? new StructReader(init, HTB_GLOB_LEN, 'tc_htb_glob') : undefined;
-  const version = r ? r.u32(0) : 0;
-  return {
-    default: r ? r.u32(8) : 0,
-    r2q: r ? r.u32(4) : 0,
-    directQlen: t.u32(TCA_HTB_DIRECT_QLEN, 'TCA_HTB_DIRECT_QLEN'),
-    directPacketsStat: r ? r.u32(16) : 0,
+  if (!init) throw badMessage('htb options lack TCA_HTB_INIT');
+  const r = new StructReader(init, HTB_GLOB_LEN, 'tc_htb_glob');
+  const version = r.u32(0);
+  const info: HtbQdiscInfo = {
+    default: r.u32(8),
+    r2q: r.u32(4),
+    directPacketsStat: r.u32(16),
     version: `${version >>> 16}.${version & 0xffff}`,
     offload: t.has(TCA_HTB_OFFLOAD),
   };
+  const directQlen = t.u32(TCA_HTB_DIRECT_QLEN, 'TCA_HTB_DIRECT_QLEN');
+  if (directQlen !== undefined) info.directQlen = directQlen;
+  return info;
 }
 
 const CLASS_KEYS = ['rate', 'ceil', 'burst', 'cburst', 'prio', 'quantum', 'mtu', 'mpu', 'overhead', 'linklayer'] as const;
@@ -224,8 +237,9 @@ function encodeClass(w: ByteWriter, options: unknown, ctx: CodecContext): void {
 function decodeClass(options: Uint8Array | undefined, ctx: CodecContext): HtbClassInfo | undefined {
   if (!options) return undefined;
   const t = new AttrTable(options, 'htb class options');
+  // htb_dump_class() always sends struct tc_htb_opt.
   const parms = t.get(TCA_HTB_PARMS);
-  if (!parms) return undefined;
+  if (!parms) throw badMessage('htb class options lack TCA_HTB_PARMS');
   const r = new StructReader(parms, HTB_OPT_LEN, 'tc_htb_opt');
   const rate = readRateSpec(r, 0);
   const ceil = readRateSpec(r, 12);

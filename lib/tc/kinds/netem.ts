@@ -69,23 +69,41 @@ export interface NetemOptions {
 
 /** What a netem qdisc dumps (times in microseconds, probabilities in percent, rate in bits per second). */
 export interface NetemInfo {
+  /** Packets held (`limit`). */
   limit: number;
+  /** Added delay, in microseconds. */
   delay: number;
+  /** Random variation of the delay, in microseconds. */
   jitter: number;
+  /** Random loss, in percent. */
   loss: number;
+  /** Duplicated packets, in percent. */
   duplicate: number;
+  /** Every Nth packet is reordered (`gap`); 0 without reordering. */
   gap: number;
+  /** Correlation of successive delays, in percent. */
   delayCorrelation?: number;
+  /** Correlation of successive losses, in percent. */
   lossCorrelation?: number;
+  /** Correlation of duplications, in percent. */
   duplicateCorrelation?: number;
+  /** Packets sent at once, out of order, in percent. */
   reorder?: number;
+  /** Correlation of reordering, in percent. */
   reorderCorrelation?: number;
+  /** Corrupted packets, in percent. */
   corrupt?: number;
+  /** Correlation of corruption, in percent. */
   corruptCorrelation?: number;
+  /** Whether ECN-capable packets are marked instead of dropped. */
   ecn?: boolean;
+  /** The rate limit, in bits per second. */
   rate?: number;
+  /** Bytes added to each packet for the rate (may be negative). */
   packetOverhead?: number;
+  /** Link-layer cell size for the rate, in bytes. */
   cellSize?: number;
+  /** Bytes added per cell (may be negative). */
   cellOverhead?: number;
 }
 

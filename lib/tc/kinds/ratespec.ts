@@ -11,10 +11,15 @@ import { linkLayerName, linkLayerNumber, type LinkLayer, type Psched } from '../
 
 /** The fields of a `struct tc_ratespec`. */
 export interface RateSpec {
+  /** log2 of the rate table's cell size. */
   cellLog: number;
+  /** `TC_LINKLAYER_*` (ethernet, atm). */
   linklayer: number;
+  /** Bytes added to each packet when accounting. */
   overhead: number;
+  /** Cell alignment (-1, as tc sends it). */
   cellAlign: number;
+  /** Minimum packet size accounted. */
   mpu: number;
   /** Bytes per second, capped at 2^32-1 (the full rate then travels as a 64-bit attribute). */
   rate: number;

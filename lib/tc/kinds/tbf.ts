@@ -28,13 +28,13 @@ export interface TbfOptions {
   rate: Rate;
   /** The bucket size (`burst`/`buffer`/`maxburst`), optionally with a cell size: `'10kb/8'`. Required. */
   burst: Size;
-  /** Bytes that may wait for tokens. Give this or `latency`. */
+  /** Bytes that may wait for tokens, non-zero. Give this or `latency`. */
   limit?: Size;
   /** The longest a packet may wait for tokens; tc derives the byte limit from it. Give this or `limit`. */
   latency?: Time;
   /** The peak rate (a second bucket of `mtu` bytes). Needs `mtu`; must exceed `rate`. */
   peakrate?: Rate;
-  /** The peak bucket (`mtu`/`minburst`), optionally with a cell size. */
+  /** The peak bucket (`mtu`/`minburst`), optionally with a cell size; non-zero with `peakrate`. */
   mtu?: Size;
   /** Minimum packet size accounted (bytes). */
   mpu?: Size;
@@ -48,7 +48,7 @@ export interface TbfOptions {
 export interface TbfInfo {
   /** Bits per second. */
   rate: number;
-  /** The bucket in bytes, as tc shows it (computed back from the kernel's ticks). */
+  /** The bucket in bytes, as tc shows it (computed back from the kernel's ticks with the `burstRounding` arithmetic). */
   burst: number;
   /** Bytes that may wait. */
   limit: number;
@@ -90,9 +90,15 @@ function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
     throw invalidArgument('tbf.peakrate', o.peakrate, `the peak rate must exceed the rate (${rate64 * 8} bits/s)`);
   }
 
+  // sch_tbf takes peakrate with a zero peak bucket and then refuses it with a bare EINVAL.
+  if (o.peakrate !== undefined && mtu === 0) throw invalidArgument('tbf.mtu', o.mtu, 'the peak bucket must be non-zero with peakrate');
+
   let limit: number;
   if (o.limit !== undefined) {
     limit = parseSize(o.limit, 'tbf.limit');
+    // tc reads a zero limit as "not given" and refuses the command; the kernel
+    // would keep noop_qdisc as the child and drop every packet.
+    if (limit === 0) throw invalidArgument('tbf.limit', o.limit, 'the limit must be non-zero (a tbf with no queue drops every packet)');
   } else {
     const latency = parseTime(o.latency as Time, 'tbf.latency');
     let lim = (rate64 * latency) / TIME_UNITS_PER_SEC + buffer;
