@@ -8,12 +8,16 @@
 //
 // Everything that allocates or may fail for reasons of its own (paths, fds,
 // pipes) is prepared before the clone; between clone and exec the child makes
-// raw system calls only (async-signal-safe). A failure on the child's side is
-// reported through a close-on-exec pipe: end-of-file means the exec succeeded,
-// a ChildReport means it did not. The clone runs on a libuv pool thread (a
-// clone with CLONE_INTO_CGROUP takes cgroup_mutex, which others may hold); the
-// main thread then waits for the report and for the exit with uv_poll on the
-// pipe and on a pidfd, so nothing ever blocks the event loop.
+// raw system calls only (async-signal-safe). The clone runs on a libuv pool
+// thread (a clone with CLONE_INTO_CGROUP takes cgroup_mutex, which others may
+// hold) with CLONE_VFORK: that thread sleeps until the child has exec'd or
+// exited. A child that cannot exec writes a ChildReport to a close-on-exec,
+// non-blocking pipe before it exits, so once the clone returns the pool thread
+// reads the pipe without waiting: a report means failure, nothing means the
+// exec succeeded. (Waiting for end-of-file instead would wait for every other
+// child cloned meanwhile, which holds a copy of the write end until it execs.)
+// The main thread then waits for the exit with uv_poll on a pidfd, so nothing
+// ever blocks the event loop.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +35,9 @@
 
 #include "addon.h"
 
+#ifndef CLONE_VFORK
+#define CLONE_VFORK 0x00004000
+#endif
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
@@ -189,21 +196,16 @@ int AboveStdio(int fd) {
 
 struct SpawnState;
 
-// A spawned child as the main thread tracks it: the report pipe until exec,
-// the pidfd until exit.
+// A spawned child as the main thread tracks it: the pidfd until exit.
 struct Child {
   uint32_t id = 0;
   int pid = 0;
   int pidfd = -1;
-  int reportFd = -1;
   int parentStdio[3] = {-1, -1, -1};
   ChildPlan plan;
-  uv_poll_t reportPoll;
   uv_poll_t exitPoll;
-  bool reportPolling = false, exitPolling = false;
+  bool exitPolling = false;
   int openHandles = 0;
-  bool settled = false;  // the spawn promise was resolved or rejected
-  bool started = false;  // ... and it was resolved: the JS side owns the child
   bool reaped = false;
   napi_env env = nullptr;
   Napi::Promise::Deferred deferred;
@@ -228,15 +230,6 @@ void OnHandleClosed(uv_handle_t* h) {
   MaybeFree(c);
 }
 
-void StopReport(Child* c) {
-  if (c->reportPolling) {
-    uv_poll_stop(&c->reportPoll);
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->reportPoll), OnHandleClosed);
-    c->reportPolling = false;
-  }
-  CloseFd(c->reportFd);
-}
-
 void StopExit(Child* c) {
   if (c->exitPolling) {
     uv_poll_stop(&c->exitPoll);
@@ -249,66 +242,31 @@ void StopExit(Child* c) {
 SpawnState& State(napi_env env) { return PerEnv<SpawnState>(Napi::Env(env)); }
 
 void MaybeFree(Child* c) {
-  if (c->openHandles > 0 || c->reportPolling || c->exitPolling) return;
+  if (c->openHandles > 0 || c->exitPolling) return;
   if (c->state) c->state->children.erase(c->id);
   delete c;
 }
 
-std::string StageText(const Child* c, const ChildReport& r) {
+std::string StageText(const ChildPlan& plan, const ChildReport& r) {
   switch (r.stage) {
     case kStageAttach:
-      return "attach to " +
-             (r.index >= 0 && static_cast<size_t>(r.index) < c->plan.procsFiles.size() ? c->plan.procsFiles[r.index]
-                                                                                         : std::string("a cgroup"));
+      return "attach to " + (r.index >= 0 && static_cast<size_t>(r.index) < plan.procsFiles.size() ? plan.procsFiles[r.index]
+                                                                                                     : std::string("a cgroup"));
     case kStageSetsid: return "setsid";
     case kStageStdio: return "dup2 onto fd " + std::to_string(r.index);
-    case kStageChdir: return "chdir to " + c->plan.cwd;
-    default: return "execve " + (c->plan.candidates.size() == 1 ? c->plan.candidates[0] : c->plan.argv[0]);
+    case kStageChdir: return "chdir to " + plan.cwd;
+    default: return "execve " + (plan.candidates.size() == 1 ? plan.candidates[0] : plan.argv[0]);
   }
 }
 
-// Reads the report pipe (readable, or the child is gone) and settles the spawn promise.
-void SettleFromReport(Child* c) {
-  if (c->settled) return;
-  c->settled = true;
-  ChildReport report;
-  ssize_t n;
-  do n = read(c->reportFd, &report, sizeof report);
-  while (n < 0 && errno == EINTR);
-  StopReport(c);
-
-  Napi::Env env(c->env);
-  if (n == 0) {
-    c->started = true;
-    auto result = Napi::Object::New(env);
-    result.Set("pid", c->pid);
-    result.Set("id", c->id);
-    auto fds = Napi::Array::New(env, 3);
-    for (uint32_t i = 0; i < 3; i++) fds.Set(i, c->parentStdio[i]);
-    result.Set("stdio", fds);
-    c->deferred.Resolve(result);
-    return;
+const char* StageSyscall(int32_t stage) {
+  switch (stage) {
+    case kStageAttach: return "write";
+    case kStageExec: return "execve";
+    case kStageChdir: return "chdir";
+    case kStageStdio: return "dup2";
+    default: return "setsid";
   }
-  for (int& fd : c->parentStdio) CloseFd(fd);
-  if (n == static_cast<ssize_t>(sizeof report)) {
-    std::string what = StageText(c, report);
-    const char* syscall = report.stage == kStageAttach ? "write" : report.stage == kStageExec ? "execve"
-                          : report.stage == kStageChdir ? "chdir" : report.stage == kStageStdio ? "dup2" : "setsid";
-    auto err = MakeError(env, ErrnoName(report.err),
-                         "spawn " + c->plan.argv[0] + ": " + what + ": " + std::strerror(report.err), report.err, syscall);
-    c->deferred.Reject(err.Value());
-  } else {
-    int e = n < 0 ? errno : EIO;
-    c->deferred.Reject(MakeErrnoError(env, e, "read", "spawn report pipe").Value());
-  }
-}
-
-void OnReportReadable(uv_poll_t* h, int status, int events) {
-  auto* c = static_cast<Child*>(h->data);
-  Napi::Env env(c->env);
-  Napi::HandleScope scope(env);
-  Napi::CallbackScope callbackScope(env, *c->async);
-  SettleFromReport(c);
 }
 
 void OnExitReadable(uv_poll_t* h, int status, int events) {
@@ -325,10 +283,8 @@ void OnExitReadable(uv_poll_t* h, int status, int events) {
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
   Napi::CallbackScope callbackScope(env, *c->async);
-  // Exec's end-of-file and the exit can arrive in one loop turn; settle the spawn first.
-  SettleFromReport(c);
   StopExit(c);
-  if (c->started && !c->onExit.IsEmpty()) {
+  if (!c->onExit.IsEmpty()) {
     Napi::Value code = env.Null(), signal = env.Null();
     if (info.si_code == CLD_EXITED) code = Napi::Number::New(env, info.si_status);
     else if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) signal = Napi::Number::New(env, info.si_status);
@@ -352,10 +308,6 @@ void CleanupEnv(void* arg) {
     c->state = nullptr;
     c->onExit.Reset();
     c->async.reset();
-    if (!c->started) {
-      for (int& fd : c->parentStdio) CloseFd(fd);
-    }
-    StopReport(c);
     StopExit(c);
   }
 }
@@ -402,10 +354,10 @@ class SpawnWorker : public Napi::AsyncWorker {
         if (p.childStdio[slot] < 0) return Fail(errno, "fcntl", "/dev/null");
       }
     }
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0) return Fail(errno, "pipe2", "report");
-    p.reportRead = report[0];
-    p.reportWrite = report[1];
+    int reportPipe[2];
+    if (pipe2(reportPipe, O_CLOEXEC | O_NONBLOCK) < 0) return Fail(errno, "pipe2", "report");
+    p.reportRead = reportPipe[0];
+    p.reportWrite = reportPipe[1];
 
     sigset_t all, old, empty;
     sigfillset(&all);
@@ -415,7 +367,8 @@ class SpawnWorker : public Napi::AsyncWorker {
     int pidfd = -1;
     CloneArgs args;
     std::memset(&args, 0, sizeof args);
-    args.flags = CLONE_PIDFD;
+    // CLONE_VFORK: this thread sleeps until the child has exec'd or exited, so its report is final below.
+    args.flags = CLONE_PIDFD | CLONE_VFORK;
     args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
     if (p.cgroupFd >= 0) {
@@ -428,10 +381,23 @@ class SpawnWorker : public Napi::AsyncWorker {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (pid < 0) return Fail(cloneErr, "clone3", p.cgroupFd >= 0 ? "into " + plan.cgroupDir : std::string());
 
+    // The child has exec'd (nothing to read: EAGAIN, or end-of-file) or written its report and exited.
+    ChildReport report;
+    ssize_t n;
+    do n = read(p.reportRead, &report, sizeof report);
+    while (n < 0 && errno == EINTR);
+    int readErr = errno;
+    if (n != 0 && !(n < 0 && readErr == EAGAIN)) {
+      ReapFailed(static_cast<int>(pid), pidfd);
+      if (n == static_cast<ssize_t>(sizeof report)) {
+        childFailed_ = true;
+        return Fail(report.err > 0 ? report.err : EIO, StageSyscall(report.stage), StageText(plan, report));
+      }
+      return Fail(n < 0 ? readErr : EIO, "read", "spawn report pipe");
+    }
+
     child_->pid = static_cast<int>(pid);
     child_->pidfd = pidfd;
-    child_->reportFd = p.reportRead;
-    p.reportRead = -1;
     for (int i = 0; i < 3; i++) {
       child_->parentStdio[i] = p.parentStdio[i];
       p.parentStdio[i] = -1;
@@ -442,9 +408,15 @@ class SpawnWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Child* c = child_;
+    if (childFailed_) {
+      c->deferred.Reject(MakeError(env, ErrnoName(err_), "spawn " + c->plan.argv[0] + ": " + detail_ + ": " + std::strerror(err_), err_,
+                                   syscall_)
+                             .Value());
+      return;  // the destructor frees the child
+    }
     if (err_) {
       c->deferred.Reject(MakeErrnoError(env, err_, syscall_, detail_).Value());
-      return;  // the destructor frees the child
+      return;
     }
     child_ = nullptr;
     auto& st = State(env);
@@ -458,19 +430,19 @@ class SpawnWorker : public Napi::AsyncWorker {
     st.children[c->id] = c;
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
-    c->reportPoll.data = c;
     c->exitPoll.data = c;
-    if (uv_poll_init(loop, &c->reportPoll, c->reportFd) == 0) {
-      c->openHandles++;
-      c->reportPolling = true;
-      uv_poll_start(&c->reportPoll, UV_READABLE | UV_DISCONNECT, OnReportReadable);
-    }
     if (uv_poll_init(loop, &c->exitPoll, c->pidfd) == 0) {
       c->openHandles++;
       c->exitPolling = true;
       uv_poll_start(&c->exitPoll, UV_READABLE, OnExitReadable);
     }
-    if (!c->reportPolling) SettleFromReport(c);  // cannot happen on Linux, but never hang
+    auto result = Napi::Object::New(env);
+    result.Set("pid", c->pid);
+    result.Set("id", c->id);
+    auto fds = Napi::Array::New(env, 3);
+    for (uint32_t i = 0; i < 3; i++) fds.Set(i, c->parentStdio[i]);
+    result.Set("stdio", fds);
+    c->deferred.Resolve(result);
   }
 
   Napi::Promise Promise() { return child_->deferred.Promise(); }
@@ -490,9 +462,15 @@ class SpawnWorker : public Napi::AsyncWorker {
     CloseFd(prep_.reportRead);
     CloseFd(prep_.reportWrite);
   }
+  // A child that could not exec has exited (or is exiting): reap it here, on the pool thread.
+  static void ReapFailed(int pid, int& pidfd) {
+    siginfo_t info;
+    while (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) < 0 && errno == EINTR) {
+    }
+    CloseFd(pidfd);
+  }
   void Discard() {
     for (int& fd : child_->parentStdio) CloseFd(fd);
-    CloseFd(child_->reportFd);
     CloseFd(child_->pidfd);
     delete child_;
     child_ = nullptr;
@@ -500,6 +478,7 @@ class SpawnWorker : public Napi::AsyncWorker {
 
   Child* child_;
   Prepared prep_;
+  bool childFailed_ = false;  // err_ is the child's own (from its report), not ours
   int err_ = 0;
   const char* syscall_ = "";
   std::string detail_;

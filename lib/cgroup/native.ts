@@ -33,7 +33,7 @@ export interface NativeChild {
 
 /** The functions csrc/spawn.cc exports. */
 export interface SpawnNative {
-  /** Clones on a pool thread; resolves once the child has exec'd, rejects with the child's errno if it could not. */
+  /** Clones (CLONE_VFORK) on a pool thread; resolves once the child has exec'd, rejects with the child's errno if it could not. */
   spawn(plan: SpawnPlan, onExit: (code: number | null, signal: number | null) => void): Promise<NativeChild>;
   /** pidfd_send_signal; ESRCH once the child has been reaped. */
   kill(id: number, signal: number): void;

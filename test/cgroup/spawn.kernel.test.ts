@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Cgroup, CgroupLayout, KernkitError, spawn } from '../../lib';
+import { type SpawnPlan, spawnNative } from '../../lib/cgroup/native';
 import { GroupJanitor, cgroupMissing, collect } from '../helpers/cgroup';
 import { kernelTest, rootMissing } from '../helpers/kernel';
 
@@ -103,6 +104,35 @@ describe('spawn into a cgroup', () => {
     expect(zombies().length).toBeLessThanOrEqual(before);
     expect(await cg.procs()).toEqual([]);
   });
+});
+
+describe('concurrent spawns', () => {
+  const v1Freezer = kernelTest(cgroupMissing({ v1Controllers: ['freezer'] }));
+
+  v1Freezer('a spawn is not held up by another one whose child stalls before exec (frozen v1 group)', async () => {
+    const cg = await Cgroup.create(janitor.name(), {}, { layout: machine.legacyOnly() });
+    // The public spawn refuses a frozen group; the native call is what a group frozen mid-spawn meets.
+    const stalled: SpawnPlan = {
+      candidates: ['/bin/true'],
+      argv: ['true'],
+      envp: [],
+      procsFiles: cg.spawnTargets().procsFiles,
+      stdio: ['ignore', 'ignore', 'ignore'],
+      setsid: false,
+    };
+    for (let i = 0; i < 20; i++) {
+      await cg.freeze();
+      let stalledExit!: () => void;
+      const stalledExited = new Promise<void>((r) => (stalledExit = r));
+      const other = spawnNative.spawn(stalled, () => stalledExit());
+      // Its report pipe is created while the other child may still hold copies of every inherited fd.
+      const child = await spawn('true', [], { stdio: 'ignore' });
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+      await cg.thaw();
+      await other;
+      await stalledExited;
+    }
+  }, 60000);
 });
 
 describe('spawn as a child process', () => {
