@@ -501,6 +501,30 @@ export class Cgroup {
     if (failed >= 0) throw ioError(removed[failed][0] as string, 'rmdir', rmdirs[failed][1]);
   }
 
+  /**
+   * What keeps the group frozen, or null: its own or an ancestor's v2
+   * `cgroup.freeze`, or a v1 `freezer.state` other than THAWED (which covers
+   * frozen ancestors). A child spawned into a frozen group stops before exec.
+   * @internal
+   */
+  async frozenBy(): Promise<string | null> {
+    const files: string[] = [];
+    const unified = this.unifiedDir();
+    if (unified) {
+      const segs = this.path.split('/').filter(Boolean);
+      for (let i = segs.length; i > 0; i--) files.push(path.join(hierarchyDir(this.layout.unified!, '/' + segs.slice(0, i).join('/')), 'cgroup.freeze'));
+    }
+    const freezer = this.directory('freezer');
+    if (freezer) files.push(path.join(freezer, 'freezer.state'));
+    const texts = await readMany(files);
+    for (let i = 0; i < files.length; i++) {
+      const text = texts[i]?.trim();
+      if (text === undefined || text === '0' || text === 'THAWED') continue;
+      return `${files[i]} is ${text}`;
+    }
+    return null;
+  }
+
   /** Where clone3 and the child's own attach must put a spawned process. @internal */
   spawnTargets(): { cgroupDir?: string; procsFiles: string[] } {
     const unified = this.unifiedDir();

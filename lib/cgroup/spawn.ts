@@ -123,7 +123,9 @@ function execCandidates(command: string, env: Record<string, string | undefined>
  * instruction. Resolves once the program has been exec'd; rejects with the
  * errno of whatever failed (ENOENT for a missing program, EACCES, the attach
  * error of a v1 hierarchy such as ENOSPC for an empty cpuset, EAGAIN from a
- * pids limit, ...). Needs Linux 5.3 (clone3, pidfd); v2 placement 5.7.
+ * pids limit, EBUSY for a frozen group, ...). Needs Linux 5.3 (clone3,
+ * pidfd); v2 placement 5.7. A group frozen after the check, before the child
+ * has exec'd, holds the spawn (and a libuv pool thread) until it is thawed.
  * Deviation from execvp: no `/bin/sh` retry for a file without a `#!` line
  * (ENOEXEC), as posix_spawnp.
  */
@@ -156,6 +158,13 @@ export async function spawn(command: string, args: readonly string[] = [], optio
               throw new KernkitError(`invalid cgroup: ${describeValue(options.cgroup)} (expected a Cgroup or a path)`, { code: 'EINVAL' });
             })();
     targets = group.spawnTargets();
+    // The child would stop before exec, and with it the pool thread that cloned it (CLONE_VFORK) until a thaw.
+    const frozen = await group.frozenBy();
+    if (frozen) {
+      throw new KernkitError(`spawn ${command}: cgroup ${group.path} is frozen (${frozen}); a child would stop before exec until it is thawed`, {
+        code: 'EBUSY',
+      });
+    }
   }
 
   const plan: SpawnPlan = {

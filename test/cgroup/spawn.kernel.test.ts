@@ -80,6 +80,27 @@ describe('spawn into a cgroup', () => {
     expectInGroup(await cgroupLinesOf(cg), cg);
   });
 
+  kernel('a frozen group (v1 freezer, v2 cgroup.freeze, or a frozen v2 ancestor) refuses the spawn with EBUSY', async () => {
+    const v1Group = await Cgroup.create(janitor.name(), {}, { layout: machine.legacyOnly() });
+    const v2Parent = await Cgroup.create(janitor.name(), {}, { layout: machine.unifiedOnly() });
+    const v2Child = await Cgroup.create(`${v2Parent.path}/job`, {}, { layout: machine.unifiedOnly() });
+    for (const [frozen, target] of [
+      [v1Group, v1Group],
+      [v2Parent, v2Parent],
+      [v2Parent, v2Child],
+    ] as const) {
+      await frozen.freeze();
+      await expect(spawn('true', [], { cgroup: target, stdio: 'ignore' })).rejects.toMatchObject({
+        code: 'EBUSY',
+        message: expect.stringContaining('frozen'),
+      });
+      expect(await target.procs()).toEqual([]);
+      await frozen.thaw();
+      const child = await spawn('true', [], { cgroup: target, stdio: 'ignore' });
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+    }
+  });
+
   kernel('a path works as the cgroup option', async () => {
     const cg = await Cgroup.create(janitor.name(), { pids: { max: 10 } });
     const child = await spawn('true', [], { cgroup: cg.path, stdio: 'ignore' });
