@@ -2,7 +2,10 @@
 // the event loop.
 //
 // - cgroup v2 (unified hierarchy): clone3(CLONE_INTO_CGROUP) places the child in
-//   the target group atomically, before it runs a single instruction.
+//   the target group atomically, before it runs a single instruction. Where
+//   clone3 is refused (ENOSYS: Docker's default seccomp profile, kernels before
+//   5.3; E2BIG for a cgroup: kernels before 5.7), clone() is used instead and
+//   the child attaches itself to the unified group as it does for v1.
 // - cgroup v1 (and the v1 half of a hybrid layout): the child writes "0" (the
 //   kernel's "myself") into every hierarchy's cgroup.procs before exec.
 //
@@ -26,6 +29,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -101,18 +105,23 @@ struct ChildPlan {
   std::vector<std::string> procsFiles;  // v1 cgroup.procs files the child attaches itself to
   StdioMode stdio[3] = {kInherit, kInherit, kInherit};
   bool setsid = false;
+  bool noClone3 = false;  // use the clone() fallback (tests, diagnosis)
 };
 
 // The fds and pointer arrays of one spawn; owned by the pool thread until the
 // clone, then by the main thread.
 struct Prepared {
   std::vector<char*> argv, envp, candidates;
-  std::vector<int> procsFds;
+  std::vector<int> procsFds;               // cgroup.procs files the child writes itself into
+  std::vector<std::string> procsNames;     // ... and their paths, for error messages
   int cgroupFd = -1;
   int childStdio[3] = {-1, -1, -1};   // the child's ends (or /dev/null)
   int parentStdio[3] = {-1, -1, -1};  // our ends of the pipes
   int reportRead = -1, reportWrite = -1;
 };
+
+// Set once clone3 has been refused: every later spawn goes straight to clone().
+std::atomic<bool> clone3Unusable{false};
 
 void CloseFd(int& fd) {
   if (fd >= 0) close(fd);
@@ -207,6 +216,7 @@ struct Child {
   bool exitPolling = false;
   int openHandles = 0;
   bool reaped = false;
+  bool viaClone3 = true;  // which system call started it
   napi_env env = nullptr;
   Napi::Promise::Deferred deferred;
   Napi::FunctionReference onExit;
@@ -247,11 +257,11 @@ void MaybeFree(Child* c) {
   delete c;
 }
 
-std::string StageText(const ChildPlan& plan, const ChildReport& r) {
+std::string StageText(const ChildPlan& plan, const std::vector<std::string>& procsNames, const ChildReport& r) {
   switch (r.stage) {
     case kStageAttach:
-      return "attach to " + (r.index >= 0 && static_cast<size_t>(r.index) < plan.procsFiles.size() ? plan.procsFiles[r.index]
-                                                                                                     : std::string("a cgroup"));
+      return "attach to " + (r.index >= 0 && static_cast<size_t>(r.index) < procsNames.size() ? procsNames[r.index]
+                                                                                                : std::string("a cgroup"));
     case kStageSetsid: return "setsid";
     case kStageStdio: return "dup2 onto fd " + std::to_string(r.index);
     case kStageChdir: return "chdir to " + plan.cwd;
@@ -329,15 +339,15 @@ class SpawnWorker : public Napi::AsyncWorker {
     p.envp.push_back(nullptr);
     for (auto& s : plan.candidates) p.candidates.push_back(const_cast<char*>(s.c_str()));
 
-    if (!plan.cgroupDir.empty()) {
+    bool viaClone3 = !plan.noClone3 && !clone3Unusable.load(std::memory_order_relaxed);
+    if (!plan.cgroupDir.empty() && viaClone3) {
       p.cgroupFd = open(plan.cgroupDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (p.cgroupFd < 0) return Fail(errno, "open", plan.cgroupDir);
     }
     for (auto& f : plan.procsFiles) {
-      int fd = open(f.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) return Fail(errno, "open", f);
-      p.procsFds.push_back(fd);
+      if (!OpenProcs(f, false)) return;
     }
+    if (!plan.cgroupDir.empty() && !viaClone3 && !OpenProcs(plan.cgroupDir + "/cgroup.procs", true)) return;
     for (int slot = 0; slot < 3; slot++) {
       if (plan.stdio[slot] == kPipe) {
         int fds[2];
@@ -359,27 +369,21 @@ class SpawnWorker : public Napi::AsyncWorker {
     p.reportRead = reportPipe[0];
     p.reportWrite = reportPipe[1];
 
-    sigset_t all, old, empty;
-    sigfillset(&all);
-    sigemptyset(&empty);
-    // Blocked across the clone so that no handler of ours runs in the child before it resets them.
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     int pidfd = -1;
-    CloneArgs args;
-    std::memset(&args, 0, sizeof args);
-    // CLONE_VFORK: this thread sleeps until the child has exec'd or exited, so its report is final below.
-    args.flags = CLONE_PIDFD | CLONE_VFORK;
-    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-    args.exit_signal = SIGCHLD;
-    if (p.cgroupFd >= 0) {
-      args.flags |= CLONE_INTO_CGROUP;
-      args.cgroup = static_cast<uint64_t>(p.cgroupFd);
-    }
-    long pid = syscall(__NR_clone3, &args, sizeof args);
+    long pid = Clone(viaClone3, pidfd);
     int cloneErr = errno;
-    if (pid == 0) ChildMain(plan, p, empty);
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (pid < 0) return Fail(cloneErr, "clone3", p.cgroupFd >= 0 ? "into " + plan.cgroupDir : std::string());
+    if (pid < 0 && viaClone3 && (cloneErr == ENOSYS || (cloneErr == E2BIG && p.cgroupFd >= 0))) {
+      // No clone3 here (seccomp, an old kernel) or none that knows CLONE_INTO_CGROUP: clone() from now on.
+      clone3Unusable.store(true, std::memory_order_relaxed);
+      viaClone3 = false;
+      CloseFd(p.cgroupFd);
+      if (!plan.cgroupDir.empty() && !OpenProcs(plan.cgroupDir + "/cgroup.procs", true)) return;
+      pid = Clone(false, pidfd);
+      cloneErr = errno;
+    }
+    if (pid < 0) {
+      return Fail(cloneErr, viaClone3 ? "clone3" : "clone", p.cgroupFd >= 0 ? "into " + plan.cgroupDir : std::string());
+    }
 
     // The child has exec'd (nothing to read: EAGAIN, or end-of-file) or written its report and exited.
     ChildReport report;
@@ -391,13 +395,14 @@ class SpawnWorker : public Napi::AsyncWorker {
       ReapFailed(static_cast<int>(pid), pidfd);
       if (n == static_cast<ssize_t>(sizeof report)) {
         childFailed_ = true;
-        return Fail(report.err > 0 ? report.err : EIO, StageSyscall(report.stage), StageText(plan, report));
+        return Fail(report.err > 0 ? report.err : EIO, StageSyscall(report.stage), StageText(plan, p.procsNames, report));
       }
       return Fail(n < 0 ? readErr : EIO, "read", "spawn report pipe");
     }
 
     child_->pid = static_cast<int>(pid);
     child_->pidfd = pidfd;
+    child_->viaClone3 = viaClone3;
     for (int i = 0; i < 3; i++) {
       child_->parentStdio[i] = p.parentStdio[i];
       p.parentStdio[i] = -1;
@@ -439,6 +444,7 @@ class SpawnWorker : public Napi::AsyncWorker {
     auto result = Napi::Object::New(env);
     result.Set("pid", c->pid);
     result.Set("id", c->id);
+    result.Set("via", c->viaClone3 ? "clone3" : "clone");
     auto fds = Napi::Array::New(env, 3);
     for (uint32_t i = 0; i < 3; i++) fds.Set(i, c->parentStdio[i]);
     result.Set("stdio", fds);
@@ -448,6 +454,54 @@ class SpawnWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return child_->deferred.Promise(); }
 
  private:
+  // Opens a cgroup.procs file for the child to write itself into (the unified one first).
+  bool OpenProcs(const std::string& file, bool first) {
+    int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      Fail(errno, "open", file);
+      return false;
+    }
+    prep_.procsFds.insert(first ? prep_.procsFds.begin() : prep_.procsFds.end(), fd);
+    prep_.procsNames.insert(first ? prep_.procsNames.begin() : prep_.procsNames.end(), file);
+    return true;
+  }
+
+  // clone3 (into the cgroup when there is one) or clone; returns in the parent
+  // once the child has exec'd or exited (CLONE_VFORK), with errno on failure.
+  long Clone(bool viaClone3, int& pidfd) {
+    Prepared& p = prep_;
+    sigset_t all, old, empty;
+    sigfillset(&all);
+    sigemptyset(&empty);
+    // Blocked across the clone so that no handler of ours runs in the child before it resets them.
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    long pid;
+    if (viaClone3) {
+      CloneArgs args;
+      std::memset(&args, 0, sizeof args);
+      args.flags = CLONE_PIDFD | CLONE_VFORK;
+      args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+      args.exit_signal = SIGCHLD;
+      if (p.cgroupFd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = static_cast<uint64_t>(p.cgroupFd);
+      }
+      pid = syscall(__NR_clone3, &args, sizeof args);
+    } else {
+      // Like fork (no new stack: the child runs on a copy of ours); CLONE_PIDFD puts the pidfd in parent_tid.
+#if defined(__s390__)
+      pid = syscall(SYS_clone, nullptr, CLONE_PIDFD | CLONE_VFORK | SIGCHLD, &pidfd, nullptr, 0);
+#else
+      pid = syscall(SYS_clone, CLONE_PIDFD | CLONE_VFORK | SIGCHLD, nullptr, &pidfd, nullptr, 0);
+#endif
+    }
+    int err = errno;
+    if (pid == 0) ChildMain(child_->plan, p, empty);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    errno = err;
+    return pid;
+  }
+
   void Fail(int err, const char* syscall, const std::string& detail) {
     err_ = err;
     syscall_ = syscall;
@@ -511,6 +565,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     if (o.Get("cwd").IsString()) c->plan.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
     if (o.Get("cgroupDir").IsString()) c->plan.cgroupDir = o.Get("cgroupDir").As<Napi::String>().Utf8Value();
     c->plan.setsid = o.Get("setsid").ToBoolean().Value();
+    c->plan.noClone3 = o.Get("noClone3").ToBoolean().Value();
     auto modes = StringArray(env, o.Get("stdio"), "stdio");
     if (modes.size() != 3) throw MakeError(env, "EINVAL", "stdio must have 3 entries");
     for (int i = 0; i < 3; i++) {

@@ -22,12 +22,16 @@ export interface SpawnPlan {
   procsFiles: string[];
   stdio: [NativeStdio, NativeStdio, NativeStdio];
   setsid: boolean;
+  /** Start the child with clone() (the child attaching itself to `cgroupDir`), as where clone3 is refused. */
+  noClone3?: boolean;
 }
 
 /** A started child: its pid, the native id for kill/setRef, and our ends of its pipes (-1 where none). */
 export interface NativeChild {
   pid: number;
   id: number;
+  /** The system call that started it: clone3, or the clone() fallback. */
+  via: 'clone3' | 'clone';
   stdio: [number, number, number];
 }
 

@@ -111,6 +111,21 @@ function stdioModes(stdio: SpawnOptions['stdio']): [NativeStdio, NativeStdio, Na
   return [m, m, m];
 }
 
+/** The fallbacks `KERNKIT_SPAWN_COMPAT` may force (comma-separated), for tests and diagnosis. */
+const COMPAT_SWITCHES = { 'no-clone3': 'noClone3' } as const;
+
+// Fallbacks forced through the environment: what a kernel or seccomp profile without the feature gets.
+function compatSwitches(): Partial<Record<(typeof COMPAT_SWITCHES)[keyof typeof COMPAT_SWITCHES], boolean>> {
+  const out: Partial<Record<(typeof COMPAT_SWITCHES)[keyof typeof COMPAT_SWITCHES], boolean>> = {};
+  for (const name of (process.env.KERNKIT_SPAWN_COMPAT ?? '').split(',').map((n) => n.trim()).filter(Boolean)) {
+    if (!(name in COMPAT_SWITCHES)) {
+      throw invalidArgument('KERNKIT_SPAWN_COMPAT entry', name, `expected ${Object.keys(COMPAT_SWITCHES).join(' or ')}`);
+    }
+    out[COMPAT_SWITCHES[name as keyof typeof COMPAT_SWITCHES]] = true;
+  }
+  return out;
+}
+
 // execvp's search: a name with a slash is used as is; otherwise every PATH entry (empty = current directory).
 function execCandidates(command: string, env: Record<string, string | undefined>): string[] {
   if (command.includes('/')) return [command];
@@ -128,6 +143,12 @@ function execCandidates(command: string, env: Record<string, string | undefined>
  * has exec'd, holds the spawn (and a libuv pool thread) until it is thawed.
  * Deviation from execvp: no `/bin/sh` retry for a file without a `#!` line
  * (ENOEXEC), as posix_spawnp.
+ *
+ * Where clone3 is refused (ENOSYS: Docker's default seccomp profile, Linux
+ * before 5.3; E2BIG with a cgroup: before 5.7), the child is started with
+ * clone() and writes itself into the unified group's `cgroup.procs` before
+ * exec, as it does for v1 hierarchies. `KERNKIT_SPAWN_COMPAT=no-clone3` in
+ * the environment forces that path (tests, diagnosis).
  */
 export async function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<CgroupChild> {
   if (typeof command !== 'string' || command === '') throw invalidArgument('command', command, 'expected a non-empty string');
@@ -174,6 +195,7 @@ export async function spawn(command: string, args: readonly string[] = [], optio
     procsFiles: targets.procsFiles,
     stdio: stdioModes(options.stdio),
     setsid: options.detached === true,
+    ...compatSwitches(),
     ...(options.cwd !== undefined ? { cwd: noNul(options.cwd, 'cwd') } : {}),
     ...(targets.cgroupDir !== undefined ? { cgroupDir: targets.cgroupDir } : {}),
   };

@@ -127,6 +127,49 @@ describe('spawn into a cgroup', () => {
   });
 });
 
+describe('clone() fallback, where clone3 is refused (seccomp ENOSYS, old kernels)', () => {
+  afterEach(() => {
+    delete process.env.KERNKIT_SPAWN_COMPAT;
+    jest.restoreAllMocks();
+  });
+
+  kernel('KERNKIT_SPAWN_COMPAT=no-clone3: started by clone(), the child attaches itself in every hierarchy before exec', async () => {
+    const hybrid = await Cgroup.create(janitor.name(), { pids: { max: 10 }, memory: { max: '64M' } });
+    const v2 = await Cgroup.create(janitor.name(), {}, { layout: machine.unifiedOnly() });
+    const calls = jest.spyOn(spawnNative, 'spawn');
+    process.env.KERNKIT_SPAWN_COMPAT = 'no-clone3';
+    expectInGroup(await cgroupLinesOf(hybrid), hybrid);
+    expectInGroup(await cgroupLinesOf(v2), v2);
+    expect(calls).toHaveBeenCalledTimes(2);
+    for (const [i, result] of calls.mock.results.entries()) {
+      expect(calls.mock.calls[i][0]).toMatchObject({ noClone3: true, cgroupDir: expect.any(String) });
+      expect(await result.value).toMatchObject({ via: 'clone' });
+    }
+    delete process.env.KERNKIT_SPAWN_COMPAT;
+    await cgroupLinesOf(v2);
+    expect(await calls.mock.results[2].value).toMatchObject({ via: 'clone3' });
+  });
+
+  kernel('a unified group that refuses the child fails the spawn with its errno, naming its cgroup.procs', async () => {
+    // A domain group next to a threaded sibling is "domain invalid": it takes no processes
+    // (EOPNOTSUPP from clone3 and from the child's own write alike).
+    const parent = await Cgroup.create(janitor.name(), {}, { layout: machine.unifiedOnly() });
+    await Cgroup.create(`${parent.path}/threads`, {}, { layout: machine.unifiedOnly(), threaded: true });
+    const invalid = await Cgroup.create(`${parent.path}/job`, {}, { layout: machine.unifiedOnly() });
+    expect(readFileSync(path.join(invalid.directory()!, 'cgroup.type'), 'utf8').trim()).toBe('domain invalid');
+    await expect(spawn('true', [], { cgroup: invalid, stdio: 'ignore' })).rejects.toMatchObject({ code: 'EOPNOTSUPP', syscall: 'clone3' });
+    process.env.KERNKIT_SPAWN_COMPAT = 'no-clone3';
+    await expect(spawn('true', [], { cgroup: invalid, stdio: 'ignore' })).rejects.toMatchObject({
+      code: 'EOPNOTSUPP',
+      syscall: 'write',
+      message: expect.stringContaining(`${invalid.directory()}/cgroup.procs`),
+    });
+    expect(await invalid.procs()).toEqual([]);
+    process.env.KERNKIT_SPAWN_COMPAT = 'no-such-thing';
+    await expect(spawn('true', [], { stdio: 'ignore' })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('KERNKIT_SPAWN_COMPAT') });
+  });
+});
+
 describe('concurrent spawns', () => {
   const v1Freezer = kernelTest(cgroupMissing({ v1Controllers: ['freezer'] }));
 
