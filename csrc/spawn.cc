@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,7 +106,8 @@ struct ChildPlan {
   std::vector<std::string> procsFiles;  // v1 cgroup.procs files the child attaches itself to
   StdioMode stdio[3] = {kInherit, kInherit, kInherit};
   bool setsid = false;
-  bool noClone3 = false;  // use the clone() fallback (tests, diagnosis)
+  bool noClone3 = false;      // use the clone() fallback (tests, diagnosis)
+  bool noCloseRange = false;  // use the close_range fallback (tests, diagnosis)
 };
 
 // The fds and pointer arrays of one spawn; owned by the pool thread until the
@@ -118,6 +120,7 @@ struct Prepared {
   int childStdio[3] = {-1, -1, -1};   // the child's ends (or /dev/null)
   int parentStdio[3] = {-1, -1, -1};  // our ends of the pipes
   int reportRead = -1, reportWrite = -1;
+  int fdLimit = 0;  // RLIMIT_NOFILE: how far the last-resort close-on-exec loop goes
 };
 
 // Set once clone3 has been refused: every later spawn goes straight to clone().
@@ -136,6 +139,55 @@ int AboveStdio(int fd) {
   close(fd);
   errno = saved;
   return moved;
+}
+
+// waitid on a child: P_PIDFD needs Linux 5.4; on 5.3 (EINVAL) P_PID does the
+// same safely, since the pid of a child nobody has reaped cannot be reused.
+int WaitChild(int pidfd, int pid, siginfo_t* info, int options) {
+  int r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), info, options);
+  if (r < 0 && errno == EINVAL && pid > 0) r = waitid(P_PID, static_cast<id_t>(pid), info, options);
+  return r;
+}
+
+// The kernel's record of a directory entry (getdents64), spelled out: glibc's
+// readdir allocates, which the child must not do.
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[1];
+};
+
+void SetCloexec(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+// Marks every fd above 2 close-on-exec, in the child (async-signal-safe):
+// close_range(CLOSE_RANGE_CLOEXEC) from Linux 5.11; else the fds /proc/self/fd
+// lists, read with raw getdents64; else every fd below RLIMIT_NOFILE.
+void MarkOthersCloexec(const Prepared& p, bool noCloseRange) {
+  if (!noCloseRange && syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    alignas(8) char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+      for (long off = 0; off < n;) {
+        auto* d = reinterpret_cast<LinuxDirent64*>(buf + off);
+        off += d->d_reclen;
+        int fd = 0;
+        const char* c = d->d_name;
+        if (*c < '0' || *c > '9') continue;  // . and ..
+        for (; *c >= '0' && *c <= '9'; c++) fd = fd * 10 + (*c - '0');
+        if (fd > 2 && fd != dir) SetCloexec(fd);
+      }
+    }
+    close(dir);
+    if (n == 0) return;
+  }
+  for (int fd = 3; fd < p.fdLimit; fd++) SetCloexec(fd);
 }
 
 [[noreturn]] void ChildFail(int reportFd, int32_t stage, int32_t index, int err) {
@@ -184,7 +236,7 @@ int AboveStdio(int fd) {
   if (!plan.cwd.empty() && chdir(plan.cwd.c_str()) < 0) ChildFail(p.reportWrite, kStageChdir, 0, errno);
 
   // Whatever else this process had open (without O_CLOEXEC) is not the new program's business.
-  syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  MarkOthersCloexec(p, plan.noCloseRange);
 
   // execvp's search order and error choice: keep going on ENOENT/ENOTDIR, remember EACCES.
   int err = ENOENT;
@@ -283,7 +335,7 @@ void OnExitReadable(uv_poll_t* h, int status, int events) {
   auto* c = static_cast<Child*>(h->data);
   siginfo_t info;
   std::memset(&info, 0, sizeof info);
-  if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &info, WEXITED | WNOHANG) < 0) {
+  if (WaitChild(c->pidfd, c->pid, &info, WEXITED | WNOHANG) < 0) {
     if (errno == EINTR) return;
     info.si_pid = c->pid;  // ECHILD: someone else reaped it; report an unknown end
     info.si_code = 0;
@@ -364,6 +416,10 @@ class SpawnWorker : public Napi::AsyncWorker {
         if (p.childStdio[slot] < 0) return Fail(errno, "fcntl", "/dev/null");
       }
     }
+    rlimit nofile;
+    // Capped at fs.nr_open's default: no fd can be above it unless nr_open was raised.
+    const rlim_t kMaxFds = 1 << 20;
+    p.fdLimit = static_cast<int>(getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < kMaxFds ? nofile.rlim_cur : kMaxFds);
     int reportPipe[2];
     if (pipe2(reportPipe, O_CLOEXEC | O_NONBLOCK) < 0) return Fail(errno, "pipe2", "report");
     p.reportRead = reportPipe[0];
@@ -519,7 +575,7 @@ class SpawnWorker : public Napi::AsyncWorker {
   // A child that could not exec has exited (or is exiting): reap it here, on the pool thread.
   static void ReapFailed(int pid, int& pidfd) {
     siginfo_t info;
-    while (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) < 0 && errno == EINTR) {
+    while (WaitChild(pidfd, pid, &info, WEXITED) < 0 && errno == EINTR) {
     }
     CloseFd(pidfd);
   }
@@ -566,6 +622,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     if (o.Get("cgroupDir").IsString()) c->plan.cgroupDir = o.Get("cgroupDir").As<Napi::String>().Utf8Value();
     c->plan.setsid = o.Get("setsid").ToBoolean().Value();
     c->plan.noClone3 = o.Get("noClone3").ToBoolean().Value();
+    c->plan.noCloseRange = o.Get("noCloseRange").ToBoolean().Value();
     auto modes = StringArray(env, o.Get("stdio"), "stdio");
     if (modes.size() != 3) throw MakeError(env, "EINVAL", "stdio must have 3 entries");
     for (int i = 0; i < 3; i++) {

@@ -24,6 +24,8 @@ export interface SpawnPlan {
   setsid: boolean;
   /** Start the child with clone() (the child attaching itself to `cgroupDir`), as where clone3 is refused. */
   noClone3?: boolean;
+  /** Mark fds close-on-exec from /proc/self/fd (else up to RLIMIT_NOFILE), as where close_range lacks CLOSE_RANGE_CLOEXEC. */
+  noCloseRange?: boolean;
 }
 
 /** A started child: its pid, the native id for kill/setRef, and our ends of its pipes (-1 where none). */

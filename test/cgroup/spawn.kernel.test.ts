@@ -4,13 +4,14 @@
  * attach before exec), with exec errors reported as the errno, and stdio,
  * exit status and signals as a child process should have them.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Cgroup, CgroupLayout, KernkitError, spawn } from '../../lib';
 import { type SpawnPlan, spawnNative } from '../../lib/cgroup/native';
 import { GroupJanitor, cgroupMissing, collect } from '../helpers/cgroup';
-import { kernelTest, rootMissing } from '../helpers/kernel';
+import { commandMissing, kernelTest, rootMissing } from '../helpers/kernel';
 
 const janitor = new GroupJanitor();
 afterEach(() => janitor.cleanup());
@@ -257,6 +258,23 @@ describe('spawn as a child process', () => {
     const fds = out.split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
     expect(fds.filter((fd) => fd > 3)).toEqual([]); // 3 is ls's own directory
   });
+
+  const withBash = kernelTest(commandMissing('bash'));
+  for (const compat of ['', 'no-close-range']) {
+    withBash(`an fd of ours that is not close-on-exec does not reach the program${compat ? ` (${compat}: the /proc/self/fd walk)` : ''}`, () => {
+      // A Node process with an inherited fd 50 that is not close-on-exec (a shell redirection leaves it so).
+      const run = spawnSync('bash', ['-c', 'exec "$0" "$1" 50</dev/null', process.execPath, path.join(__dirname, 'inherited-fd.js')], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, KERNKIT_SPAWN_COMPAT: compat },
+        encoding: 'utf8',
+      });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const { exit, fds } = JSON.parse(run.stdout) as { exit: unknown; fds: number[] };
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(fds).toEqual([0, 1, 2, 3]); // 3 is ls's own directory
+    });
+  }
 
   anywhere('waiting for a child does not block the event loop', async () => {
     let ticks = 0;
