@@ -21,7 +21,16 @@
 // child cloned meanwhile, which holds a copy of the write end until it execs.)
 // The main thread then waits for the exit with uv_poll on a pidfd, so nothing
 // ever blocks the event loop.
+//
+// A child may outlive the environment (worker thread) that started it, as a
+// child_process child outlives its parent: when the environment ends, an async
+// cleanup hook closes the child's handles (Node waits for the close callbacks,
+// so none runs after the addon is unloaded) and hands its pidfd to the Reaper,
+// one process-wide thread that reaps such children when they exit.
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -35,6 +44,8 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -255,6 +266,86 @@ void MarkOthersCloexec(const Prepared& p, bool noCloseRange) {
   ChildFail(p.reportWrite, kStageExec, 0, err);
 }
 
+// Reaps children whose environment ended before they did. Their pidfds are
+// polled by one thread, started on first use; the addon is pinned in memory
+// (RTLD_NODELETE) then, since a worker that loaded it unloads it on exit.
+// Never destroyed: it runs until the process exits.
+class Reaper {
+ public:
+  // Takes the pidfd of an unreaped child (and its pid, for waitid before 5.4).
+  static void Adopt(int pidfd, int pid) {
+    static Reaper* instance = new Reaper();
+    instance->Add(pidfd, pid);
+  }
+
+ private:
+  struct Orphan {
+    int pidfd;
+    int pid;
+  };
+
+  void Add(int pidfd, int pid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (wake_ < 0) Start();
+    incoming_.push_back({pidfd, pid});
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_, &one, sizeof one);
+    (void)ignored;
+  }
+
+  void Start() {
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void*>(&Reaper::Adopt), &self) && self.dli_fname) {
+      dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+    wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    // Signals are for Node's threads: the new thread inherits a full block mask.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    std::thread([this] { Run(); }).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "kernkit-reaper");
+    std::vector<Orphan> orphans;
+    std::vector<pollfd> fds;
+    for (;;) {
+      fds.assign(1, pollfd{wake_, POLLIN, 0});
+      for (auto& o : orphans) fds.push_back(pollfd{o.pidfd, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), -1) < 0) continue;  // EINTR
+      std::vector<Orphan> still;
+      for (size_t i = 0; i < orphans.size(); i++) {
+        if (!(fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+          still.push_back(orphans[i]);
+          continue;
+        }
+        siginfo_t info;
+        std::memset(&info, 0, sizeof info);
+        if (WaitChild(orphans[i].pidfd, orphans[i].pid, &info, WEXITED | WNOHANG) == 0 && info.si_pid == 0) {
+          still.push_back(orphans[i]);  // not yet
+          continue;
+        }
+        close(orphans[i].pidfd);  // reaped (or ECHILD: someone else did)
+      }
+      orphans.swap(still);
+      if (fds[0].revents & POLLIN) {
+        uint64_t n;
+        ssize_t ignored = read(wake_, &n, sizeof n);
+        (void)ignored;
+        std::lock_guard<std::mutex> lock(mu_);
+        orphans.insert(orphans.end(), incoming_.begin(), incoming_.end());
+        incoming_.clear();
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<Orphan> incoming_;
+  int wake_ = -1;
+};
+
 struct SpawnState;
 
 // A spawned child as the main thread tracks it: the pidfd until exit.
@@ -270,21 +361,47 @@ struct Child {
   bool reaped = false;
   bool viaClone3 = true;  // which system call started it
   napi_env env = nullptr;
-  Napi::Promise::Deferred deferred;
+  napi_deferred deferred = nullptr;  // raw: settling it must not throw while the environment goes away
+  napi_value promise = nullptr;      // (valid only in Spawn's scope)
   Napi::FunctionReference onExit;
   std::unique_ptr<Napi::AsyncContext> async;  // so promise reactions run after our uv callbacks
-  SpawnState* state = nullptr;                // null once the environment is being torn down
+  SpawnState* state = nullptr;
 
-  explicit Child(napi_env e) : env(e), deferred(Napi::Promise::Deferred::New(e)) {}
+  explicit Child(napi_env e) : env(e) {
+    if (napi_create_promise(e, &deferred, &promise) != napi_ok) throw MakeError(Napi::Env(e), "EIO", "spawn: cannot create a promise");
+  }
 };
 
+// Per environment: its children, and the cleanup hook that ends them with it.
+// The hook holds the environment (and this state) until it is removed, which
+// happens once every handle has closed and no spawn is under way.
 struct SpawnState : EnvSlotBase {
   uint32_t nextId = 1;
   std::map<uint32_t, Child*> children;
-  bool hooked = false;
+  int inFlight = 0;           // SpawnWorkers queued or running
+  bool hooked = false;        // the async cleanup hook is registered
+  bool tearingDown = false;   // ... and has started: the environment is going away
+  napi_async_cleanup_hook_handle hook = nullptr;
 };
 
 void MaybeFree(Child* c);
+
+// Ends the environment's cleanup once nothing of ours can call back into it.
+void MaybeFinishCleanup(SpawnState* st) {
+  if (!st->tearingDown || st->hook == nullptr || !st->children.empty() || st->inFlight > 0) return;
+  napi_async_cleanup_hook_handle hook = st->hook;
+  st->hook = nullptr;
+  napi_remove_async_cleanup_hook(hook);  // may free the environment's state (st) later; not used after
+}
+
+// The child outlives its environment: its pidfd goes to the Reaper, our fds are closed.
+void Abandon(Child* c) {
+  if (c->pidfd >= 0 && !c->reaped) {
+    Reaper::Adopt(c->pidfd, c->pid);
+    c->pidfd = -1;
+  }
+  CloseFd(c->pidfd);
+}
 
 void OnHandleClosed(uv_handle_t* h) {
   auto* c = static_cast<Child*>(h->data);
@@ -305,8 +422,10 @@ SpawnState& State(napi_env env) { return PerEnv<SpawnState>(Napi::Env(env)); }
 
 void MaybeFree(Child* c) {
   if (c->openHandles > 0 || c->exitPolling) return;
-  if (c->state) c->state->children.erase(c->id);
+  SpawnState* st = c->state;
+  if (st) st->children.erase(c->id);
   delete c;
+  if (st) MaybeFinishCleanup(st);
 }
 
 std::string StageText(const ChildPlan& plan, const std::vector<std::string>& procsNames, const ChildReport& r) {
@@ -331,6 +450,33 @@ const char* StageSyscall(int32_t stage) {
   }
 }
 
+// Calls onExit(code, signal) in the child's async context. Raw N-API: this
+// runs from the loop, also while a terminated worker winds down, when calls
+// into JavaScript fail; that must not throw. An exception onExit throws is
+// uncaught, as in any callback.
+void CallOnExit(Child* c, const siginfo_t& info) {
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  if (c->onExit.IsEmpty() || !c->async || napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value resource, fn, global, ret, argv[2];
+  napi_callback_scope callbackScope = nullptr;
+  bool ok = napi_create_object(env, &resource) == napi_ok &&
+            napi_open_callback_scope(env, resource, static_cast<napi_async_context>(*c->async), &callbackScope) == napi_ok &&
+            napi_get_reference_value(env, static_cast<napi_ref>(c->onExit), &fn) == napi_ok && fn != nullptr &&
+            napi_get_global(env, &global) == napi_ok && napi_get_null(env, &argv[0]) == napi_ok && napi_get_null(env, &argv[1]) == napi_ok;
+  if (ok && info.si_code == CLD_EXITED) ok = napi_create_int32(env, info.si_status, &argv[0]) == napi_ok;
+  if (ok && (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)) ok = napi_create_int32(env, info.si_status, &argv[1]) == napi_ok;
+  if (ok && napi_call_function(env, global, fn, 2, argv, &ret) != napi_ok) {
+    bool pending = false;
+    napi_value exception;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+      napi_fatal_exception(env, exception);
+    }
+  }
+  if (callbackScope) napi_close_callback_scope(env, callbackScope);
+  napi_close_handle_scope(env, scope);
+}
+
 void OnExitReadable(uv_poll_t* h, int status, int events) {
   auto* c = static_cast<Child*>(h->data);
   siginfo_t info;
@@ -342,44 +488,38 @@ void OnExitReadable(uv_poll_t* h, int status, int events) {
   }
   if (info.si_pid == 0) return;  // not yet (spurious wakeup)
   c->reaped = true;
-  Napi::Env env(c->env);
-  Napi::HandleScope scope(env);
-  Napi::CallbackScope callbackScope(env, *c->async);
   StopExit(c);
-  if (!c->onExit.IsEmpty()) {
-    Napi::Value code = env.Null(), signal = env.Null();
-    if (info.si_code == CLD_EXITED) code = Napi::Number::New(env, info.si_status);
-    else if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) signal = Napi::Number::New(env, info.si_status);
-    try {
-      c->onExit.Call(env.Global(), {code, signal});
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());
-    }
-  }
-  c->onExit.Reset();  // the handles are closing; OnHandleClosed frees the child
+  CallOnExit(c, info);
+  c->onExit.Reset();  // the handle is closing; OnHandleClosed frees the child
 }
 
-// Closes every child's handles when the environment goes away (worker exit).
-void CleanupEnv(void* arg) {
+// The environment is going away (worker exit): children still running go to
+// the Reaper, their handles close, and the hook ends when the last one has.
+void CleanupEnv(napi_async_cleanup_hook_handle hook, void* arg) {
   auto* st = static_cast<SpawnState*>(arg);
+  st->tearingDown = true;
+  st->hook = hook;
   std::vector<Child*> all;
   for (auto& kv : st->children) all.push_back(kv.second);
-  st->children.clear();
   for (Child* c : all) {
-    // Nothing may touch the environment after this: its instance data goes next.
-    c->state = nullptr;
     c->onExit.Reset();
     c->async.reset();
-    StopExit(c);
+    Abandon(c);
+    StopExit(c);  // OnHandleClosed frees the child
   }
+  MaybeFinishCleanup(st);
 }
 
 // The clone itself, on a pool thread. On success the Child goes to the main thread.
 class SpawnWorker : public Napi::AsyncWorker {
  public:
-  SpawnWorker(Napi::Env env, Child* child) : Napi::AsyncWorker(env), child_(child) {}
+  SpawnWorker(Napi::Env env, Child* child, SpawnState* state) : Napi::AsyncWorker(env), child_(child), state_(state) {
+    state_->inFlight++;
+  }
   ~SpawnWorker() override {
     if (child_) Discard();
+    state_->inFlight--;
+    MaybeFinishCleanup(state_);
   }
 
   void Execute() override {
@@ -466,29 +606,59 @@ class SpawnWorker : public Napi::AsyncWorker {
     CloseAll();
   }
 
+  // On the main thread, also while the environment is being torn down: then
+  // nothing may be handed to JavaScript (N-API calls fail), and a started child
+  // goes to the Reaper. No exception may leave here.
   void OnOK() override {
-    Napi::Env env = Env();
+    napi_env env = Env();
     Child* c = child_;
-    if (childFailed_) {
-      c->deferred.Reject(MakeError(env, ErrnoName(err_), "spawn " + c->plan.argv[0] + ": " + detail_ + ": " + std::strerror(err_), err_,
-                                   syscall_)
-                             .Value());
-      return;  // the destructor frees the child
-    }
     if (err_) {
-      c->deferred.Reject(MakeErrnoError(env, err_, syscall_, detail_).Value());
+      if (state_->tearingDown) return;  // the destructor frees the child
+      try {
+        Napi::Error error = childFailed_ ? MakeError(Env(), ErrnoName(err_),
+                                                     "spawn " + c->plan.argv[0] + ": " + detail_ + ": " + std::strerror(err_), err_, syscall_)
+                                         : MakeErrnoError(Env(), err_, syscall_, detail_);
+        napi_reject_deferred(env, c->deferred, error.Value());
+      } catch (...) {
+        // the environment is going away: nobody is waiting for this promise
+      }
       return;
     }
+    if (state_->tearingDown || !Start(c)) return;  // the destructor hands the child to the Reaper
     child_ = nullptr;
-    auto& st = State(env);
-    if (!st.hooked) {
-      napi_add_env_cleanup_hook(env, CleanupEnv, &st);
-      st.hooked = true;
+  }
+
+  Napi::Value Promise() { return Napi::Value(Env(), child_->promise); }
+
+ private:
+  // Resolves the spawn promise and watches the exit; false (and nothing kept) if the environment refuses.
+  bool Start(Child* c) {
+    napi_env env = Env();
+    napi_value result, fds, value;
+    bool ok = napi_create_object(env, &result) == napi_ok && napi_create_array_with_length(env, 3, &fds) == napi_ok;
+    for (uint32_t i = 0; ok && i < 3; i++) {
+      ok = napi_create_int32(env, c->parentStdio[i], &value) == napi_ok && napi_set_element(env, fds, i, value) == napi_ok;
     }
-    c->async = std::make_unique<Napi::AsyncContext>(env, "kernkit:spawn");
-    c->state = &st;
-    c->id = st.nextId++;
-    st.children[c->id] = c;
+    auto set = [&](const char* key, napi_value v) { ok = ok && napi_set_named_property(env, result, key, v) == napi_ok; };
+    uint32_t id = state_->nextId;
+    if (ok && napi_create_int32(env, c->pid, &value) == napi_ok) set("pid", value); else ok = false;
+    if (ok && napi_create_uint32(env, id, &value) == napi_ok) set("id", value); else ok = false;
+    if (ok && napi_create_string_utf8(env, c->viaClone3 ? "clone3" : "clone", NAPI_AUTO_LENGTH, &value) == napi_ok) set("via", value);
+    else ok = false;
+    set("stdio", fds);
+    try {
+      c->async = std::make_unique<Napi::AsyncContext>(Env(), "kernkit:spawn");
+    } catch (...) {
+      ok = false;
+    }
+    if (!ok || napi_resolve_deferred(env, c->deferred, result) != napi_ok) {
+      c->async.reset();
+      return false;
+    }
+    // Resolved: from here the JS side owns the child and its pipe ends.
+    c->state = state_;
+    c->id = state_->nextId++;
+    state_->children[c->id] = c;
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     c->exitPoll.data = c;
@@ -497,19 +667,9 @@ class SpawnWorker : public Napi::AsyncWorker {
       c->exitPolling = true;
       uv_poll_start(&c->exitPoll, UV_READABLE, OnExitReadable);
     }
-    auto result = Napi::Object::New(env);
-    result.Set("pid", c->pid);
-    result.Set("id", c->id);
-    result.Set("via", c->viaClone3 ? "clone3" : "clone");
-    auto fds = Napi::Array::New(env, 3);
-    for (uint32_t i = 0; i < 3; i++) fds.Set(i, c->parentStdio[i]);
-    result.Set("stdio", fds);
-    c->deferred.Resolve(result);
+    return true;
   }
 
-  Napi::Promise Promise() { return child_->deferred.Promise(); }
-
- private:
   // Opens a cgroup.procs file for the child to write itself into (the unified one first).
   bool OpenProcs(const std::string& file, bool first) {
     int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
@@ -579,14 +739,17 @@ class SpawnWorker : public Napi::AsyncWorker {
     }
     CloseFd(pidfd);
   }
+  // The child never reached JavaScript (a failure, or an environment going away).
   void Discard() {
     for (int& fd : child_->parentStdio) CloseFd(fd);
-    CloseFd(child_->pidfd);
+    Abandon(child_);
+    child_->onExit.Reset();
     delete child_;
     child_ = nullptr;
   }
 
   Child* child_;
+  SpawnState* state_;
   Prepared prep_;
   bool childFailed_ = false;  // err_ is the child's own (from its report), not ours
   int err_ = 0;
@@ -634,8 +797,16 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     delete c;
     throw;
   }
-  auto* worker = new SpawnWorker(env, c);
-  Napi::Promise promise = worker->Promise();
+  auto& st = State(env);
+  if (!st.hooked) {
+    if (napi_add_async_cleanup_hook(env, CleanupEnv, &st, nullptr) != napi_ok) {
+      delete c;
+      throw MakeError(env, "EIO", "spawn: cannot register the environment's cleanup hook");
+    }
+    st.hooked = true;
+  }
+  auto* worker = new SpawnWorker(env, c, &st);
+  Napi::Value promise = worker->Promise();
   worker->Queue();
   return promise;
 }

@@ -149,6 +149,11 @@ function execCandidates(command: string, env: Record<string, string | undefined>
  * reaped), CLONE_INTO_CGROUP (5.7; before, the child attaches itself),
  * close_range(CLOSE_RANGE_CLOEXEC) (5.11; before, the fds /proc/self/fd lists
  * are marked one by one, or without /proc every fd below RLIMIT_NOFILE).
+ * The child outlives the thread that spawned it, as a child_process child
+ * outlives its parent: when a worker thread ends before its child, kernkit's
+ * reaper thread reaps the child once it exits (no zombie), but nothing can
+ * wait for or signal it through kernkit any more.
+ *
  * Deviation from execvp: no `/bin/sh` retry for a file without a `#!` line
  * (ENOEXEC), as posix_spawnp.
  *

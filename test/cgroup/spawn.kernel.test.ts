@@ -276,6 +276,14 @@ describe('spawn as a child process', () => {
     });
   }
 
+  for (const mode of ['worker-only', 'main-too', 'inflight']) {
+    anywhere(`a worker that ends before its child neither crashes the process nor leaves a zombie (${mode})`, () => {
+      const run = spawnSync(process.execPath, [path.join(__dirname, 'worker-spawn.js'), mode], { encoding: 'utf8' });
+      expect({ status: run.status, signal: run.signal, stderr: run.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+      expect(JSON.parse(run.stdout)).toEqual({ left: {} });
+    });
+  }
+
   anywhere('waiting for a child does not block the event loop', async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
