@@ -238,45 +238,64 @@ export class Cgroup {
   /**
    * Changes limits. A controller the group is not under yet is added (the
    * group is created in its hierarchy and its processes moved there). cpuset
-   * CPUs outside the parent's are refused with EACCES, as cgroup v1 does. If a
-   * write fails, the values written before it are restored.
+   * CPUs outside the parent's are refused with EACCES on v1, as the kernel
+   * does. Everything that can be checked is checked before anything changes;
+   * if a write fails, the values written before it are restored, processes
+   * moved into a new hierarchy go back where they were, and the directories
+   * made for it are removed.
    */
   async set(limits: CgroupLimits): Promise<void> {
     const valid = validateLimits(limits);
     const controllers = controllersOf(valid);
     if (!controllers.length) return;
+    const targets = controllers.map((c) => {
+      const h = controllerHierarchy(this.layout, c);
+      return { c, h, dir: this.dirs.get(h) ?? hierarchyDir(h, this.path) };
+    });
+
+    // Batch 1, read only: the limit files where they exist (old values, and what v1's write order
+    // depends on), whether v1 has swap accounting, and the CPUs above a v1 cpuset.
+    const limitFiles = targets.flatMap(({ c, h, dir }) => (h.version === 2 ? V2_LIMIT_FILES[c] : V1_LIMIT_FILES[c]).map((f) => path.join(dir, f)));
+    const memoryH = this.layout.hierarchyFor('memory');
+    const memswProbe = valid.memory?.swapMax !== undefined && memoryH?.version === 1 ? path.join(memoryH.mountPoint, 'memory.memsw.limit_in_bytes') : null;
+    const cpusetH = this.layout.hierarchyFor('cpuset');
+    const segs = this.path.split('/').filter(Boolean);
+    const parentCpus =
+      valid.cpuset?.cpus !== undefined && cpusetH?.version === 1
+        ? segs.map((_, i) => path.join(hierarchyDir(cpusetH, '/' + segs.slice(0, i).join('/')), 'cpuset.cpus'))
+        : [];
+    const texts = await readMany([...limitFiles, ...(memswProbe ? [memswProbe] : []), ...parentCpus]);
+    const old = new Map(limitFiles.map((f, i) => [f, texts[i]]));
+    const known = texts.slice(texts.length - parentCpus.length).filter((t): t is string => t !== null);
+    // The nearest existing ancestor's CPUs are what the group is bound by.
+    if (known.length) checkCpusWithin(valid.cpuset!.cpus!, known[known.length - 1].trim());
+    const writes = targets.map(({ c, h, dir }) => {
+      const only: ValidLimits = { [c]: valid[c] };
+      if (h.version === 2) return v2Writes(only);
+      const present = old.get(path.join(dir, V1_LIMIT_FILES[c][0])) != null;
+      // Where the group is not yet, it starts with the kernel's defaults.
+      const current: V1Current = present
+        ? v1CurrentFrom(dir, old)
+        : { ...V1_DEFAULTS, memswLimit: memswProbe && texts[limitFiles.length] === null ? null : 'max' };
+      return v1Writes(only, current); // throws for what v1 cannot express, before anything changes
+    });
+
     const undo = new Undo();
     try {
-      for (const c of controllers) await this.ensureController(c, undo);
-      // Batch 1: every limit file of the controllers involved (old values, and what v1's write order depends on).
-      const reads: Array<[LimitController, string]> = [];
-      for (const c of controllers) {
-        const h = this.layout.hierarchyFor(c)!;
-        for (const f of h.version === 2 ? V2_LIMIT_FILES[c] : V1_LIMIT_FILES[c]) reads.push([c, path.join(this.dirs.get(h)!, f)]);
-      }
-      const cpusetH = this.layout.hierarchyFor('cpuset');
-      const parentCpus =
-        valid.cpuset?.cpus !== undefined && cpusetH
-          ? path.join(hierarchyDir(cpusetH, path.posix.dirname(this.path)), cpusetH.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus')
-          : null;
-      const texts = await readMany([...reads.map(([, f]) => f), ...(parentCpus ? [parentCpus] : [])]);
-      const old = new Map(reads.map(([, f], i) => [f, texts[i]]));
-      if (parentCpus) checkCpusWithin(valid.cpuset!.cpus!, (texts[texts.length - 1] ?? '').trim());
-
+      for (const { c } of targets) await this.ensureController(c, undo);
+      // Files that were not there before (a new directory, a v2 controller just enabled): their values now, for the undo.
+      const files = targets.flatMap(({ dir }, i) => writes[i].map((w) => path.join(dir, w.file)));
+      const fresh = files.filter((f) => old.get(f) == null);
+      if (fresh.length) (await readMany(fresh)).forEach((t, i) => old.set(fresh[i], t));
       // Batch 2: the writes, restored to their old values if one fails.
-      const steps: Step[] = [];
-      for (const c of controllers) {
-        const h = this.layout.hierarchyFor(c)!;
-        const dir = this.dirs.get(h)!;
-        const only: ValidLimits = { [c]: valid[c] };
-        const writes: FileWrite[] = h.version === 2 ? v2Writes(only) : v1Writes(only, v1CurrentFrom(dir, old));
-        for (const w of writes) {
+      const steps = targets.flatMap(({ dir }, i) =>
+        writes[i].map((w) => {
           const file = path.join(dir, w.file);
           const before = old.get(file)?.trim();
           if (before === undefined || before === null) throw ioError('ENOENT', 'write', file, w.value, w.field);
-          steps.push(writeStep(file, w.value, w.field, before === '' ? '\n' : before));
-        }
-      }
+          return writeStep(file, w.value, w.field, before === '' ? '\n' : before);
+        }),
+      );
       await runSteps(steps);
     } catch (err) {
       await undo.run();
@@ -545,6 +564,8 @@ export class Cgroup {
   }
 
   // Makes sure the group is under `controller`: in its hierarchy, and on v2 with it enabled above.
+  // Undo (newest first): processes back where they were, the directories made, and the hierarchy
+  // forgotten only if its directory is really gone.
   private async ensureController(controller: LimitController, undo: Undo): Promise<void> {
     const h = controllerHierarchy(this.layout, controller);
     const dir = this.dirs.get(h);
@@ -556,18 +577,24 @@ export class Cgroup {
       return;
     }
     // The group is not in this hierarchy yet: make it there (and missing ancestors).
-    const newDir = await makeGroupDirIn(h, this.path, h.version === 2 ? [controller] : [], undo);
-    this.dirs.set(h, newDir);
+    const newDir = hierarchyDir(h, this.path);
     undo.push(async () => {
-      this.dirs.delete(h);
+      const [gone] = await runBatch([['isdir', newDir]]);
+      if (gone[0] === 0 && gone[1] === false) this.dirs.delete(h);
     });
+    await makeGroupDirIn(h, this.path, h.version === 2 ? [controller] : [], undo);
+    this.dirs.set(h, newDir);
     // Keep membership consistent: the group's processes join it in the new hierarchy too.
     for (const pid of await this.procs()) {
+      const before = await cgroupsOf(pid, this.layout).catch(() => null);
+      const was = before?.get(h);
       try {
         await writeTask(path.join(newDir, 'cgroup.procs'), pid, controller);
       } catch (err) {
-        if (errnoCode(err) !== 'ESRCH') throw err;
+        if (errnoCode(err) === 'ESRCH') continue;
+        throw err;
       }
+      if (was !== undefined) undo.push(() => writeValue(path.join(hierarchyDir(h, was), 'cgroup.procs'), String(pid)));
     }
   }
 

@@ -115,6 +115,49 @@ describe('create, open, set, limits', () => {
     await sleeper.exited;
   });
 
+  kernel('a set refused by validation adds no controller: nothing is created and no process moves', async () => {
+    const cpus = parseCpuList(readFileSync(path.join(machine.hierarchyFor('cpuset')!.mountPoint, 'cpuset.cpus'), 'utf8').trim());
+    if (cpus.length < 2) throw new Error('needs two CPUs in the root cpuset');
+    const parent = await Cgroup.create(janitor.name(), { cpuset: { cpus: String(cpus[0]) } });
+    const child = await Cgroup.create(`${parent.path}/job`, { pids: { max: 10 } });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: child, stdio: 'ignore' });
+    try {
+      const hierarchies = child.hierarchies;
+      const where = await cgroupsOf(sleeper.pid);
+      // cpu and cpuset are new to the group; the CPU outside the parent's is refused before either is added.
+      await expect(child.set({ cpu: { weight: 50 }, cpuset: { cpus: String(cpus[1]) } })).rejects.toMatchObject({ code: 'EACCES' });
+      for (const c of ['cpu', 'cpuset']) expect(await exists(dirIn(machine.hierarchyFor(c)!, child.path))).toBe(false);
+      expect(child.hierarchies).toEqual(hierarchies);
+      expect(await cgroupsOf(sleeper.pid)).toEqual(where);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
+  });
+
+  kernel('a set that fails after adding a controller moves the processes back and removes the new directory', async () => {
+    const parent = await Cgroup.create(janitor.name(), { cpu: { max: { quota: 10000, period: 100000 } } });
+    const child = await Cgroup.create(`${parent.path}/job`, { pids: { max: 10 } });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: child, stdio: 'ignore' });
+    try {
+      const hierarchies = child.hierarchies;
+      const where = await cgroupsOf(sleeper.pid);
+      // The group joins the cpu hierarchy (the sleeper with it), then the kernel refuses 50% under a 10% parent.
+      await expect(child.set({ cpu: { max: { quota: 50000, period: 100000 } } })).rejects.toMatchObject({
+        code: 'EINVAL',
+        message: expect.stringContaining('cpu.cfs_quota_us'),
+      });
+      expect(await exists(dirIn(machine.hierarchyFor('cpu')!, child.path))).toBe(false);
+      expect(child.hierarchies).toEqual(hierarchies);
+      expect(await cgroupsOf(sleeper.pid)).toEqual(where);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
+    await child.delete();
+    for (const h of machine.hierarchies) expect(await exists(dirIn(h, child.path))).toBe(false);
+  });
+
   kernel('a create that fails halfway leaves nothing behind', async () => {
     const parent = await Cgroup.create(janitor.name(), { cpu: { max: { quota: 10000, period: 100000 } } });
     const name = `${parent.path}/job`;
