@@ -370,6 +370,8 @@ export class Cgroup {
    * kernel reports them frozen (v2 `cgroup.events` `frozen 1`, v1
    * `freezer.state` `FROZEN`). Uses v2 `cgroup.freeze` where the group is in the
    * unified hierarchy, else the v1 freezer; EOPNOTSUPP if it is in neither.
+   * ETIMEDOUT if that state is not reached in time (a task in uninterruptible
+   * sleep cannot freeze); the group is then thawed again, as runc does.
    */
   async freeze(options: CgroupWaitOptions = {}): Promise<void> {
     await this.setFrozen(true, options.timeout ?? DEFAULT_TIMEOUT);
@@ -383,8 +385,9 @@ export class Cgroup {
   /**
    * Kills every task in the group and its descendants with SIGKILL and
    * resolves when the group is empty. v2: `cgroup.kill` (atomic, no fork can
-   * escape). v1: freeze, SIGKILL every task, thaw (without a freezer, SIGKILL
-   * until empty).
+   * escape). v1: freeze, SIGKILL every task, thaw (without a freezer, or when
+   * the freeze times out because a task cannot freeze, SIGKILL until empty).
+   * `timeout` bounds each wait (the freeze, then the emptying).
    */
   async kill(options: CgroupWaitOptions = {}): Promise<void> {
     const timeout = options.timeout ?? DEFAULT_TIMEOUT;
@@ -618,12 +621,16 @@ export class Cgroup {
   private async setFrozen(frozen: boolean, timeout: number): Promise<void> {
     const unified = this.unifiedDir();
     if (unified) {
-      await writeValue(path.join(unified, 'cgroup.freeze'), frozen ? '1' : '0', frozen ? 'freeze' : 'thaw');
+      const file = path.join(unified, 'cgroup.freeze');
+      await writeValue(file, frozen ? '1' : '0', frozen ? 'freeze' : 'thaw');
       const want = frozen ? 1 : 0;
-      await pollUntil(
-        async () => parseFlatKeyed(await readText(path.join(unified, 'cgroup.events'))).get('frozen') === want,
-        timeout,
-        `cgroup ${this.path} to be ${frozen ? 'frozen' : 'thawed'}`,
+      await thawOnFailure(
+        pollUntil(
+          async () => parseFlatKeyed(await readText(path.join(unified, 'cgroup.events'))).get('frozen') === want,
+          timeout,
+          `cgroup ${this.path} to be ${frozen ? 'frozen' : 'thawed'}`,
+        ),
+        frozen ? () => writeValue(file, '0') : null,
       );
       return;
     }
@@ -638,12 +645,22 @@ export class Cgroup {
 
   private async killBySignal(dirs: string[], timeout: number): Promise<void> {
     const freezer = this.directory('freezer');
-    // Frozen tasks cannot fork away from the kill; they die when thawed.
-    if (freezer) await setV1Freezer(freezer, true, timeout, this.path);
+    // Frozen tasks cannot fork away from the kill; they die when thawed. A task that cannot be
+    // frozen (uninterruptible) makes the freeze time out: the group is thawed again, and killed
+    // without that protection below.
+    let frozen = false;
+    if (freezer) {
+      try {
+        await setV1Freezer(freezer, true, timeout, this.path);
+        frozen = true;
+      } catch (err) {
+        if (errnoCode(err) !== 'ETIMEDOUT') throw err;
+      }
+    }
     try {
       for (const tid of await this.subtreeTasks(dirs)) signalKill(tid);
     } finally {
-      if (freezer) await setV1Freezer(freezer, false, timeout, this.path);
+      if (frozen) await setV1Freezer(freezer!, false, timeout, this.path);
     }
     await pollUntil(
       async () => {
@@ -704,9 +721,25 @@ function signalKill(tid: number): void {
 
 async function setV1Freezer(dir: string, frozen: boolean, timeout: number, cgPath: string): Promise<void> {
   const state = frozen ? 'FROZEN' : 'THAWED';
-  await writeValue(path.join(dir, 'freezer.state'), state, frozen ? 'freeze' : 'thaw');
+  const file = path.join(dir, 'freezer.state');
+  await writeValue(file, state, frozen ? 'freeze' : 'thaw');
   // FREEZING becomes FROZEN lazily, when the state is read and every task has stopped.
-  await pollUntil(async () => (await readText(path.join(dir, 'freezer.state'))).trim() === state, timeout, `cgroup ${cgPath} to be ${state}`);
+  await thawOnFailure(
+    pollUntil(async () => (await readText(file)).trim() === state, timeout, `cgroup ${cgPath} to be ${state}`),
+    frozen ? () => writeValue(file, 'THAWED') : null,
+  );
+}
+
+// A freeze that does not complete (a task in uninterruptible sleep never freezes) must not leave
+// the group half frozen (v1 FREEZING, v2 cgroup.freeze 1): thaw it again, as runc does, then fail.
+async function thawOnFailure(wait: Promise<void>, thaw: (() => Promise<void>) | null): Promise<void> {
+  try {
+    await wait;
+  } catch (err) {
+    if (thaw) await thaw().catch(() => undefined);
+    if (thaw && err instanceof KernkitError) err.message += '; the group was thawed again';
+    throw err;
+  }
 }
 
 // Enables controllers in the subtree_control of every ancestor of cgPath (v2).

@@ -3,7 +3,7 @@
  * v2 paths on the unified mount (the layout restricted to it), v1 paths on the
  * controller hierarchies (the layout without it), and the hybrid default.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Cgroup, CgroupLayout, attachThreadToCgroup, cgroupsOf, parseCpuList, spawn, type CgroupChild } from '../../lib';
@@ -312,6 +312,33 @@ describe('freeze and thaw', () => {
         child.kill('SIGKILL');
         await child.exited;
       }
+    });
+  }
+});
+
+describe('a task that cannot be frozen (uninterruptible: a v1 memory OOM with the OOM killer disabled)', () => {
+  /** A child stuck in the memory controller's OOM wait (state D, killable, not freezable). */
+  async function stuckChild(cg: Cgroup): Promise<CgroupChild> {
+    writeFileSync(path.join(cg.directory('memory')!, 'memory.oom_control'), '1');
+    const child = await spawn(process.execPath, ['-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1));'], { cgroup: cg, stdio: 'ignore' });
+    await until(() => /^under_oom 1$/m.test(readFileSync(path.join(cg.directory('memory')!, 'memory.oom_control'), 'utf8')), 'the OOM wait');
+    return child;
+  }
+
+  for (const [label, pick, frozenFile, thawed] of [
+    ['v1 (freezer.state)', () => v1, 'freezer.state', 'THAWED'],
+    ['v2 (cgroup.freeze)', () => machine, 'cgroup.freeze', '0'],
+  ] as Array<[string, () => CgroupLayout, string, string]>) {
+    kernel(`${label}: a freeze that times out thaws the group again; kill still empties it`, async () => {
+      const cg = await Cgroup.create(janitor.name(), { memory: { max: '32M', swapMax: 0 } }, { layout: pick() });
+      const child = await stuckChild(cg);
+      const freezeDir = frozenFile === 'cgroup.freeze' ? cg.directory()! : cg.directory('freezer')!;
+      await expect(cg.freeze({ timeout: 300 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+      expect(readFileSync(path.join(freezeDir, frozenFile), 'utf8').trim()).toBe(thawed);
+      await cg.kill({ timeout: 300 });
+      expect(await cg.procs()).toEqual([]);
+      expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(readFileSync(path.join(freezeDir, frozenFile), 'utf8').trim()).toBe(thawed);
     });
   }
 });
