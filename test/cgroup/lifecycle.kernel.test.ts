@@ -102,6 +102,16 @@ describe('create, open, set, limits', () => {
     expect(await child.limits()).toEqual(before);
   });
 
+  kernel('v1: a set that would drop the swap bound (memory.max unlimited) is refused and changes nothing', async () => {
+    const cg = await Cgroup.create(janitor.name(), { memory: { max: '64M', swapMax: '16M' } });
+    const before = await cg.limits();
+    expect(before.memory).toEqual({ max: 64 * 2 ** 20, high: 'max', swapMax: 16 * 2 ** 20 });
+    await expect(cg.set({ memory: { max: 'max' } })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('finite memory.max') });
+    expect(await cg.limits()).toEqual(before);
+    await cg.set({ memory: { max: 'max', swapMax: 'max' } });
+    expect((await cg.limits()).memory).toEqual({ max: 'max', high: 'max', swapMax: 'max' });
+  });
+
   kernel('a set that fails halfway restores what it had written', async () => {
     const cg = await Cgroup.create(janitor.name(), { cpu: { weight: 100 }, cpuset: { mems: '0' }, pids: { max: 7 } });
     const sleeper = await spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
@@ -180,6 +190,11 @@ describe('create, open, set, limits', () => {
     await expect(Cgroup.create(name, { memory: { max: -5 } })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create(name, { memory: { max: '5 gigs' } })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create(name, { cpu: { weight: 0 } })).rejects.toMatchObject({ code: 'ERANGE' });
+    // v1 bounds swap as memsw = max + swap: without a finite max there is nothing to add it to.
+    await expect(Cgroup.create(name, { memory: { swapMax: '1G' } })).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('finite memory.max'),
+    });
     await expect(Cgroup.create('/../etc', {})).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create('/sys/fs/cgroup/not-a-mount/x', {})).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.open(name)).rejects.toMatchObject({ code: 'ENOENT' });
