@@ -105,25 +105,66 @@ function sortedUnique(lists: number[][]): number[] {
 }
 
 /**
- * Runs steps as one batch that stops at the first failure; then takes back the
- * steps that were done (newest first, best effort) and throws that failure.
+ * Runs steps in order, as one batch that stops at the first failure (split
+ * after each step whose `tolerate` errno decides what follows). On a failure
+ * takes back the steps that were done, newest first and best effort, and
+ * throws that failure.
  */
 async function runSteps(steps: Step[]): Promise<void> {
-  if (!steps.length) return;
-  const results = await runBatch(
-    steps.map((s) => s.op),
-    true,
-  );
-  const failed = results.findIndex((r) => r[0] !== 0);
-  if (failed < 0) return;
-  const undo = steps
-    .slice(0, failed)
-    .reverse()
-    .flatMap((s) => (s.undo ? [s.undo] : []));
-  if (undo.length) await runBatch(undo).catch(() => undefined);
-  const code = results[failed][0] as string;
-  const step = steps[failed];
-  throw step.explain?.(code) ?? ioError(code, ...step.what);
+  const done: Step[] = [];
+  for (let i = 0; i < steps.length; ) {
+    const cut = steps.findIndex((s, k) => k >= i && s.tolerate !== undefined);
+    const end = cut < 0 ? steps.length : cut + 1;
+    const batch = steps.slice(i, end);
+    const results = await runBatch(
+      batch.map((s) => s.op),
+      true,
+    );
+    const failed = results.findIndex((r) => r[0] !== 0);
+    const last = batch.length - 1;
+    if (failed === last && batch[last].tolerate === results[last][0]) {
+      // Someone else made it: not ours to undo, nor to fill in.
+      done.push(...batch.slice(0, last));
+      for (i = end; i < steps.length && steps[i].onlyIfMade; i++);
+      continue;
+    }
+    if (failed >= 0) {
+      done.push(...batch.slice(0, failed));
+      await undoSteps(done);
+      const code = results[failed][0] as string;
+      const step = batch[failed];
+      throw step.explain?.(code) ?? ioError(code, ...step.what);
+    }
+    done.push(...batch);
+    i = end;
+  }
+}
+
+// Takes steps back, newest first, best effort; a conditional undo runs only if no other group relies on it.
+async function undoSteps(done: Step[]): Promise<void> {
+  let plain: IoOp[] = [];
+  const flush = async (): Promise<void> => {
+    if (plain.length) await runBatch(plain).catch(() => undefined);
+    plain = [];
+  };
+  for (const step of [...done].reverse()) {
+    if (!step.undo) continue;
+    if (step.undoIfUnused === undefined) {
+      plain.push(step.undo);
+      continue;
+    }
+    await flush(); // the rmdirs before it decide which groups are left
+    if (!(await othersUnder(step.undoIfUnused.dir, step.undoIfUnused.own))) await runBatch([step.undo]).catch(() => undefined);
+  }
+  await flush();
+}
+
+// Whether groups exist under `dir` other than those on the way down to `own` (the group an
+// operation is about, and its ancestors); unknown counts as yes: then nothing is taken away.
+async function othersUnder(dir: string, own: string): Promise<boolean> {
+  const [walk] = await runBatch([['walk', dir]]);
+  if (walk[0] !== 0) return true;
+  return (walk[1] as string[]).some((d) => d !== dir && d !== own && !own.startsWith(d + '/'));
 }
 
 /**
@@ -751,7 +792,12 @@ async function enableAlongPath(h: CgroupHierarchy, cgPath: string, controllers: 
     const missing = controllers.filter((c) => !enabled.has(c));
     if (!missing.length) continue;
     await writeValue(file, missing.map((c) => `+${c}`).join(' '), 'subtree_control');
-    undo.push(() => writeValue(file, missing.map((c) => `-${c}`).join(' ')));
+    // Not if other groups are there by then: they may rely on it (a concurrent create or set).
+    const dir = path.dirname(file);
+    const own = hierarchyDir(h, cgPath);
+    undo.push(async () => {
+      if (!(await othersUnder(dir, own))) await writeValue(file, missing.map((c) => `-${c}`).join(' '));
+    });
   }
 }
 

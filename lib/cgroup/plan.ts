@@ -21,6 +21,21 @@ export interface Step {
   /** For the error message: operation, file, value, limit field. */
   what: [op: string, file: string, value?: string, field?: string];
   undo?: IoOp;
+  /**
+   * Run the undo only if, by then, no group under `dir` exists other than
+   * those on the way down to `own`: a `-ctrl` in an ancestor's
+   * subtree_control would take the controller away from groups that
+   * concurrent creates made there and rely on it.
+   */
+  undoIfUnused?: { dir: string; own: string };
+  /**
+   * An errno that means someone else did it first (EEXIST of a missing
+   * ancestor made by a concurrent create): not a failure, and nothing of
+   * ours to undo; the steps marked `onlyIfMade` right after it are skipped.
+   */
+  tolerate?: string;
+  /** Part of making the directory of the `tolerate` step before it (a v1 cpuset's copies). */
+  onlyIfMade?: boolean;
   /** A better error for some errno (EEXIST of the group's own mkdir). */
   explain?: (code: string) => KernkitError | undefined;
 }
@@ -176,6 +191,7 @@ export class CreatePlan {
               op: ['write', file, missing.map((c) => `+${c}`).join(' ')],
               what: ['write', file, missing.map((c) => `+${c}`).join(' '), 'subtree_control'],
               undo: ['write', file, missing.map((c) => `-${c}`).join(' ')],
+              undoIfUnused: { dir: parentDir, own: hierarchyDir(h, cgPath) },
             });
           }
         }
@@ -184,6 +200,8 @@ export class CreatePlan {
           op: ['mkdir', dir],
           what: ['mkdir', dir],
           undo: ['rmdir', dir, RMDIR_RETRIES],
+          // A missing ancestor may be made by a concurrent create between our probe and this step.
+          ...(last ? {} : { tolerate: 'EEXIST' }),
           explain: (code) =>
             code === 'EEXIST' && last
               ? new KernkitError(`cgroup ${describeValue(cgPath)} already exists (${dir})`, { code: 'EEXIST', syscall: 'mkdir' })
@@ -192,7 +210,11 @@ export class CreatePlan {
         if (h.version === 1 && h.controllers.includes('cpuset')) {
           // A new v1 cpuset has no CPUs and no memory nodes: it starts with its parent's.
           for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-            steps.push({ op: ['copy', path.join(parentDir, f), path.join(dir, f)], what: ['copy parent value', path.join(dir, f)] });
+            steps.push({
+              op: ['copy', path.join(parentDir, f), path.join(dir, f)],
+              what: ['copy parent value', path.join(dir, f)],
+              onlyIfMade: true,
+            });
           }
         }
       }

@@ -183,6 +183,20 @@ describe('create, open, set, limits', () => {
     for (const h of machine.hierarchies) expect(await exists(dirIn(h, deep.split('/').slice(0, 2).join('/')))).toBe(false);
   });
 
+  kernel('two creates at once under a parent that does not exist yet both succeed', async () => {
+    const base = janitor.name();
+    const limits = { pids: { max: 5 }, cpuset: { mems: '0' } };
+    const [a, b] = await Promise.all([Cgroup.create(`${base}/a`, limits), Cgroup.create(`${base}/b`, limits)]);
+    for (const cg of [a, b]) {
+      expect(cg.hierarchies.map((h) => h.mountPoint)).toEqual(machine.hierarchies.filter((h) => ['unified', 'cpuset', 'pids'].some((n) => h.mountPoint.endsWith(n))).map((h) => h.mountPoint));
+      expect(await cg.limits()).toMatchObject({ pids: { max: 5 }, cpuset: { mems: '0' } });
+    }
+    // The shared parent got its cpuset from its own parent, once, and both children theirs from it.
+    const cpusetDir = (p: string): string => path.join(machine.hierarchyFor('cpuset')!.mountPoint, p);
+    const rootCpus = readFileSync(cpusetDir('cpuset.cpus'), 'utf8');
+    for (const p of [base, `${base}/a`, `${base}/b`]) expect(readFileSync(path.join(cpusetDir(p), 'cpuset.cpus'), 'utf8')).toBe(rootCpus);
+  });
+
   kernel('bad input: unknown controller, malformed values, cpus outside the parent, escaping paths, missing groups', async () => {
     const name = janitor.name();
     await expect(Cgroup.create(name, { gpu: { max: 1 } } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('"gpu"') });
