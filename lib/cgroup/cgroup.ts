@@ -426,8 +426,10 @@ export class Cgroup {
   /**
    * Kills every task in the group and its descendants with SIGKILL and
    * resolves when the group is empty. v2: `cgroup.kill` (atomic, no fork can
-   * escape). v1: freeze, SIGKILL every task, thaw (without a freezer, or when
-   * the freeze times out because a task cannot freeze, SIGKILL until empty).
+   * escape), then waits for the unified group to empty; hybrid: a process put
+   * in the v1 half only (outside the group on v2) is then killed the v1 way.
+   * v1: freeze, SIGKILL every task, thaw (without a freezer, or when the
+   * freeze times out because a task cannot freeze, SIGKILL until empty).
    * `timeout` bounds each wait (the freeze, then the emptying).
    */
   async kill(options: CgroupWaitOptions = {}): Promise<void> {
@@ -443,15 +445,27 @@ export class Cgroup {
       );
     }
     const unified = this.unifiedDir();
-    let signalDirs = this.legacyDirs();
+    let signalDirs = [...this.dirs.values()];
     if (unified) {
+      let killed = false;
       try {
         await writeValue(path.join(unified, 'cgroup.kill'), '1', 'kill');
+        killed = true;
       } catch (err) {
         // Before Linux 5.14, and in threaded groups, there is no cgroup.kill: fall back to signals.
         const code = errnoCode(err);
         if (code !== 'ENOENT' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw err;
-        signalDirs = [...this.dirs.values()];
+      }
+      if (killed) {
+        // The unified hierarchy tracks every process of the group: wait for it to empty rather than
+        // signal pids read from v1 tasks files (by then a pid may belong to another process).
+        await pollUntil(
+          async () => parseFlatKeyed(await readOptional(path.join(unified, 'cgroup.events'))).get('populated') !== 1,
+          timeout,
+          `cgroup ${this.path} to empty`,
+        );
+        // Left in v1: processes put in the v1 half by hand, outside the group on v2.
+        signalDirs = (await this.outsideUnified()).length ? this.legacyDirs() : [];
       }
     }
     if (signalDirs.length && (await this.subtreeTasks(signalDirs)).length) await this.killBySignal(signalDirs, timeout);
@@ -726,6 +740,18 @@ export class Cgroup {
       lists.push(parseIds(tasks ?? optionalText(results[2 * i + 1], path.join(d, 'cgroup.threads'))));
     });
     return sortedUnique(lists);
+  }
+
+  // Tasks in the group's v1 subtrees whose unified cgroup is outside the group's subtree.
+  private async outsideUnified(): Promise<number[]> {
+    const unifiedH = this.layout.unified!;
+    const out: number[] = [];
+    for (const tid of await this.subtreeTasks(this.legacyDirs())) {
+      const where = await cgroupsOf(tid, this.layout).catch(() => null); // null: gone meanwhile
+      const cg = where?.get(unifiedH);
+      if (cg !== undefined && cg !== this.path && !cg.startsWith(this.path + '/')) out.push(tid);
+    }
+    return out;
   }
 
   // No task left anywhere in the group's subtree (v2: cgroup.events populated 0).

@@ -400,6 +400,33 @@ describe('kill and delete', () => {
     }, 30000);
   }
 
+  kernel('hybrid: kill uses cgroup.kill and waits for the unified group to empty, without signals by pid', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 100 } }); // unified + v1 pids
+    // 256 MiB to unmap on exit: the task stays listed in v1 for a while after cgroup.kill.
+    const big = 'const b = Buffer.alloc(256 << 20, 1); console.log("ready"); setInterval(() => b[0]++, 1000);';
+    const sh = await spawn(process.execPath, ['-e', big], { cgroup: cg, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => sh.stdout!.once('data', r));
+    const signals = jest.spyOn(process, 'kill');
+    try {
+      await cg.kill();
+      expect(signals).not.toHaveBeenCalled(); // a pid read from a v1 tasks file may be reused by then
+    } finally {
+      signals.mockRestore();
+    }
+    expect(await cg.procs()).toEqual([]);
+    expect(await sh.exited).toEqual({ code: null, signal: 'SIGKILL' });
+  });
+
+  kernel('hybrid: a process only in the v1 half of the group (moved there by hand) is killed too', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 20 } });
+    const outsider = await spawn('sleep', ['60'], { stdio: 'ignore' });
+    writeFileSync(path.join(cg.directory('pids')!, 'cgroup.procs'), String(outsider.pid));
+    expect(await cg.procs()).toEqual([outsider.pid]);
+    await cg.kill();
+    expect(await outsider.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await cg.procs()).toEqual([]);
+  });
+
   kernel('delete refuses child groups unless recursive', async () => {
     const cg = await Cgroup.create(janitor.name(), { pids: { max: 10 } });
     await Cgroup.create(`${cg.path}/a/b`, { pids: { max: 5 } });
