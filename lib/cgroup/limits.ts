@@ -26,7 +26,11 @@ export interface CpuLimits {
 
 /** The cpuset controller. */
 export interface CpusetLimits {
-  /** CPUs as a cpulist (`'0-3,8'`); must lie within the parent's CPUs. */
+  /**
+   * CPUs as a cpulist (`'0-3,8'`). On v1 they must lie within the parent's
+   * CPUs (EACCES, as the kernel); v2 takes any and runs the group on their
+   * intersection with the parent's effective CPUs (`cpuset.cpus.effective`).
+   */
   cpus?: string;
   /** Memory nodes as a list (`'0'`, `'0-1'`). */
   mems?: string;

@@ -49,7 +49,11 @@ export function writeStep(file: string, value: string, field?: string, undoValue
   };
 }
 
-/** EACCES unless every CPU of `cpus` is in `parentCpus` (cgroup v1's rule; kernkit applies it on v2 too). */
+/**
+ * EACCES unless every CPU of `cpus` is in `parentCpus`: cgroup v1's rule
+ * (cpuset1_validate_change). Not applied on v2, which takes any CPUs and uses
+ * their intersection with the parent's effective set.
+ */
 export function checkCpusWithin(cpus: string, parentCpus: string): void {
   const allowed = new Set(parseCpuList(parentCpus));
   const outside = parseCpuList(cpus).filter((c) => !allowed.has(c));
@@ -127,7 +131,7 @@ export class CreatePlan {
     const segs = cgPath.split('/').filter(Boolean);
     this.levels = segs.map((_, i) => [i === 0 ? '/' : '/' + segs.slice(0, i).join('/'), '/' + segs.slice(0, i + 1).join('/')]);
     // Real paths (confinement), which ancestors exist, what v2 ancestors already
-    // delegate, the CPUs above a new cpuset, whether v1 has swap accounting.
+    // delegate, the CPUs above a new v1 cpuset, whether v1 has swap accounting.
     for (const h of this.targets) {
       this.ask(`resolve ${h.mountPoint}`, ['resolve', hierarchyDir(h, cgPath)]);
       for (const [, p] of this.levels.slice(0, -1)) this.ask(`isdir ${h.mountPoint} ${p}`, ['isdir', hierarchyDir(h, p)]);
@@ -136,9 +140,8 @@ export class CreatePlan {
       }
     }
     const cpusetH = layout.hierarchyFor('cpuset');
-    if (limits.cpuset?.cpus !== undefined && cpusetH) {
-      const file = cpusetH.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus';
-      for (const [parent] of this.levels) this.ask(`cpus ${parent}`, ['read', path.join(hierarchyDir(cpusetH, parent), file)]);
+    if (limits.cpuset?.cpus !== undefined && cpusetH?.version === 1) {
+      for (const [parent] of this.levels) this.ask(`cpus ${parent}`, ['read', path.join(hierarchyDir(cpusetH, parent), 'cpuset.cpus')]);
     }
     const memoryH = layout.hierarchyFor('memory');
     if (limits.memory?.swapMax !== undefined && memoryH?.version === 1) {
@@ -158,7 +161,7 @@ export class CreatePlan {
   /**
    * The steps, given the probe's results and the real path of each target's
    * mount. Throws EINVAL for a path that resolves outside its mount and EACCES
-   * for CPUs outside the parent's, before anything is changed.
+   * for CPUs outside a v1 parent's, before anything is changed.
    */
   changes(results: IoResult[], realMounts: string[]): { steps: Step[]; dirs: Map<CgroupHierarchy, string> } {
     const result = (key: string): IoResult => results[this.at.get(key)!];

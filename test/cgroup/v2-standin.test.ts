@@ -1,10 +1,11 @@
 /**
- * What a failed create takes back on a pure v2 machine, in a stand-in mount
- * (a temporary directory: mkdir makes no interface files there, so writing a
- * new group's cgroup.subtree_control fails with ENOENT, which makes the create
- * fail after it enabled a controller in an existing ancestor). A `-ctrl` undo
- * must not take a controller away from groups that other creates made
- * meanwhile and that rely on it.
+ * Pure v2 behaviour this hybrid machine's kernel cannot show (its unified
+ * mount has no controllers), in a stand-in mount: a temporary directory whose
+ * interface files the tests write. mkdir makes no interface files there, so
+ * writing a new group's cgroup.subtree_control fails with ENOENT, which makes
+ * a create fail after it enabled a controller in an existing ancestor. A
+ * `-ctrl` undo must not take a controller away from groups that other creates
+ * made meanwhile and that rely on it.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,6 +62,17 @@ describe('undo of a failed set that enabled a controller (pure v2 stand-in)', ()
     mkdirSync(path.join(mount, 'sibling'));
     await expect(cg.set({ pids: { max: 5 } })).rejects.toMatchObject({ code: 'ENOENT' });
     expect(readFileSync(path.join(mount, 'cgroup.subtree_control'), 'utf8')).toBe('+pids');
+  });
+});
+
+describe('cpuset on v2', () => {
+  test("set() writes CPUs outside the parent's as asked (the kernel uses the intersection, unlike v1's EACCES)", async () => {
+    writeFileSync(path.join(mount, 'cpuset.cpus.effective'), '0\n');
+    mkdirSync(path.join(mount, 'g'));
+    for (const [f, text] of [['cgroup.controllers', 'cpuset\n'], ['cpuset.cpus', '\n'], ['cpuset.mems', '\n']]) writeFileSync(path.join(mount, 'g', f), text);
+    const cg = await Cgroup.open('/g', { layout: CgroupLayout.parse({ mountinfo: `50 1 0:99 / ${mount} rw - cgroup2 cgroup2 rw\n`, unifiedControllers: 'cpuset' }) });
+    await cg.set({ cpuset: { cpus: '1' } });
+    expect(readFileSync(path.join(mount, 'g', 'cpuset.cpus'), 'utf8')).toBe('1');
   });
 });
 
