@@ -10,7 +10,6 @@ import * as path from 'node:path';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
 import {
   type IoOp,
-  RMDIR_RETRIES,
   Undo,
   check,
   errnoCode,
@@ -20,7 +19,9 @@ import {
   readMany,
   readOptional,
   readText,
+  removeDirs,
   runBatch,
+  runRetryingRmdirs,
   writeTask,
   writeValue,
 } from './files';
@@ -144,7 +145,7 @@ async function runSteps(steps: Step[]): Promise<void> {
 async function undoSteps(done: Step[]): Promise<void> {
   let plain: IoOp[] = [];
   const flush = async (): Promise<void> => {
-    if (plain.length) await runBatch(plain).catch(() => undefined);
+    if (plain.length) await runRetryingRmdirs(plain).catch(() => undefined);
     plain = [];
   };
   for (const step of [...done].reverse()) {
@@ -572,10 +573,10 @@ export class Cgroup {
       await this.kill(options);
     }
     // Batch 2: children before parents, in every hierarchy.
-    const rmdirs = trees.flatMap((t) => [...t].reverse().map((d) => ['rmdir', d, RMDIR_RETRIES] as const));
-    const removed = await runBatch(rmdirs);
+    const rmdirs = trees.flatMap((t) => [...t].reverse());
+    const removed = await removeDirs(rmdirs);
     const failed = removed.findIndex((r) => r[0] !== 0 && r[0] !== 'ENOENT');
-    if (failed >= 0) throw ioError(removed[failed][0] as string, 'rmdir', rmdirs[failed][1]);
+    if (failed >= 0) throw ioError(removed[failed][0] as string, 'rmdir', rmdirs[failed]);
   }
 
   /**
@@ -842,7 +843,7 @@ async function makeGroupDirIn(h: CgroupHierarchy, cgPath: string, v2Controllers:
     const [made] = await runBatch([['mkdir', cur]]);
     if (made[0] === 'EEXIST') continue;
     check(made, 'mkdir', cur);
-    undo.push(() => runBatch([['rmdir', cur, RMDIR_RETRIES]]));
+    undo.push(() => removeDirs([cur]));
     if (h.version === 1 && h.controllers.includes('cpuset')) {
       const copies = await runBatch(
         ['cpuset.cpus', 'cpuset.mems'].map((f) => ['copy', path.join(parentDir, f), path.join(cur, f)] as const),

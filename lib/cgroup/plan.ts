@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
 import { parseCpuList } from '../cpu/cpulist';
-import { type IoOp, type IoResult, RMDIR_RETRIES, check, isAbsent } from './files';
+import { type IoOp, type IoResult, check, isAbsent } from './files';
 import type { CgroupHierarchy, CgroupLayout } from './layout';
 import { type V1Current, V1_DEFAULTS, type ValidLimits, controllersOf, v1Writes, v2Writes } from './limits';
 import { checkConfined, hierarchyDir } from './paths';
@@ -202,7 +202,7 @@ export class CreatePlan {
         steps.push({
           op: ['mkdir', dir],
           what: ['mkdir', dir],
-          undo: ['rmdir', dir, RMDIR_RETRIES],
+          undo: ['rmdir', dir],
           // A missing ancestor may be made by a concurrent create between our probe and this step.
           ...(last ? {} : { tolerate: 'EEXIST' }),
           explain: (code) =>

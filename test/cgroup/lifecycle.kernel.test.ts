@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Cgroup, CgroupLayout, attachThreadToCgroup, cgroupsOf, parseCpuList, spawn, type CgroupChild } from '../../lib';
+import { readText, removeDirs } from '../../lib/cgroup/files';
 import { GroupJanitor, cgroupMissing, dirIn, exists, processGone } from '../helpers/cgroup';
 import { kernelTest } from '../helpers/kernel';
 
@@ -425,6 +426,28 @@ describe('kill and delete', () => {
     await cg.kill();
     expect(await outsider.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(await cg.procs()).toEqual([]);
+  });
+
+  kernel("rmdir's EBUSY backoff waits on timers, not on libuv's pool threads", async () => {
+    const cg = await Cgroup.create(janitor.name(), {}, { layout: v2 });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
+    try {
+      // As many removals of a busy group as there are pool threads: each keeps retrying EBUSY.
+      const settled: string[] = [];
+      const removals = Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE) || 4 }, () =>
+        removeDirs([cg.directory()!]).then((r) => {
+          settled.push('rmdir');
+          return r;
+        }),
+      );
+      // Another cgroup file operation meanwhile still gets a pool thread.
+      await readText(path.join(cg.directory()!, 'cgroup.procs'));
+      expect(settled).toEqual([]);
+      for (const [result] of await Promise.all(removals)) expect(result[0]).toBe('EBUSY');
+    } finally {
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
   });
 
   kernel('delete refuses child groups unless recursive', async () => {

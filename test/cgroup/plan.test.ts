@@ -66,9 +66,9 @@ describe('create plan, pure v2', () => {
     ]);
     expect(steps.map((s) => (s.undo ? show(s.undo) : null))).toEqual([
       'write /sys/fs/cgroup/cgroup.subtree_control -memory -pids',
-      'rmdir /sys/fs/cgroup/jobs 10',
+      'rmdir /sys/fs/cgroup/jobs',
       'write /sys/fs/cgroup/jobs/cgroup.subtree_control -cpu -memory -pids',
-      'rmdir /sys/fs/cgroup/jobs/build 10',
+      'rmdir /sys/fs/cgroup/jobs/build',
       null,
       null,
       null,
