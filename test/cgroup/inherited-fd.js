@@ -17,7 +17,8 @@ if (!flags || parseInt(flags[1], 8) & 0o2000000) {
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d) => (out += d));
+  const closed = new Promise((r) => child.stdout.once('close', r));
   const exit = await child.exited;
-  await new Promise((r) => child.stdout.once('close', r));
+  await closed;
   process.stdout.write(JSON.stringify({ exit, fds: out.split('\n').filter(Boolean).map(Number) }));
 })();
