@@ -4,6 +4,7 @@
  * controller hierarchies (the layout without it), and the hybrid default.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Cgroup, CgroupLayout, attachThreadToCgroup, cgroupsOf, parseCpuList, spawn, type CgroupChild } from '../../lib';
@@ -180,7 +181,11 @@ describe('create, open, set, limits', () => {
     expect(await exists(dirIn(machine.hierarchyFor('cpu')!, parent.path))).toBe(true);
     // Missing ancestors made on the way are removed too.
     const deep = `${janitor.name()}/a/b`;
-    await expect(Cgroup.create(deep, { cpuset: { cpus: '0', mems: '999' } })).rejects.toMatchObject({ code: expect.stringMatching(/^E/) });
+    // Node 999 is not among the machine's memory nodes: the kernel refuses the write (EINVAL).
+    await expect(Cgroup.create(deep, { cpuset: { cpus: '0', mems: '999' } })).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('cpuset.mems'),
+    });
     for (const h of machine.hierarchies) expect(await exists(dirIn(h, deep.split('/').slice(0, 2).join('/')))).toBe(false);
   });
 
@@ -471,9 +476,31 @@ describe('kill and delete', () => {
 });
 
 describe('attachThreadToCgroup', () => {
-  kernel('accepts a path and a tid, and refuses bad ids', async () => {
+  kernel('places one thread of another process by path or by group, and refuses bad ids', async () => {
     const cg = await Cgroup.create(janitor.name(), {}, { layout: v1, controllers: ['cpu'] });
     await expect(attachThreadToCgroup(cg.path, -1, { layout: v1 })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(attachThreadToCgroup(cg, 1.5)).rejects.toMatchObject({ code: 'EINVAL' });
+    // A node child has helper threads besides its main one; only the threads named move.
+    const child = await spawn(process.execPath, ['-e', 'console.log("up"); setInterval(() => {}, 1000)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => child.stdout!.once('data', r));
+      const tids = (await readdir(`/proc/${child.pid}/task`)).map(Number).sort((a, b) => a - b);
+      expect(tids.length).toBeGreaterThan(2);
+      const [main, helper] = [child.pid, tids.find((t) => t !== child.pid)!];
+      await attachThreadToCgroup(cg.path, main, { layout: v1 });
+      await attachThreadToCgroup(cg, helper);
+      expect(await cg.threads()).toEqual([main, helper].sort((a, b) => a - b));
+      const cpuLine = (tid: number): string =>
+        readFileSync(`/proc/${child.pid}/task/${tid}/cgroup`, 'utf8')
+          .split('\n')
+          .find((l) => l.split(':')[1] === 'cpu')!;
+      expect(cpuLine(main).endsWith(`:${cg.path}`)).toBe(true);
+      expect(cpuLine(helper).endsWith(`:${cg.path}`)).toBe(true);
+      const others = tids.filter((t) => t !== main && t !== helper);
+      for (const t of others) expect(cpuLine(t).endsWith(`:${cg.path}`)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+      await child.exited;
+    }
   });
 });
