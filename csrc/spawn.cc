@@ -662,11 +662,18 @@ class SpawnWorker : public Napi::AsyncWorker {
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     c->exitPoll.data = c;
-    if (uv_poll_init(loop, &c->exitPoll, c->pidfd) == 0) {
-      c->openHandles++;
-      c->exitPolling = true;
-      uv_poll_start(&c->exitPoll, UV_READABLE, OnExitReadable);
+    if (uv_poll_init(loop, &c->exitPoll, c->pidfd) != 0) {
+      // Cannot be watched (it does not happen with a valid pidfd): the Reaper takes it, exited stays pending.
+      state_->children.erase(c->id);
+      c->onExit.Reset();
+      c->async.reset();
+      Abandon(c);
+      delete c;
+      return true;
     }
+    c->openHandles++;
+    c->exitPolling = true;
+    uv_poll_start(&c->exitPoll, UV_READABLE, OnExitReadable);
     return true;
   }
 
