@@ -8,7 +8,7 @@
 //   ["read", path]             data: the file's text
 //   ["write", path, value]     one write(2) of the value (cgroup files take one command per write)
 //   ["mkdir", path]
-//   ["rmdir", path, retries]   EBUSY retried `retries` times, 1 ms doubling (runc's patience)
+//   ["rmdir", path]            one attempt (lib/cgroup retries EBUSY with timers, off the pool)
 //   ["isdir", path]            data: true / false (ENOENT, ENOTDIR are false, not errors)
 //   ["resolve", path]          data: realpath of the path or of its deepest existing ancestor
 //   ["walk", path]             data: the directory and every directory below it, parents first
@@ -22,7 +22,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -38,7 +37,6 @@ struct Op {
   Kind kind;
   std::string path;
   std::string arg;  // write: value; copy: destination
-  int retries = 0;
   // results
   int err = 0;
   bool flag = false;
@@ -77,12 +75,6 @@ int WriteOnce(const std::string& path, const std::string& value) {
   return e;
 }
 
-void SleepMs(long ms) {
-  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
-}
-
 int Walk(const std::string& dir, std::vector<std::string>& out) {
   out.push_back(dir);
   DIR* d = opendir(dir.c_str());
@@ -116,16 +108,9 @@ void RunOne(Op& op) {
     case kMkdir:
       op.err = mkdir(op.path.c_str(), 0755) < 0 ? errno : 0;
       break;
-    case kRmdir: {
-      long delay = 1;
-      for (int left = op.retries;; left--) {
-        op.err = rmdir(op.path.c_str()) < 0 ? errno : 0;
-        if (op.err != EBUSY || left <= 0) break;
-        SleepMs(delay);
-        delay *= 2;
-      }
+    case kRmdir:
+      op.err = rmdir(op.path.c_str()) < 0 ? errno : 0;
       break;
-    }
     case kIsdir: {
       struct stat st;
       if (stat(op.path.c_str(), &st) == 0) op.flag = S_ISDIR(st.st_mode);
@@ -241,11 +226,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     Op op;
     op.kind = KindOf(env, a.Get(0u).ToString().Utf8Value());
     op.path = a.Get(1u).ToString().Utf8Value();
-    if (a.Length() > 2) {
-      Napi::Value extra = a.Get(2u);
-      if (op.kind == kRmdir) op.retries = extra.ToNumber().Int32Value();
-      else op.arg = extra.ToString().Utf8Value();
-    }
+    if (a.Length() > 2) op.arg = a.Get(2u).ToString().Utf8Value();
     ops.push_back(std::move(op));
   }
   auto* worker = new BatchWorker(env, std::move(ops), info[1].ToBoolean().Value());

@@ -2,35 +2,58 @@
 // the event loop.
 //
 // - cgroup v2 (unified hierarchy): clone3(CLONE_INTO_CGROUP) places the child in
-//   the target group atomically, before it runs a single instruction.
+//   the target group atomically, before it runs a single instruction. Where
+//   clone3 is refused (ENOSYS: Docker's default seccomp profile, kernels before
+//   5.3; E2BIG for a cgroup: kernels before 5.7), clone() is used instead and
+//   the child attaches itself to the unified group as it does for v1.
 // - cgroup v1 (and the v1 half of a hybrid layout): the child writes "0" (the
 //   kernel's "myself") into every hierarchy's cgroup.procs before exec.
 //
 // Everything that allocates or may fail for reasons of its own (paths, fds,
 // pipes) is prepared before the clone; between clone and exec the child makes
-// raw system calls only (async-signal-safe). A failure on the child's side is
-// reported through a close-on-exec pipe: end-of-file means the exec succeeded,
-// a ChildReport means it did not. The clone runs on a libuv pool thread (a
-// clone with CLONE_INTO_CGROUP takes cgroup_mutex, which others may hold); the
-// main thread then waits for the report and for the exit with uv_poll on the
-// pipe and on a pidfd, so nothing ever blocks the event loop.
+// raw system calls only (async-signal-safe). The clone runs on a libuv pool
+// thread (a clone with CLONE_INTO_CGROUP takes cgroup_mutex, which others may
+// hold) with CLONE_VFORK: that thread sleeps until the child has exec'd or
+// exited. A child that cannot exec writes a ChildReport to a close-on-exec,
+// non-blocking pipe before it exits, so once the clone returns the pool thread
+// reads the pipe without waiting: a report means failure, nothing means the
+// exec succeeded. (Waiting for end-of-file instead would wait for every other
+// child cloned meanwhile, which holds a copy of the write end until it execs.)
+// The main thread then waits for the exit with uv_poll on a pidfd, so nothing
+// ever blocks the event loop.
+//
+// A child may outlive the environment (worker thread) that started it, as a
+// child_process child outlives its parent: when the environment ends, an async
+// cleanup hook closes the child's handles (Node waits for the close callbacks,
+// so none runs after the addon is unloaded) and hands its pidfd to the Reaper,
+// one process-wide thread that reaps such children when they exit.
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "addon.h"
 
+#ifndef CLONE_VFORK
+#define CLONE_VFORK 0x00004000
+#endif
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
@@ -94,18 +117,25 @@ struct ChildPlan {
   std::vector<std::string> procsFiles;  // v1 cgroup.procs files the child attaches itself to
   StdioMode stdio[3] = {kInherit, kInherit, kInherit};
   bool setsid = false;
+  bool noClone3 = false;      // use the clone() fallback (tests, diagnosis)
+  bool noCloseRange = false;  // use the close_range fallback (tests, diagnosis)
 };
 
 // The fds and pointer arrays of one spawn; owned by the pool thread until the
 // clone, then by the main thread.
 struct Prepared {
   std::vector<char*> argv, envp, candidates;
-  std::vector<int> procsFds;
+  std::vector<int> procsFds;               // cgroup.procs files the child writes itself into
+  std::vector<std::string> procsNames;     // ... and their paths, for error messages
   int cgroupFd = -1;
   int childStdio[3] = {-1, -1, -1};   // the child's ends (or /dev/null)
   int parentStdio[3] = {-1, -1, -1};  // our ends of the pipes
   int reportRead = -1, reportWrite = -1;
+  int fdLimit = 0;  // RLIMIT_NOFILE: how far the last-resort close-on-exec loop goes
 };
+
+// Set once clone3 has been refused: every later spawn goes straight to clone().
+std::atomic<bool> clone3Unusable{false};
 
 void CloseFd(int& fd) {
   if (fd >= 0) close(fd);
@@ -120,6 +150,55 @@ int AboveStdio(int fd) {
   close(fd);
   errno = saved;
   return moved;
+}
+
+// waitid on a child: P_PIDFD needs Linux 5.4; on 5.3 (EINVAL) P_PID does the
+// same safely, since the pid of a child nobody has reaped cannot be reused.
+int WaitChild(int pidfd, int pid, siginfo_t* info, int options) {
+  int r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), info, options);
+  if (r < 0 && errno == EINVAL && pid > 0) r = waitid(P_PID, static_cast<id_t>(pid), info, options);
+  return r;
+}
+
+// The kernel's record of a directory entry (getdents64), spelled out: glibc's
+// readdir allocates, which the child must not do.
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[1];
+};
+
+void SetCloexec(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+// Marks every fd above 2 close-on-exec, in the child (async-signal-safe):
+// close_range(CLOSE_RANGE_CLOEXEC) from Linux 5.11; else the fds /proc/self/fd
+// lists, read with raw getdents64; else every fd below RLIMIT_NOFILE.
+void MarkOthersCloexec(const Prepared& p, bool noCloseRange) {
+  if (!noCloseRange && syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    alignas(8) char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+      for (long off = 0; off < n;) {
+        auto* d = reinterpret_cast<LinuxDirent64*>(buf + off);
+        off += d->d_reclen;
+        int fd = 0;
+        const char* c = d->d_name;
+        if (*c < '0' || *c > '9') continue;  // . and ..
+        for (; *c >= '0' && *c <= '9'; c++) fd = fd * 10 + (*c - '0');
+        if (fd > 2 && fd != dir) SetCloexec(fd);
+      }
+    }
+    close(dir);
+    if (n == 0) return;
+  }
+  for (int fd = 3; fd < p.fdLimit; fd++) SetCloexec(fd);
 }
 
 [[noreturn]] void ChildFail(int reportFd, int32_t stage, int32_t index, int err) {
@@ -168,7 +247,7 @@ int AboveStdio(int fd) {
   if (!plan.cwd.empty() && chdir(plan.cwd.c_str()) < 0) ChildFail(p.reportWrite, kStageChdir, 0, errno);
 
   // Whatever else this process had open (without O_CLOEXEC) is not the new program's business.
-  syscall(__NR_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  MarkOthersCloexec(p, plan.noCloseRange);
 
   // execvp's search order and error choice: keep going on ENOENT/ENOTDIR, remember EACCES.
   int err = ENOENT;
@@ -187,54 +266,147 @@ int AboveStdio(int fd) {
   ChildFail(p.reportWrite, kStageExec, 0, err);
 }
 
+// Reaps children whose environment ended before they did. Their pidfds are
+// polled by one thread, started on first use; the addon is pinned in memory
+// (RTLD_NODELETE) then, since a worker that loaded it unloads it on exit.
+// Never destroyed: it runs until the process exits.
+class Reaper {
+ public:
+  // Takes the pidfd of an unreaped child (and its pid, for waitid before 5.4).
+  static void Adopt(int pidfd, int pid) {
+    static Reaper* instance = new Reaper();
+    instance->Add(pidfd, pid);
+  }
+
+ private:
+  struct Orphan {
+    int pidfd;
+    int pid;
+  };
+
+  void Add(int pidfd, int pid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (wake_ < 0) Start();
+    incoming_.push_back({pidfd, pid});
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_, &one, sizeof one);
+    (void)ignored;
+  }
+
+  void Start() {
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void*>(&Reaper::Adopt), &self) && self.dli_fname) {
+      dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+    wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    // Signals are for Node's threads: the new thread inherits a full block mask.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    std::thread([this] { Run(); }).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "kernkit-reaper");
+    std::vector<Orphan> orphans;
+    std::vector<pollfd> fds;
+    for (;;) {
+      fds.assign(1, pollfd{wake_, POLLIN, 0});
+      for (auto& o : orphans) fds.push_back(pollfd{o.pidfd, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), -1) < 0) continue;  // EINTR
+      std::vector<Orphan> still;
+      for (size_t i = 0; i < orphans.size(); i++) {
+        if (!(fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+          still.push_back(orphans[i]);
+          continue;
+        }
+        siginfo_t info;
+        std::memset(&info, 0, sizeof info);
+        if (WaitChild(orphans[i].pidfd, orphans[i].pid, &info, WEXITED | WNOHANG) == 0 && info.si_pid == 0) {
+          still.push_back(orphans[i]);  // not yet
+          continue;
+        }
+        close(orphans[i].pidfd);  // reaped (or ECHILD: someone else did)
+      }
+      orphans.swap(still);
+      if (fds[0].revents & POLLIN) {
+        uint64_t n;
+        ssize_t ignored = read(wake_, &n, sizeof n);
+        (void)ignored;
+        std::lock_guard<std::mutex> lock(mu_);
+        orphans.insert(orphans.end(), incoming_.begin(), incoming_.end());
+        incoming_.clear();
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<Orphan> incoming_;
+  int wake_ = -1;
+};
+
 struct SpawnState;
 
-// A spawned child as the main thread tracks it: the report pipe until exec,
-// the pidfd until exit.
+// A spawned child as the main thread tracks it: the pidfd until exit.
 struct Child {
   uint32_t id = 0;
   int pid = 0;
   int pidfd = -1;
-  int reportFd = -1;
   int parentStdio[3] = {-1, -1, -1};
   ChildPlan plan;
-  uv_poll_t reportPoll;
   uv_poll_t exitPoll;
-  bool reportPolling = false, exitPolling = false;
+  bool exitPolling = false;
   int openHandles = 0;
-  bool settled = false;  // the spawn promise was resolved or rejected
-  bool started = false;  // ... and it was resolved: the JS side owns the child
   bool reaped = false;
+  bool viaClone3 = true;  // which system call started it
   napi_env env = nullptr;
-  Napi::Promise::Deferred deferred;
+  napi_deferred deferred = nullptr;  // raw: settling it must not throw while the environment goes away
+  napi_value promise = nullptr;      // (valid only in Spawn's scope)
   Napi::FunctionReference onExit;
   std::unique_ptr<Napi::AsyncContext> async;  // so promise reactions run after our uv callbacks
-  SpawnState* state = nullptr;                // null once the environment is being torn down
+  SpawnState* state = nullptr;
 
-  explicit Child(napi_env e) : env(e), deferred(Napi::Promise::Deferred::New(e)) {}
+  explicit Child(napi_env e) : env(e) {
+    if (napi_create_promise(e, &deferred, &promise) != napi_ok) throw MakeError(Napi::Env(e), "EIO", "spawn: cannot create a promise");
+  }
 };
 
+// Per environment: its children, and the cleanup hook that ends them with it.
+// The hook holds the environment (and this state) until it is removed, which
+// happens once every handle has closed and no spawn is under way.
 struct SpawnState : EnvSlotBase {
   uint32_t nextId = 1;
   std::map<uint32_t, Child*> children;
-  bool hooked = false;
+  int inFlight = 0;           // SpawnWorkers queued or running
+  bool hooked = false;        // the async cleanup hook is registered
+  bool tearingDown = false;   // ... and has started: the environment is going away
+  napi_async_cleanup_hook_handle hook = nullptr;
 };
 
 void MaybeFree(Child* c);
+
+// Ends the environment's cleanup once nothing of ours can call back into it.
+void MaybeFinishCleanup(SpawnState* st) {
+  if (!st->tearingDown || st->hook == nullptr || !st->children.empty() || st->inFlight > 0) return;
+  napi_async_cleanup_hook_handle hook = st->hook;
+  st->hook = nullptr;
+  napi_remove_async_cleanup_hook(hook);  // may free the environment's state (st) later; not used after
+}
+
+// The child outlives its environment: its pidfd goes to the Reaper, our fds are closed.
+void Abandon(Child* c) {
+  if (c->pidfd >= 0 && !c->reaped) {
+    Reaper::Adopt(c->pidfd, c->pid);
+    c->pidfd = -1;
+  }
+  CloseFd(c->pidfd);
+}
 
 void OnHandleClosed(uv_handle_t* h) {
   auto* c = static_cast<Child*>(h->data);
   c->openHandles--;
   MaybeFree(c);
-}
-
-void StopReport(Child* c) {
-  if (c->reportPolling) {
-    uv_poll_stop(&c->reportPoll);
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->reportPoll), OnHandleClosed);
-    c->reportPolling = false;
-  }
-  CloseFd(c->reportFd);
 }
 
 void StopExit(Child* c) {
@@ -249,123 +421,105 @@ void StopExit(Child* c) {
 SpawnState& State(napi_env env) { return PerEnv<SpawnState>(Napi::Env(env)); }
 
 void MaybeFree(Child* c) {
-  if (c->openHandles > 0 || c->reportPolling || c->exitPolling) return;
-  if (c->state) c->state->children.erase(c->id);
+  if (c->openHandles > 0 || c->exitPolling) return;
+  SpawnState* st = c->state;
+  if (st) st->children.erase(c->id);
   delete c;
+  if (st) MaybeFinishCleanup(st);
 }
 
-std::string StageText(const Child* c, const ChildReport& r) {
+std::string StageText(const ChildPlan& plan, const std::vector<std::string>& procsNames, const ChildReport& r) {
   switch (r.stage) {
     case kStageAttach:
-      return "attach to " +
-             (r.index >= 0 && static_cast<size_t>(r.index) < c->plan.procsFiles.size() ? c->plan.procsFiles[r.index]
-                                                                                         : std::string("a cgroup"));
+      return "attach to " + (r.index >= 0 && static_cast<size_t>(r.index) < procsNames.size() ? procsNames[r.index]
+                                                                                                : std::string("a cgroup"));
     case kStageSetsid: return "setsid";
     case kStageStdio: return "dup2 onto fd " + std::to_string(r.index);
-    case kStageChdir: return "chdir to " + c->plan.cwd;
-    default: return "execve " + (c->plan.candidates.size() == 1 ? c->plan.candidates[0] : c->plan.argv[0]);
+    case kStageChdir: return "chdir to " + plan.cwd;
+    default: return "execve " + (plan.candidates.size() == 1 ? plan.candidates[0] : plan.argv[0]);
   }
 }
 
-// Reads the report pipe (readable, or the child is gone) and settles the spawn promise.
-void SettleFromReport(Child* c) {
-  if (c->settled) return;
-  c->settled = true;
-  ChildReport report;
-  ssize_t n;
-  do n = read(c->reportFd, &report, sizeof report);
-  while (n < 0 && errno == EINTR);
-  StopReport(c);
-
-  Napi::Env env(c->env);
-  if (n == 0) {
-    c->started = true;
-    auto result = Napi::Object::New(env);
-    result.Set("pid", c->pid);
-    result.Set("id", c->id);
-    auto fds = Napi::Array::New(env, 3);
-    for (uint32_t i = 0; i < 3; i++) fds.Set(i, c->parentStdio[i]);
-    result.Set("stdio", fds);
-    c->deferred.Resolve(result);
-    return;
-  }
-  for (int& fd : c->parentStdio) CloseFd(fd);
-  if (n == static_cast<ssize_t>(sizeof report)) {
-    std::string what = StageText(c, report);
-    const char* syscall = report.stage == kStageAttach ? "write" : report.stage == kStageExec ? "execve"
-                          : report.stage == kStageChdir ? "chdir" : report.stage == kStageStdio ? "dup2" : "setsid";
-    auto err = MakeError(env, ErrnoName(report.err),
-                         "spawn " + c->plan.argv[0] + ": " + what + ": " + std::strerror(report.err), report.err, syscall);
-    c->deferred.Reject(err.Value());
-  } else {
-    int e = n < 0 ? errno : EIO;
-    c->deferred.Reject(MakeErrnoError(env, e, "read", "spawn report pipe").Value());
+const char* StageSyscall(int32_t stage) {
+  switch (stage) {
+    case kStageAttach: return "write";
+    case kStageExec: return "execve";
+    case kStageChdir: return "chdir";
+    case kStageStdio: return "dup2";
+    default: return "setsid";
   }
 }
 
-void OnReportReadable(uv_poll_t* h, int status, int events) {
-  auto* c = static_cast<Child*>(h->data);
-  Napi::Env env(c->env);
-  Napi::HandleScope scope(env);
-  Napi::CallbackScope callbackScope(env, *c->async);
-  SettleFromReport(c);
+// Calls onExit(code, signal) in the child's async context. Raw N-API: this
+// runs from the loop, also while a terminated worker winds down, when calls
+// into JavaScript fail; that must not throw. An exception onExit throws is
+// uncaught, as in any callback.
+void CallOnExit(Child* c, const siginfo_t& info) {
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  if (c->onExit.IsEmpty() || !c->async || napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value resource, fn, global, ret, argv[2];
+  napi_callback_scope callbackScope = nullptr;
+  bool ok = napi_create_object(env, &resource) == napi_ok &&
+            napi_open_callback_scope(env, resource, static_cast<napi_async_context>(*c->async), &callbackScope) == napi_ok &&
+            napi_get_reference_value(env, static_cast<napi_ref>(c->onExit), &fn) == napi_ok && fn != nullptr &&
+            napi_get_global(env, &global) == napi_ok && napi_get_null(env, &argv[0]) == napi_ok && napi_get_null(env, &argv[1]) == napi_ok;
+  if (ok && info.si_code == CLD_EXITED) ok = napi_create_int32(env, info.si_status, &argv[0]) == napi_ok;
+  if (ok && (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)) ok = napi_create_int32(env, info.si_status, &argv[1]) == napi_ok;
+  if (ok && napi_call_function(env, global, fn, 2, argv, &ret) != napi_ok) {
+    bool pending = false;
+    napi_value exception;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+      napi_fatal_exception(env, exception);
+    }
+  }
+  if (callbackScope) napi_close_callback_scope(env, callbackScope);
+  napi_close_handle_scope(env, scope);
 }
 
 void OnExitReadable(uv_poll_t* h, int status, int events) {
   auto* c = static_cast<Child*>(h->data);
   siginfo_t info;
   std::memset(&info, 0, sizeof info);
-  if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd), &info, WEXITED | WNOHANG) < 0) {
+  if (WaitChild(c->pidfd, c->pid, &info, WEXITED | WNOHANG) < 0) {
     if (errno == EINTR) return;
     info.si_pid = c->pid;  // ECHILD: someone else reaped it; report an unknown end
     info.si_code = 0;
   }
   if (info.si_pid == 0) return;  // not yet (spurious wakeup)
   c->reaped = true;
-  Napi::Env env(c->env);
-  Napi::HandleScope scope(env);
-  Napi::CallbackScope callbackScope(env, *c->async);
-  // Exec's end-of-file and the exit can arrive in one loop turn; settle the spawn first.
-  SettleFromReport(c);
   StopExit(c);
-  if (c->started && !c->onExit.IsEmpty()) {
-    Napi::Value code = env.Null(), signal = env.Null();
-    if (info.si_code == CLD_EXITED) code = Napi::Number::New(env, info.si_status);
-    else if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) signal = Napi::Number::New(env, info.si_status);
-    try {
-      c->onExit.Call(env.Global(), {code, signal});
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());
-    }
-  }
-  c->onExit.Reset();  // the handles are closing; OnHandleClosed frees the child
+  CallOnExit(c, info);
+  c->onExit.Reset();  // the handle is closing; OnHandleClosed frees the child
 }
 
-// Closes every child's handles when the environment goes away (worker exit).
-void CleanupEnv(void* arg) {
+// The environment is going away (worker exit): children still running go to
+// the Reaper, their handles close, and the hook ends when the last one has.
+void CleanupEnv(napi_async_cleanup_hook_handle hook, void* arg) {
   auto* st = static_cast<SpawnState*>(arg);
+  st->tearingDown = true;
+  st->hook = hook;
   std::vector<Child*> all;
   for (auto& kv : st->children) all.push_back(kv.second);
-  st->children.clear();
   for (Child* c : all) {
-    // Nothing may touch the environment after this: its instance data goes next.
-    c->state = nullptr;
     c->onExit.Reset();
     c->async.reset();
-    if (!c->started) {
-      for (int& fd : c->parentStdio) CloseFd(fd);
-    }
-    StopReport(c);
-    StopExit(c);
+    Abandon(c);
+    StopExit(c);  // OnHandleClosed frees the child
   }
+  MaybeFinishCleanup(st);
 }
 
 // The clone itself, on a pool thread. On success the Child goes to the main thread.
 class SpawnWorker : public Napi::AsyncWorker {
  public:
-  SpawnWorker(Napi::Env env, Child* child) : Napi::AsyncWorker(env), child_(child) {}
+  SpawnWorker(Napi::Env env, Child* child, SpawnState* state) : Napi::AsyncWorker(env), child_(child), state_(state) {
+    state_->inFlight++;
+  }
   ~SpawnWorker() override {
     if (child_) Discard();
+    state_->inFlight--;
+    MaybeFinishCleanup(state_);
   }
 
   void Execute() override {
@@ -377,15 +531,15 @@ class SpawnWorker : public Napi::AsyncWorker {
     p.envp.push_back(nullptr);
     for (auto& s : plan.candidates) p.candidates.push_back(const_cast<char*>(s.c_str()));
 
-    if (!plan.cgroupDir.empty()) {
+    bool viaClone3 = !plan.noClone3 && !clone3Unusable.load(std::memory_order_relaxed);
+    if (!plan.cgroupDir.empty() && viaClone3) {
       p.cgroupFd = open(plan.cgroupDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (p.cgroupFd < 0) return Fail(errno, "open", plan.cgroupDir);
     }
     for (auto& f : plan.procsFiles) {
-      int fd = open(f.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) return Fail(errno, "open", f);
-      p.procsFds.push_back(fd);
+      if (!OpenProcs(f, false)) return;
     }
+    if (!plan.cgroupDir.empty() && !viaClone3 && !OpenProcs(plan.cgroupDir + "/cgroup.procs", true)) return;
     for (int slot = 0; slot < 3; slot++) {
       if (plan.stdio[slot] == kPipe) {
         int fds[2];
@@ -402,36 +556,49 @@ class SpawnWorker : public Napi::AsyncWorker {
         if (p.childStdio[slot] < 0) return Fail(errno, "fcntl", "/dev/null");
       }
     }
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0) return Fail(errno, "pipe2", "report");
-    p.reportRead = report[0];
-    p.reportWrite = report[1];
+    rlimit nofile;
+    // Capped at fs.nr_open's default: no fd can be above it unless nr_open was raised.
+    const rlim_t kMaxFds = 1 << 20;
+    p.fdLimit = static_cast<int>(getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < kMaxFds ? nofile.rlim_cur : kMaxFds);
+    int reportPipe[2];
+    if (pipe2(reportPipe, O_CLOEXEC | O_NONBLOCK) < 0) return Fail(errno, "pipe2", "report");
+    p.reportRead = reportPipe[0];
+    p.reportWrite = reportPipe[1];
 
-    sigset_t all, old, empty;
-    sigfillset(&all);
-    sigemptyset(&empty);
-    // Blocked across the clone so that no handler of ours runs in the child before it resets them.
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     int pidfd = -1;
-    CloneArgs args;
-    std::memset(&args, 0, sizeof args);
-    args.flags = CLONE_PIDFD;
-    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-    args.exit_signal = SIGCHLD;
-    if (p.cgroupFd >= 0) {
-      args.flags |= CLONE_INTO_CGROUP;
-      args.cgroup = static_cast<uint64_t>(p.cgroupFd);
-    }
-    long pid = syscall(__NR_clone3, &args, sizeof args);
+    long pid = Clone(viaClone3, pidfd);
     int cloneErr = errno;
-    if (pid == 0) ChildMain(plan, p, empty);
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (pid < 0) return Fail(cloneErr, "clone3", p.cgroupFd >= 0 ? "into " + plan.cgroupDir : std::string());
+    if (pid < 0 && viaClone3 && (cloneErr == ENOSYS || (cloneErr == E2BIG && p.cgroupFd >= 0))) {
+      // No clone3 here (seccomp, an old kernel) or none that knows CLONE_INTO_CGROUP: clone() from now on.
+      clone3Unusable.store(true, std::memory_order_relaxed);
+      viaClone3 = false;
+      CloseFd(p.cgroupFd);
+      if (!plan.cgroupDir.empty() && !OpenProcs(plan.cgroupDir + "/cgroup.procs", true)) return;
+      pid = Clone(false, pidfd);
+      cloneErr = errno;
+    }
+    if (pid < 0) {
+      return Fail(cloneErr, viaClone3 ? "clone3" : "clone", p.cgroupFd >= 0 ? "into " + plan.cgroupDir : std::string());
+    }
+
+    // The child has exec'd (nothing to read: EAGAIN, or end-of-file) or written its report and exited.
+    ChildReport report;
+    ssize_t n;
+    do n = read(p.reportRead, &report, sizeof report);
+    while (n < 0 && errno == EINTR);
+    int readErr = errno;
+    if (n != 0 && !(n < 0 && readErr == EAGAIN)) {
+      ReapFailed(static_cast<int>(pid), pidfd);
+      if (n == static_cast<ssize_t>(sizeof report)) {
+        childFailed_ = true;
+        return Fail(report.err > 0 ? report.err : EIO, StageSyscall(report.stage), StageText(plan, p.procsNames, report));
+      }
+      return Fail(n < 0 ? readErr : EIO, "read", "spawn report pipe");
+    }
 
     child_->pid = static_cast<int>(pid);
     child_->pidfd = pidfd;
-    child_->reportFd = p.reportRead;
-    p.reportRead = -1;
+    child_->viaClone3 = viaClone3;
     for (int i = 0; i < 3; i++) {
       child_->parentStdio[i] = p.parentStdio[i];
       p.parentStdio[i] = -1;
@@ -439,43 +606,125 @@ class SpawnWorker : public Napi::AsyncWorker {
     CloseAll();
   }
 
+  // On the main thread, also while the environment is being torn down: then
+  // nothing may be handed to JavaScript (N-API calls fail), and a started child
+  // goes to the Reaper. No exception may leave here.
   void OnOK() override {
-    Napi::Env env = Env();
+    napi_env env = Env();
     Child* c = child_;
     if (err_) {
-      c->deferred.Reject(MakeErrnoError(env, err_, syscall_, detail_).Value());
-      return;  // the destructor frees the child
+      if (state_->tearingDown) return;  // the destructor frees the child
+      try {
+        Napi::Error error = childFailed_ ? MakeError(Env(), ErrnoName(err_),
+                                                     "spawn " + c->plan.argv[0] + ": " + detail_ + ": " + std::strerror(err_), err_, syscall_)
+                                         : MakeErrnoError(Env(), err_, syscall_, detail_);
+        napi_reject_deferred(env, c->deferred, error.Value());
+      } catch (...) {
+        // the environment is going away: nobody is waiting for this promise
+      }
+      return;
     }
+    if (state_->tearingDown || !Start(c)) return;  // the destructor hands the child to the Reaper
     child_ = nullptr;
-    auto& st = State(env);
-    if (!st.hooked) {
-      napi_add_env_cleanup_hook(env, CleanupEnv, &st);
-      st.hooked = true;
-    }
-    c->async = std::make_unique<Napi::AsyncContext>(env, "kernkit:spawn");
-    c->state = &st;
-    c->id = st.nextId++;
-    st.children[c->id] = c;
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    c->reportPoll.data = c;
-    c->exitPoll.data = c;
-    if (uv_poll_init(loop, &c->reportPoll, c->reportFd) == 0) {
-      c->openHandles++;
-      c->reportPolling = true;
-      uv_poll_start(&c->reportPoll, UV_READABLE | UV_DISCONNECT, OnReportReadable);
-    }
-    if (uv_poll_init(loop, &c->exitPoll, c->pidfd) == 0) {
-      c->openHandles++;
-      c->exitPolling = true;
-      uv_poll_start(&c->exitPoll, UV_READABLE, OnExitReadable);
-    }
-    if (!c->reportPolling) SettleFromReport(c);  // cannot happen on Linux, but never hang
   }
 
-  Napi::Promise Promise() { return child_->deferred.Promise(); }
+  Napi::Value Promise() { return Napi::Value(Env(), child_->promise); }
 
  private:
+  // Resolves the spawn promise and watches the exit; false (and nothing kept) if the environment refuses.
+  bool Start(Child* c) {
+    napi_env env = Env();
+    napi_value result, fds, value;
+    bool ok = napi_create_object(env, &result) == napi_ok && napi_create_array_with_length(env, 3, &fds) == napi_ok;
+    for (uint32_t i = 0; ok && i < 3; i++) {
+      ok = napi_create_int32(env, c->parentStdio[i], &value) == napi_ok && napi_set_element(env, fds, i, value) == napi_ok;
+    }
+    auto set = [&](const char* key, napi_value v) { ok = ok && napi_set_named_property(env, result, key, v) == napi_ok; };
+    uint32_t id = state_->nextId;
+    if (ok && napi_create_int32(env, c->pid, &value) == napi_ok) set("pid", value); else ok = false;
+    if (ok && napi_create_uint32(env, id, &value) == napi_ok) set("id", value); else ok = false;
+    if (ok && napi_create_string_utf8(env, c->viaClone3 ? "clone3" : "clone", NAPI_AUTO_LENGTH, &value) == napi_ok) set("via", value);
+    else ok = false;
+    set("stdio", fds);
+    try {
+      c->async = std::make_unique<Napi::AsyncContext>(Env(), "kernkit:spawn");
+    } catch (...) {
+      ok = false;
+    }
+    if (!ok || napi_resolve_deferred(env, c->deferred, result) != napi_ok) {
+      c->async.reset();
+      return false;
+    }
+    // Resolved: from here the JS side owns the child and its pipe ends.
+    c->state = state_;
+    c->id = state_->nextId++;
+    state_->children[c->id] = c;
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    c->exitPoll.data = c;
+    if (uv_poll_init(loop, &c->exitPoll, c->pidfd) != 0) {
+      // Cannot be watched (it does not happen with a valid pidfd): the Reaper takes it, exited stays pending.
+      state_->children.erase(c->id);
+      c->onExit.Reset();
+      c->async.reset();
+      Abandon(c);
+      delete c;
+      return true;
+    }
+    c->openHandles++;
+    c->exitPolling = true;
+    uv_poll_start(&c->exitPoll, UV_READABLE, OnExitReadable);
+    return true;
+  }
+
+  // Opens a cgroup.procs file for the child to write itself into (the unified one first).
+  bool OpenProcs(const std::string& file, bool first) {
+    int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      Fail(errno, "open", file);
+      return false;
+    }
+    prep_.procsFds.insert(first ? prep_.procsFds.begin() : prep_.procsFds.end(), fd);
+    prep_.procsNames.insert(first ? prep_.procsNames.begin() : prep_.procsNames.end(), file);
+    return true;
+  }
+
+  // clone3 (into the cgroup when there is one) or clone; returns in the parent
+  // once the child has exec'd or exited (CLONE_VFORK), with errno on failure.
+  long Clone(bool viaClone3, int& pidfd) {
+    Prepared& p = prep_;
+    sigset_t all, old, empty;
+    sigfillset(&all);
+    sigemptyset(&empty);
+    // Blocked across the clone so that no handler of ours runs in the child before it resets them.
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    long pid;
+    if (viaClone3) {
+      CloneArgs args;
+      std::memset(&args, 0, sizeof args);
+      args.flags = CLONE_PIDFD | CLONE_VFORK;
+      args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+      args.exit_signal = SIGCHLD;
+      if (p.cgroupFd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = static_cast<uint64_t>(p.cgroupFd);
+      }
+      pid = syscall(__NR_clone3, &args, sizeof args);
+    } else {
+      // Like fork (no new stack: the child runs on a copy of ours); CLONE_PIDFD puts the pidfd in parent_tid.
+#if defined(__s390__)
+      pid = syscall(SYS_clone, nullptr, CLONE_PIDFD | CLONE_VFORK | SIGCHLD, &pidfd, nullptr, 0);
+#else
+      pid = syscall(SYS_clone, CLONE_PIDFD | CLONE_VFORK | SIGCHLD, nullptr, &pidfd, nullptr, 0);
+#endif
+    }
+    int err = errno;
+    if (pid == 0) ChildMain(child_->plan, p, empty);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    errno = err;
+    return pid;
+  }
+
   void Fail(int err, const char* syscall, const std::string& detail) {
     err_ = err;
     syscall_ = syscall;
@@ -490,16 +739,26 @@ class SpawnWorker : public Napi::AsyncWorker {
     CloseFd(prep_.reportRead);
     CloseFd(prep_.reportWrite);
   }
+  // A child that could not exec has exited (or is exiting): reap it here, on the pool thread.
+  static void ReapFailed(int pid, int& pidfd) {
+    siginfo_t info;
+    while (WaitChild(pidfd, pid, &info, WEXITED) < 0 && errno == EINTR) {
+    }
+    CloseFd(pidfd);
+  }
+  // The child never reached JavaScript (a failure, or an environment going away).
   void Discard() {
     for (int& fd : child_->parentStdio) CloseFd(fd);
-    CloseFd(child_->reportFd);
-    CloseFd(child_->pidfd);
+    Abandon(child_);
+    child_->onExit.Reset();
     delete child_;
     child_ = nullptr;
   }
 
   Child* child_;
+  SpawnState* state_;
   Prepared prep_;
+  bool childFailed_ = false;  // err_ is the child's own (from its report), not ours
   int err_ = 0;
   const char* syscall_ = "";
   std::string detail_;
@@ -532,6 +791,8 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     if (o.Get("cwd").IsString()) c->plan.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
     if (o.Get("cgroupDir").IsString()) c->plan.cgroupDir = o.Get("cgroupDir").As<Napi::String>().Utf8Value();
     c->plan.setsid = o.Get("setsid").ToBoolean().Value();
+    c->plan.noClone3 = o.Get("noClone3").ToBoolean().Value();
+    c->plan.noCloseRange = o.Get("noCloseRange").ToBoolean().Value();
     auto modes = StringArray(env, o.Get("stdio"), "stdio");
     if (modes.size() != 3) throw MakeError(env, "EINVAL", "stdio must have 3 entries");
     for (int i = 0; i < 3; i++) {
@@ -543,8 +804,16 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     delete c;
     throw;
   }
-  auto* worker = new SpawnWorker(env, c);
-  Napi::Promise promise = worker->Promise();
+  auto& st = State(env);
+  if (!st.hooked) {
+    if (napi_add_async_cleanup_hook(env, CleanupEnv, &st, nullptr) != napi_ok) {
+      delete c;
+      throw MakeError(env, "EIO", "spawn: cannot register the environment's cleanup hook");
+    }
+    st.hooked = true;
+  }
+  auto* worker = new SpawnWorker(env, c, &st);
+  Napi::Value promise = worker->Promise();
   worker->Queue();
   return promise;
 }

@@ -10,7 +10,6 @@ import * as path from 'node:path';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
 import {
   type IoOp,
-  RMDIR_RETRIES,
   Undo,
   check,
   errnoCode,
@@ -20,7 +19,9 @@ import {
   readMany,
   readOptional,
   readText,
+  removeDirs,
   runBatch,
+  runRetryingRmdirs,
   writeTask,
   writeValue,
 } from './files';
@@ -105,25 +106,66 @@ function sortedUnique(lists: number[][]): number[] {
 }
 
 /**
- * Runs steps as one batch that stops at the first failure; then takes back the
- * steps that were done (newest first, best effort) and throws that failure.
+ * Runs steps in order, as one batch that stops at the first failure (split
+ * after each step whose `tolerate` errno decides what follows). On a failure
+ * takes back the steps that were done, newest first and best effort, and
+ * throws that failure.
  */
 async function runSteps(steps: Step[]): Promise<void> {
-  if (!steps.length) return;
-  const results = await runBatch(
-    steps.map((s) => s.op),
-    true,
-  );
-  const failed = results.findIndex((r) => r[0] !== 0);
-  if (failed < 0) return;
-  const undo = steps
-    .slice(0, failed)
-    .reverse()
-    .flatMap((s) => (s.undo ? [s.undo] : []));
-  if (undo.length) await runBatch(undo).catch(() => undefined);
-  const code = results[failed][0] as string;
-  const step = steps[failed];
-  throw step.explain?.(code) ?? ioError(code, ...step.what);
+  const done: Step[] = [];
+  for (let i = 0; i < steps.length; ) {
+    const cut = steps.findIndex((s, k) => k >= i && s.tolerate !== undefined);
+    const end = cut < 0 ? steps.length : cut + 1;
+    const batch = steps.slice(i, end);
+    const results = await runBatch(
+      batch.map((s) => s.op),
+      true,
+    );
+    const failed = results.findIndex((r) => r[0] !== 0);
+    const last = batch.length - 1;
+    if (failed === last && batch[last].tolerate === results[last][0]) {
+      // Someone else made it: not ours to undo, nor to fill in.
+      done.push(...batch.slice(0, last));
+      for (i = end; i < steps.length && steps[i].onlyIfMade; i++);
+      continue;
+    }
+    if (failed >= 0) {
+      done.push(...batch.slice(0, failed));
+      await undoSteps(done);
+      const code = results[failed][0] as string;
+      const step = batch[failed];
+      throw step.explain?.(code) ?? ioError(code, ...step.what);
+    }
+    done.push(...batch);
+    i = end;
+  }
+}
+
+// Takes steps back, newest first, best effort; a conditional undo runs only if no other group relies on it.
+async function undoSteps(done: Step[]): Promise<void> {
+  let plain: IoOp[] = [];
+  const flush = async (): Promise<void> => {
+    if (plain.length) await runRetryingRmdirs(plain).catch(() => undefined);
+    plain = [];
+  };
+  for (const step of [...done].reverse()) {
+    if (!step.undo) continue;
+    if (step.undoIfUnused === undefined) {
+      plain.push(step.undo);
+      continue;
+    }
+    await flush(); // the rmdirs before it decide which groups are left
+    if (!(await othersUnder(step.undoIfUnused.dir, step.undoIfUnused.own))) await runBatch([step.undo]).catch(() => undefined);
+  }
+  await flush();
+}
+
+// Whether groups exist under `dir` other than those on the way down to `own` (the group an
+// operation is about, and its ancestors); unknown counts as yes: then nothing is taken away.
+async function othersUnder(dir: string, own: string): Promise<boolean> {
+  const [walk] = await runBatch([['walk', dir]]);
+  if (walk[0] !== 0) return true;
+  return (walk[1] as string[]).some((d) => d !== dir && d !== own && !own.startsWith(d + '/'));
 }
 
 /**
@@ -238,45 +280,64 @@ export class Cgroup {
   /**
    * Changes limits. A controller the group is not under yet is added (the
    * group is created in its hierarchy and its processes moved there). cpuset
-   * CPUs outside the parent's are refused with EACCES, as cgroup v1 does. If a
-   * write fails, the values written before it are restored.
+   * CPUs outside the parent's are refused with EACCES on v1, as the kernel
+   * does. Everything that can be checked is checked before anything changes;
+   * if a write fails, the values written before it are restored, processes
+   * moved into a new hierarchy go back where they were, and the directories
+   * made for it are removed.
    */
   async set(limits: CgroupLimits): Promise<void> {
     const valid = validateLimits(limits);
     const controllers = controllersOf(valid);
     if (!controllers.length) return;
+    const targets = controllers.map((c) => {
+      const h = controllerHierarchy(this.layout, c);
+      return { c, h, dir: this.dirs.get(h) ?? hierarchyDir(h, this.path) };
+    });
+
+    // Batch 1, read only: the limit files where they exist (old values, and what v1's write order
+    // depends on), whether v1 has swap accounting, and the CPUs above a v1 cpuset.
+    const limitFiles = targets.flatMap(({ c, h, dir }) => (h.version === 2 ? V2_LIMIT_FILES[c] : V1_LIMIT_FILES[c]).map((f) => path.join(dir, f)));
+    const memoryH = this.layout.hierarchyFor('memory');
+    const memswProbe = valid.memory?.swapMax !== undefined && memoryH?.version === 1 ? path.join(memoryH.mountPoint, 'memory.memsw.limit_in_bytes') : null;
+    const cpusetH = this.layout.hierarchyFor('cpuset');
+    const segs = this.path.split('/').filter(Boolean);
+    const parentCpus =
+      valid.cpuset?.cpus !== undefined && cpusetH?.version === 1
+        ? segs.map((_, i) => path.join(hierarchyDir(cpusetH, '/' + segs.slice(0, i).join('/')), 'cpuset.cpus'))
+        : [];
+    const texts = await readMany([...limitFiles, ...(memswProbe ? [memswProbe] : []), ...parentCpus]);
+    const old = new Map(limitFiles.map((f, i) => [f, texts[i]]));
+    const known = texts.slice(texts.length - parentCpus.length).filter((t): t is string => t !== null);
+    // The nearest existing ancestor's CPUs are what the group is bound by.
+    if (known.length) checkCpusWithin(valid.cpuset!.cpus!, known[known.length - 1].trim());
+    const writes = targets.map(({ c, h, dir }) => {
+      const only: ValidLimits = { [c]: valid[c] };
+      if (h.version === 2) return v2Writes(only);
+      const present = old.get(path.join(dir, V1_LIMIT_FILES[c][0])) != null;
+      // Where the group is not yet, it starts with the kernel's defaults.
+      const current: V1Current = present
+        ? v1CurrentFrom(dir, old)
+        : { ...V1_DEFAULTS, memswLimit: memswProbe && texts[limitFiles.length] === null ? null : 'max' };
+      return v1Writes(only, current); // throws for what v1 cannot express, before anything changes
+    });
+
     const undo = new Undo();
     try {
-      for (const c of controllers) await this.ensureController(c, undo);
-      // Batch 1: every limit file of the controllers involved (old values, and what v1's write order depends on).
-      const reads: Array<[LimitController, string]> = [];
-      for (const c of controllers) {
-        const h = this.layout.hierarchyFor(c)!;
-        for (const f of h.version === 2 ? V2_LIMIT_FILES[c] : V1_LIMIT_FILES[c]) reads.push([c, path.join(this.dirs.get(h)!, f)]);
-      }
-      const cpusetH = this.layout.hierarchyFor('cpuset');
-      const parentCpus =
-        valid.cpuset?.cpus !== undefined && cpusetH
-          ? path.join(hierarchyDir(cpusetH, path.posix.dirname(this.path)), cpusetH.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus')
-          : null;
-      const texts = await readMany([...reads.map(([, f]) => f), ...(parentCpus ? [parentCpus] : [])]);
-      const old = new Map(reads.map(([, f], i) => [f, texts[i]]));
-      if (parentCpus) checkCpusWithin(valid.cpuset!.cpus!, (texts[texts.length - 1] ?? '').trim());
-
+      for (const { c } of targets) await this.ensureController(c, undo);
+      // Files that were not there before (a new directory, a v2 controller just enabled): their values now, for the undo.
+      const files = targets.flatMap(({ dir }, i) => writes[i].map((w) => path.join(dir, w.file)));
+      const fresh = files.filter((f) => old.get(f) == null);
+      if (fresh.length) (await readMany(fresh)).forEach((t, i) => old.set(fresh[i], t));
       // Batch 2: the writes, restored to their old values if one fails.
-      const steps: Step[] = [];
-      for (const c of controllers) {
-        const h = this.layout.hierarchyFor(c)!;
-        const dir = this.dirs.get(h)!;
-        const only: ValidLimits = { [c]: valid[c] };
-        const writes: FileWrite[] = h.version === 2 ? v2Writes(only) : v1Writes(only, v1CurrentFrom(dir, old));
-        for (const w of writes) {
+      const steps = targets.flatMap(({ dir }, i) =>
+        writes[i].map((w) => {
           const file = path.join(dir, w.file);
           const before = old.get(file)?.trim();
           if (before === undefined || before === null) throw ioError('ENOENT', 'write', file, w.value, w.field);
-          steps.push(writeStep(file, w.value, w.field, before === '' ? '\n' : before));
-        }
-      }
+          return writeStep(file, w.value, w.field, before === '' ? '\n' : before);
+        }),
+      );
       await runSteps(steps);
     } catch (err) {
       await undo.run();
@@ -351,6 +412,8 @@ export class Cgroup {
    * kernel reports them frozen (v2 `cgroup.events` `frozen 1`, v1
    * `freezer.state` `FROZEN`). Uses v2 `cgroup.freeze` where the group is in the
    * unified hierarchy, else the v1 freezer; EOPNOTSUPP if it is in neither.
+   * ETIMEDOUT if that state is not reached in time (a task in uninterruptible
+   * sleep cannot freeze); the group is then thawed again, as runc does.
    */
   async freeze(options: CgroupWaitOptions = {}): Promise<void> {
     await this.setFrozen(true, options.timeout ?? DEFAULT_TIMEOUT);
@@ -364,8 +427,11 @@ export class Cgroup {
   /**
    * Kills every task in the group and its descendants with SIGKILL and
    * resolves when the group is empty. v2: `cgroup.kill` (atomic, no fork can
-   * escape). v1: freeze, SIGKILL every task, thaw (without a freezer, SIGKILL
-   * until empty).
+   * escape), then waits for the unified group to empty; hybrid: a process put
+   * in the v1 half only (outside the group on v2) is then killed the v1 way.
+   * v1: freeze, SIGKILL every task, thaw (without a freezer, or when the
+   * freeze times out because a task cannot freeze, SIGKILL until empty).
+   * `timeout` bounds each wait (the freeze, then the emptying).
    */
   async kill(options: CgroupWaitOptions = {}): Promise<void> {
     const timeout = options.timeout ?? DEFAULT_TIMEOUT;
@@ -380,15 +446,27 @@ export class Cgroup {
       );
     }
     const unified = this.unifiedDir();
-    let signalDirs = this.legacyDirs();
+    let signalDirs = [...this.dirs.values()];
     if (unified) {
+      let killed = false;
       try {
         await writeValue(path.join(unified, 'cgroup.kill'), '1', 'kill');
+        killed = true;
       } catch (err) {
         // Before Linux 5.14, and in threaded groups, there is no cgroup.kill: fall back to signals.
         const code = errnoCode(err);
         if (code !== 'ENOENT' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw err;
-        signalDirs = [...this.dirs.values()];
+      }
+      if (killed) {
+        // The unified hierarchy tracks every process of the group: wait for it to empty rather than
+        // signal pids read from v1 tasks files (by then a pid may belong to another process).
+        await pollUntil(
+          async () => parseFlatKeyed(await readOptional(path.join(unified, 'cgroup.events'))).get('populated') !== 1,
+          timeout,
+          `cgroup ${this.path} to empty`,
+        );
+        // Left in v1: processes put in the v1 half by hand, outside the group on v2.
+        signalDirs = (await this.outsideUnified()).length ? this.legacyDirs() : [];
       }
     }
     if (signalDirs.length && (await this.subtreeTasks(signalDirs)).length) await this.killBySignal(signalDirs, timeout);
@@ -495,10 +573,34 @@ export class Cgroup {
       await this.kill(options);
     }
     // Batch 2: children before parents, in every hierarchy.
-    const rmdirs = trees.flatMap((t) => [...t].reverse().map((d) => ['rmdir', d, RMDIR_RETRIES] as const));
-    const removed = await runBatch(rmdirs);
+    const rmdirs = trees.flatMap((t) => [...t].reverse());
+    const removed = await removeDirs(rmdirs);
     const failed = removed.findIndex((r) => r[0] !== 0 && r[0] !== 'ENOENT');
-    if (failed >= 0) throw ioError(removed[failed][0] as string, 'rmdir', rmdirs[failed][1]);
+    if (failed >= 0) throw ioError(removed[failed][0] as string, 'rmdir', rmdirs[failed]);
+  }
+
+  /**
+   * What keeps the group frozen, or null: its own or an ancestor's v2
+   * `cgroup.freeze`, or a v1 `freezer.state` other than THAWED (which covers
+   * frozen ancestors). A child spawned into a frozen group stops before exec.
+   * @internal
+   */
+  async frozenBy(): Promise<string | null> {
+    const files: string[] = [];
+    const unified = this.unifiedDir();
+    if (unified) {
+      const segs = this.path.split('/').filter(Boolean);
+      for (let i = segs.length; i > 0; i--) files.push(path.join(hierarchyDir(this.layout.unified!, '/' + segs.slice(0, i).join('/')), 'cgroup.freeze'));
+    }
+    const freezer = this.directory('freezer');
+    if (freezer) files.push(path.join(freezer, 'freezer.state'));
+    const texts = await readMany(files);
+    for (let i = 0; i < files.length; i++) {
+      const text = texts[i]?.trim();
+      if (text === undefined || text === '0' || text === 'THAWED') continue;
+      return `${files[i]} is ${text}`;
+    }
+    return null;
   }
 
   /** Where clone3 and the child's own attach must put a spawned process. @internal */
@@ -521,6 +623,8 @@ export class Cgroup {
   }
 
   // Makes sure the group is under `controller`: in its hierarchy, and on v2 with it enabled above.
+  // Undo (newest first): processes back where they were, the directories made, and the hierarchy
+  // forgotten only if its directory is really gone.
   private async ensureController(controller: LimitController, undo: Undo): Promise<void> {
     const h = controllerHierarchy(this.layout, controller);
     const dir = this.dirs.get(h);
@@ -532,18 +636,24 @@ export class Cgroup {
       return;
     }
     // The group is not in this hierarchy yet: make it there (and missing ancestors).
-    const newDir = await makeGroupDirIn(h, this.path, h.version === 2 ? [controller] : [], undo);
-    this.dirs.set(h, newDir);
+    const newDir = hierarchyDir(h, this.path);
     undo.push(async () => {
-      this.dirs.delete(h);
+      const [gone] = await runBatch([['isdir', newDir]]);
+      if (gone[0] === 0 && gone[1] === false) this.dirs.delete(h);
     });
+    await makeGroupDirIn(h, this.path, h.version === 2 ? [controller] : [], undo);
+    this.dirs.set(h, newDir);
     // Keep membership consistent: the group's processes join it in the new hierarchy too.
     for (const pid of await this.procs()) {
+      const before = await cgroupsOf(pid, this.layout).catch(() => null);
+      const was = before?.get(h);
       try {
         await writeTask(path.join(newDir, 'cgroup.procs'), pid, controller);
       } catch (err) {
-        if (errnoCode(err) !== 'ESRCH') throw err;
+        if (errnoCode(err) === 'ESRCH') continue;
+        throw err;
       }
+      if (was !== undefined) undo.push(() => writeValue(path.join(hierarchyDir(h, was), 'cgroup.procs'), String(pid)));
     }
   }
 
@@ -567,12 +677,16 @@ export class Cgroup {
   private async setFrozen(frozen: boolean, timeout: number): Promise<void> {
     const unified = this.unifiedDir();
     if (unified) {
-      await writeValue(path.join(unified, 'cgroup.freeze'), frozen ? '1' : '0', frozen ? 'freeze' : 'thaw');
+      const file = path.join(unified, 'cgroup.freeze');
+      await writeValue(file, frozen ? '1' : '0', frozen ? 'freeze' : 'thaw');
       const want = frozen ? 1 : 0;
-      await pollUntil(
-        async () => parseFlatKeyed(await readText(path.join(unified, 'cgroup.events'))).get('frozen') === want,
-        timeout,
-        `cgroup ${this.path} to be ${frozen ? 'frozen' : 'thawed'}`,
+      await thawOnFailure(
+        pollUntil(
+          async () => parseFlatKeyed(await readText(path.join(unified, 'cgroup.events'))).get('frozen') === want,
+          timeout,
+          `cgroup ${this.path} to be ${frozen ? 'frozen' : 'thawed'}`,
+        ),
+        frozen ? () => writeValue(file, '0') : null,
       );
       return;
     }
@@ -587,12 +701,22 @@ export class Cgroup {
 
   private async killBySignal(dirs: string[], timeout: number): Promise<void> {
     const freezer = this.directory('freezer');
-    // Frozen tasks cannot fork away from the kill; they die when thawed.
-    if (freezer) await setV1Freezer(freezer, true, timeout, this.path);
+    // Frozen tasks cannot fork away from the kill; they die when thawed. A task that cannot be
+    // frozen (uninterruptible) makes the freeze time out: the group is thawed again, and killed
+    // without that protection below.
+    let frozen = false;
+    if (freezer) {
+      try {
+        await setV1Freezer(freezer, true, timeout, this.path);
+        frozen = true;
+      } catch (err) {
+        if (errnoCode(err) !== 'ETIMEDOUT') throw err;
+      }
+    }
     try {
       for (const tid of await this.subtreeTasks(dirs)) signalKill(tid);
     } finally {
-      if (freezer) await setV1Freezer(freezer, false, timeout, this.path);
+      if (frozen) await setV1Freezer(freezer!, false, timeout, this.path);
     }
     await pollUntil(
       async () => {
@@ -617,6 +741,18 @@ export class Cgroup {
       lists.push(parseIds(tasks ?? optionalText(results[2 * i + 1], path.join(d, 'cgroup.threads'))));
     });
     return sortedUnique(lists);
+  }
+
+  // Tasks in the group's v1 subtrees whose unified cgroup is outside the group's subtree.
+  private async outsideUnified(): Promise<number[]> {
+    const unifiedH = this.layout.unified!;
+    const out: number[] = [];
+    for (const tid of await this.subtreeTasks(this.legacyDirs())) {
+      const where = await cgroupsOf(tid, this.layout).catch(() => null); // null: gone meanwhile
+      const cg = where?.get(unifiedH);
+      if (cg !== undefined && cg !== this.path && !cg.startsWith(this.path + '/')) out.push(tid);
+    }
+    return out;
   }
 
   // No task left anywhere in the group's subtree (v2: cgroup.events populated 0).
@@ -653,9 +789,25 @@ function signalKill(tid: number): void {
 
 async function setV1Freezer(dir: string, frozen: boolean, timeout: number, cgPath: string): Promise<void> {
   const state = frozen ? 'FROZEN' : 'THAWED';
-  await writeValue(path.join(dir, 'freezer.state'), state, frozen ? 'freeze' : 'thaw');
+  const file = path.join(dir, 'freezer.state');
+  await writeValue(file, state, frozen ? 'freeze' : 'thaw');
   // FREEZING becomes FROZEN lazily, when the state is read and every task has stopped.
-  await pollUntil(async () => (await readText(path.join(dir, 'freezer.state'))).trim() === state, timeout, `cgroup ${cgPath} to be ${state}`);
+  await thawOnFailure(
+    pollUntil(async () => (await readText(file)).trim() === state, timeout, `cgroup ${cgPath} to be ${state}`),
+    frozen ? () => writeValue(file, 'THAWED') : null,
+  );
+}
+
+// A freeze that does not complete (a task in uninterruptible sleep never freezes) must not leave
+// the group half frozen (v1 FREEZING, v2 cgroup.freeze 1): thaw it again, as runc does, then fail.
+async function thawOnFailure(wait: Promise<void>, thaw: (() => Promise<void>) | null): Promise<void> {
+  try {
+    await wait;
+  } catch (err) {
+    if (thaw) await thaw().catch(() => undefined);
+    if (thaw && err instanceof KernkitError) err.message += '; the group was thawed again';
+    throw err;
+  }
 }
 
 // Enables controllers in the subtree_control of every ancestor of cgPath (v2).
@@ -667,7 +819,12 @@ async function enableAlongPath(h: CgroupHierarchy, cgPath: string, controllers: 
     const missing = controllers.filter((c) => !enabled.has(c));
     if (!missing.length) continue;
     await writeValue(file, missing.map((c) => `+${c}`).join(' '), 'subtree_control');
-    undo.push(() => writeValue(file, missing.map((c) => `-${c}`).join(' ')));
+    // Not if other groups are there by then: they may rely on it (a concurrent create or set).
+    const dir = path.dirname(file);
+    const own = hierarchyDir(h, cgPath);
+    undo.push(async () => {
+      if (!(await othersUnder(dir, own))) await writeValue(file, missing.map((c) => `-${c}`).join(' '));
+    });
   }
 }
 
@@ -686,7 +843,7 @@ async function makeGroupDirIn(h: CgroupHierarchy, cgPath: string, v2Controllers:
     const [made] = await runBatch([['mkdir', cur]]);
     if (made[0] === 'EEXIST') continue;
     check(made, 'mkdir', cur);
-    undo.push(() => runBatch([['rmdir', cur, RMDIR_RETRIES]]));
+    undo.push(() => removeDirs([cur]));
     if (h.version === 1 && h.controllers.includes('cpuset')) {
       const copies = await runBatch(
         ['cpuset.cpus', 'cpuset.mems'].map((f) => ['copy', path.join(parentDir, f), path.join(cur, f)] as const),

@@ -17,7 +17,7 @@ export type IoOp =
   | readonly ['read', string]
   | readonly ['write', string, string]
   | readonly ['mkdir', string]
-  | readonly ['rmdir', string, number]
+  | readonly ['rmdir', string]
   | readonly ['isdir', string]
   | readonly ['resolve', string]
   | readonly ['walk', string]
@@ -130,6 +130,31 @@ export async function writeTask(file: string, id: number, field: string): Promis
 export const RMDIR_RETRIES = 10;
 
 /**
+ * Runs the ops in order (not stopping at errors), then retries every rmdir
+ * that failed with EBUSY, in order, after 1 ms, 2 ms, ... (RMDIR_RETRIES
+ * times): the waits are timers, so a busy group never holds a pool thread.
+ * Returns each op's last outcome.
+ */
+export async function runRetryingRmdirs(ops: readonly IoOp[]): Promise<IoResult[]> {
+  const results = await runBatch(ops);
+  let delay = 1;
+  for (let left = RMDIR_RETRIES; left > 0; left--) {
+    const busy = ops.flatMap((op, i) => (op[0] === 'rmdir' && results[i][0] === 'EBUSY' ? [i] : []));
+    if (!busy.length) break;
+    await sleep(delay);
+    delay *= 2;
+    const again = await runBatch(busy.map((i) => ops[i]));
+    busy.forEach((i, k) => (results[i] = again[k]));
+  }
+  return results;
+}
+
+/** Removes directories in order (children before parents), retrying rmdir's transient EBUSY. */
+export function removeDirs(dirs: readonly string[]): Promise<IoResult[]> {
+  return runRetryingRmdirs(dirs.map((d) => ['rmdir', d] as const));
+}
+
+/**
  * Polls `check` until it returns true: 1 ms, then doubling up to 50 ms between
  * looks. Rejects with ETIMEDOUT naming `what` after `timeoutMs`.
  */
@@ -171,3 +196,4 @@ export class Undo {
     }
   }
 }
+

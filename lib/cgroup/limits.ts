@@ -26,7 +26,11 @@ export interface CpuLimits {
 
 /** The cpuset controller. */
 export interface CpusetLimits {
-  /** CPUs as a cpulist (`'0-3,8'`); must lie within the parent's CPUs. */
+  /**
+   * CPUs as a cpulist (`'0-3,8'`). On v1 they must lie within the parent's
+   * CPUs (EACCES, as the kernel); v2 takes any and runs the group on their
+   * intersection with the parent's effective CPUs (`cpuset.cpus.effective`).
+   */
   cpus?: string;
   /** Memory nodes as a list (`'0'`, `'0-1'`). */
   mems?: string;
@@ -38,7 +42,12 @@ export interface MemoryLimits {
   max?: MemorySize | 'max';
   /** Throttling threshold. v2 `memory.high`; v1 `memory.soft_limit_in_bytes` (v1's nearest: reclaimed first under global pressure, no throttling). */
   high?: MemorySize | 'max';
-  /** Swap the group may use on top of `max`. v2 `memory.swap.max`; v1 `memory.memsw.limit_in_bytes` = max + swapMax. */
+  /**
+   * Swap the group may use on top of `max`. v2 `memory.swap.max`; v1
+   * `memory.memsw.limit_in_bytes` = max + swapMax, so on v1 a finite swapMax
+   * needs a finite `max` (EINVAL otherwise, also for a `max: 'max'` that would
+   * drop a swap bound the group has).
+   */
   swapMax?: MemorySize | 'max';
 }
 
@@ -226,6 +235,14 @@ export interface V1Current {
 export const V1_DEFAULTS: V1Current = { period: 100000, memoryLimit: 'max', memswLimit: 'max' };
 
 const inf = (v: number | 'max'): number => (v === 'max' ? Infinity : v);
+
+// v1 has no swap limit of its own: memory.memsw.limit_in_bytes bounds memory + swap together.
+function swapNeedsFiniteMax(what: string): KernkitError {
+  return new KernkitError(
+    `${what}: cgroup v1 can bound swap only together with a finite memory.max (memory.memsw.limit_in_bytes = max + swapMax); set memory.max too, or swapMax: "max"`,
+    { code: 'EINVAL' },
+  );
+}
 const v1Bytes = (v: number | 'max'): string => (v === 'max' ? '-1' : String(v));
 
 /**
@@ -261,10 +278,12 @@ export function v1Writes(l: ValidLimits, current: V1Current): FileWrite[] {
       if (oldMemsw === null) {
         throw new KernkitError('memory.swapMax: this kernel has no swap accounting for cgroup v1 (no memory.memsw.limit_in_bytes)', { code: 'EOPNOTSUPP' });
       }
-      newMemsw = newLimit === 'max' || mem.swapMax === 'max' ? 'max' : newLimit + mem.swapMax;
-    } else if (oldMemsw !== null && oldMemsw !== undefined && oldMemsw !== 'max') {
+      if (mem.swapMax !== 'max' && newLimit === 'max') throw swapNeedsFiniteMax(`memory.swapMax ${describeValue(mem.swapMax)}`);
+      newMemsw = mem.swapMax === 'max' ? 'max' : (newLimit as number) + mem.swapMax;
+    } else if (oldMemsw !== null && oldMemsw !== undefined && oldMemsw !== 'max' && oldLimit !== 'max') {
       // A new max keeps the swap allowance (memsw - limit) as it was, as swapMax promises.
-      newMemsw = newLimit === 'max' || oldLimit === 'max' ? 'max' : newLimit + (oldMemsw - oldLimit);
+      if (newLimit === 'max') throw swapNeedsFiniteMax(`memory.max "max" (the group's swap bound, ${oldMemsw - oldLimit} bytes, would be lost)`);
+      newMemsw = newLimit + (oldMemsw - oldLimit);
     }
     const limitWrite: FileWrite | null =
       mem.max === undefined ? null : { controller: 'memory', file: 'memory.limit_in_bytes', value: v1Bytes(mem.max), field: 'memory.max' };

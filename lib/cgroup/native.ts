@@ -22,18 +22,24 @@ export interface SpawnPlan {
   procsFiles: string[];
   stdio: [NativeStdio, NativeStdio, NativeStdio];
   setsid: boolean;
+  /** Start the child with clone() (the child attaching itself to `cgroupDir`), as where clone3 is refused. */
+  noClone3?: boolean;
+  /** Mark fds close-on-exec from /proc/self/fd (else up to RLIMIT_NOFILE), as where close_range lacks CLOSE_RANGE_CLOEXEC. */
+  noCloseRange?: boolean;
 }
 
 /** A started child: its pid, the native id for kill/setRef, and our ends of its pipes (-1 where none). */
 export interface NativeChild {
   pid: number;
   id: number;
+  /** The system call that started it: clone3, or the clone() fallback. */
+  via: 'clone3' | 'clone';
   stdio: [number, number, number];
 }
 
 /** The functions csrc/spawn.cc exports. */
 export interface SpawnNative {
-  /** Clones on a pool thread; resolves once the child has exec'd, rejects with the child's errno if it could not. */
+  /** Clones (CLONE_VFORK) on a pool thread; resolves once the child has exec'd, rejects with the child's errno if it could not. */
   spawn(plan: SpawnPlan, onExit: (code: number | null, signal: number | null) => void): Promise<NativeChild>;
   /** pidfd_send_signal; ESRCH once the child has been reaped. */
   kill(id: number, signal: number): void;

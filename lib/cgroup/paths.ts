@@ -1,11 +1,12 @@
 /**
  * Cgroup paths, confined to their hierarchies. A path names the same group in
  * every hierarchy: `/jobs/build-42` (or `jobs/build-42`) is
- * `<mount>/jobs/build-42` under each mount. An absolute path under a mount
- * point (`/sys/fs/cgroup/memory/jobs`) is accepted as that group. Anything that
- * could leave a hierarchy is refused with EINVAL: `..`, absolute paths under
- * the cgroup mounts' parent that are not under a mount, and directories whose
- * real path (symlinks resolved) is outside the mount.
+ * `<mount>/jobs/build-42` under each mount. An absolute path into a mount
+ * point (`/sys/fs/cgroup/memory/jobs`, or `/sys/fs/cgroup/cpu/jobs` where
+ * `cpu,cpuacct` is mounted) is accepted as that group. Anything that could
+ * leave a hierarchy is refused with EINVAL: `..`, absolute paths below the
+ * mounts' parent directory (`/sys/fs`) that lead into no mount, and
+ * directories whose real path (symlinks resolved) is outside the mount.
  * @module
  */
 import * as path from 'node:path';
@@ -17,35 +18,55 @@ function escapes(input: unknown, why: string): KernkitError {
   return new KernkitError(`invalid cgroup path ${describeValue(input)}: ${why}`, { code: 'EINVAL' });
 }
 
-// The directory that holds the mount points (/sys/fs/cgroup on a hybrid machine,
-// /sys/fs on a pure v2 one): absolute paths in it are filesystem paths, not cgroup paths.
-function mountBase(layout: CgroupLayout): string {
-  const parents = layout.hierarchies.map((h) => path.dirname(h.mountPoint));
-  let base = parents[0];
-  while (!parents.every((p) => under(p, base))) base = path.dirname(base);
-  return base;
-}
-
 function under(p: string, dir: string): boolean {
   return p === dir || p.startsWith(dir === '/' ? '/' : dir + '/');
+}
+
+// Where absolute filesystem paths to cgroups begin: the parent of the directory that holds every
+// mount (/sys/fs for /sys/fs/cgroup, pure v2, and /sys/fs/cgroup/<controller>, v1 and hybrid
+// alike). An absolute path below it names a cgroup only through a mount; elsewhere it is a
+// cgroup path. Null when the mounts share no directory but the root.
+function filesystemZone(layout: CgroupLayout): string | null {
+  let common = layout.hierarchies[0].mountPoint;
+  while (!layout.hierarchies.every((h) => under(h.mountPoint, common))) common = path.dirname(common);
+  const zone = path.dirname(common);
+  return zone === '/' ? null : zone;
+}
+
+// The names that lead into each hierarchy: its mount point and, for co-mounted v1 controllers,
+// the sibling name of each one (systemd links /sys/fs/cgroup/cpu to cpu,cpuacct), unless a mount
+// of its own has that name. Longest first, so that a deeper mount wins over /sys/fs/cgroup.
+function entryPoints(layout: CgroupLayout): string[] {
+  const mounts = layout.hierarchies.map((h) => h.mountPoint);
+  const names = new Set(mounts);
+  for (const h of layout.hierarchies) {
+    if (h.version !== 1 || h.controllers.length < 2) continue;
+    for (const c of h.controllers) {
+      const alias = path.join(path.dirname(h.mountPoint), c);
+      if (!mounts.includes(alias)) names.add(alias);
+    }
+  }
+  return [...names].sort((a, b) => b.length - a.length);
 }
 
 /**
  * Normalises a cgroup path to `/a/b` (`/` is the root), or throws EINVAL if it
  * is not a string, contains NUL, has a `.` or `..` segment, or is an absolute
- * path among the cgroup mounts but under none of them.
+ * filesystem path near the cgroup mounts (below their parent directory, e.g.
+ * `/sys/fs`) that does not lead into one of them. A path into a mount, or into
+ * a co-mounted controller's usual name (`/sys/fs/cgroup/cpu/x` where
+ * `cpu,cpuacct` is mounted), names the group below it; any other absolute
+ * path is a cgroup path. The same rules apply to v1, v2 and hybrid layouts.
  */
 export function normalizeCgroupPath(input: unknown, layout: CgroupLayout): string {
   if (typeof input !== 'string' || input.length === 0) throw escapes(input, 'expected a non-empty string such as "/jobs/build-42"');
   if (input.includes('\0')) throw escapes(input, 'contains a NUL byte');
   let rel = input;
   if (input.startsWith('/')) {
-    // Longest mount point first: /sys/fs/cgroup (pure v2) must not swallow a path meant for a deeper mount.
-    const mounts = [...layout.hierarchies].sort((a, b) => b.mountPoint.length - a.mountPoint.length);
-    const mount = mounts.find((h) => under(input, h.mountPoint));
-    const base = mountBase(layout);
-    if (mount) rel = input.slice(mount.mountPoint.length);
-    else if (base !== '/' && under(input, base)) throw escapes(input, `it is under ${base} but under no cgroup mount`);
+    const entry = entryPoints(layout).find((e) => under(input, e));
+    const zone = filesystemZone(layout);
+    if (entry) rel = input.slice(entry.length);
+    else if (zone && under(input, zone)) throw escapes(input, `it is under ${zone} but leads into no cgroup mount`);
   }
   const segments = rel.split('/').filter((s) => s.length > 0);
   for (const s of segments) {

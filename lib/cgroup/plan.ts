@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
 import { parseCpuList } from '../cpu/cpulist';
-import { type IoOp, type IoResult, RMDIR_RETRIES, check, isAbsent } from './files';
+import { type IoOp, type IoResult, check, isAbsent } from './files';
 import type { CgroupHierarchy, CgroupLayout } from './layout';
 import { type V1Current, V1_DEFAULTS, type ValidLimits, controllersOf, v1Writes, v2Writes } from './limits';
 import { checkConfined, hierarchyDir } from './paths';
@@ -21,6 +21,21 @@ export interface Step {
   /** For the error message: operation, file, value, limit field. */
   what: [op: string, file: string, value?: string, field?: string];
   undo?: IoOp;
+  /**
+   * Run the undo only if, by then, no group under `dir` exists other than
+   * those on the way down to `own`: a `-ctrl` in an ancestor's
+   * subtree_control would take the controller away from groups that
+   * concurrent creates made there and rely on it.
+   */
+  undoIfUnused?: { dir: string; own: string };
+  /**
+   * An errno that means someone else did it first (EEXIST of a missing
+   * ancestor made by a concurrent create): not a failure, and nothing of
+   * ours to undo; the steps marked `onlyIfMade` right after it are skipped.
+   */
+  tolerate?: string;
+  /** Part of making the directory of the `tolerate` step before it (a v1 cpuset's copies). */
+  onlyIfMade?: boolean;
   /** A better error for some errno (EEXIST of the group's own mkdir). */
   explain?: (code: string) => KernkitError | undefined;
 }
@@ -34,7 +49,11 @@ export function writeStep(file: string, value: string, field?: string, undoValue
   };
 }
 
-/** EACCES unless every CPU of `cpus` is in `parentCpus` (cgroup v1's rule; kernkit applies it on v2 too). */
+/**
+ * EACCES unless every CPU of `cpus` is in `parentCpus`: cgroup v1's rule
+ * (cpuset1_validate_change). Not applied on v2, which takes any CPUs and uses
+ * their intersection with the parent's effective set.
+ */
 export function checkCpusWithin(cpus: string, parentCpus: string): void {
   const allowed = new Set(parseCpuList(parentCpus));
   const outside = parseCpuList(cpus).filter((c) => !allowed.has(c));
@@ -112,7 +131,7 @@ export class CreatePlan {
     const segs = cgPath.split('/').filter(Boolean);
     this.levels = segs.map((_, i) => [i === 0 ? '/' : '/' + segs.slice(0, i).join('/'), '/' + segs.slice(0, i + 1).join('/')]);
     // Real paths (confinement), which ancestors exist, what v2 ancestors already
-    // delegate, the CPUs above a new cpuset, whether v1 has swap accounting.
+    // delegate, the CPUs above a new v1 cpuset, whether v1 has swap accounting.
     for (const h of this.targets) {
       this.ask(`resolve ${h.mountPoint}`, ['resolve', hierarchyDir(h, cgPath)]);
       for (const [, p] of this.levels.slice(0, -1)) this.ask(`isdir ${h.mountPoint} ${p}`, ['isdir', hierarchyDir(h, p)]);
@@ -121,9 +140,8 @@ export class CreatePlan {
       }
     }
     const cpusetH = layout.hierarchyFor('cpuset');
-    if (limits.cpuset?.cpus !== undefined && cpusetH) {
-      const file = cpusetH.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus';
-      for (const [parent] of this.levels) this.ask(`cpus ${parent}`, ['read', path.join(hierarchyDir(cpusetH, parent), file)]);
+    if (limits.cpuset?.cpus !== undefined && cpusetH?.version === 1) {
+      for (const [parent] of this.levels) this.ask(`cpus ${parent}`, ['read', path.join(hierarchyDir(cpusetH, parent), 'cpuset.cpus')]);
     }
     const memoryH = layout.hierarchyFor('memory');
     if (limits.memory?.swapMax !== undefined && memoryH?.version === 1) {
@@ -143,7 +161,7 @@ export class CreatePlan {
   /**
    * The steps, given the probe's results and the real path of each target's
    * mount. Throws EINVAL for a path that resolves outside its mount and EACCES
-   * for CPUs outside the parent's, before anything is changed.
+   * for CPUs outside a v1 parent's, before anything is changed.
    */
   changes(results: IoResult[], realMounts: string[]): { steps: Step[]; dirs: Map<CgroupHierarchy, string> } {
     const result = (key: string): IoResult => results[this.at.get(key)!];
@@ -176,6 +194,7 @@ export class CreatePlan {
               op: ['write', file, missing.map((c) => `+${c}`).join(' ')],
               what: ['write', file, missing.map((c) => `+${c}`).join(' '), 'subtree_control'],
               undo: ['write', file, missing.map((c) => `-${c}`).join(' ')],
+              undoIfUnused: { dir: parentDir, own: hierarchyDir(h, cgPath) },
             });
           }
         }
@@ -183,7 +202,9 @@ export class CreatePlan {
         steps.push({
           op: ['mkdir', dir],
           what: ['mkdir', dir],
-          undo: ['rmdir', dir, RMDIR_RETRIES],
+          undo: ['rmdir', dir],
+          // A missing ancestor may be made by a concurrent create between our probe and this step.
+          ...(last ? {} : { tolerate: 'EEXIST' }),
           explain: (code) =>
             code === 'EEXIST' && last
               ? new KernkitError(`cgroup ${describeValue(cgPath)} already exists (${dir})`, { code: 'EEXIST', syscall: 'mkdir' })
@@ -192,7 +213,11 @@ export class CreatePlan {
         if (h.version === 1 && h.controllers.includes('cpuset')) {
           // A new v1 cpuset has no CPUs and no memory nodes: it starts with its parent's.
           for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-            steps.push({ op: ['copy', path.join(parentDir, f), path.join(dir, f)], what: ['copy parent value', path.join(dir, f)] });
+            steps.push({
+              op: ['copy', path.join(parentDir, f), path.join(dir, f)],
+              what: ['copy parent value', path.join(dir, f)],
+              onlyIfMade: true,
+            });
           }
         }
       }

@@ -111,6 +111,22 @@ function stdioModes(stdio: SpawnOptions['stdio']): [NativeStdio, NativeStdio, Na
   return [m, m, m];
 }
 
+/** The fallbacks `KERNKIT_SPAWN_COMPAT` may force (comma-separated), for tests and diagnosis. */
+const COMPAT_SWITCHES = { 'no-clone3': 'noClone3', 'no-close-range': 'noCloseRange' } as const;
+type CompatField = (typeof COMPAT_SWITCHES)[keyof typeof COMPAT_SWITCHES];
+
+// Fallbacks forced through the environment: what a kernel or seccomp profile without the feature gets.
+function compatSwitches(): Partial<Record<CompatField, boolean>> {
+  const out: Partial<Record<CompatField, boolean>> = {};
+  for (const name of (process.env.KERNKIT_SPAWN_COMPAT ?? '').split(',').map((n) => n.trim()).filter(Boolean)) {
+    if (!Object.hasOwn(COMPAT_SWITCHES, name)) {
+      throw invalidArgument('KERNKIT_SPAWN_COMPAT entry', name, `expected ${Object.keys(COMPAT_SWITCHES).join(' or ')}`);
+    }
+    out[COMPAT_SWITCHES[name as keyof typeof COMPAT_SWITCHES]] = true;
+  }
+  return out;
+}
+
 // execvp's search: a name with a slash is used as is; otherwise every PATH entry (empty = current directory).
 function execCandidates(command: string, env: Record<string, string | undefined>): string[] {
   if (command.includes('/')) return [command];
@@ -123,9 +139,30 @@ function execCandidates(command: string, env: Record<string, string | undefined>
  * instruction. Resolves once the program has been exec'd; rejects with the
  * errno of whatever failed (ENOENT for a missing program, EACCES, the attach
  * error of a v1 hierarchy such as ENOSPC for an empty cpuset, EAGAIN from a
- * pids limit, ...). Needs Linux 5.3 (clone3, pidfd); v2 placement 5.7.
+ * pids limit, EBUSY for a frozen group, ...). A group frozen after the check,
+ * before the child has exec'd, holds the spawn (and a libuv pool thread)
+ * until it is thawed.
+ *
+ * Needs Linux 5.3 (pidfds that poll, clone3 or clone with CLONE_PIDFD).
+ * Features of later kernels are used where present, with a fallback:
+ * waitid(P_PIDFD) (5.4; before, waitid(P_PID), safe for a child not yet
+ * reaped), CLONE_INTO_CGROUP (5.7; before, the child attaches itself),
+ * close_range(CLOSE_RANGE_CLOEXEC) (5.11; before, the fds /proc/self/fd lists
+ * are marked one by one, or without /proc every fd below RLIMIT_NOFILE).
+ * The child outlives the thread that spawned it, as a child_process child
+ * outlives its parent: when a worker thread ends before its child, kernkit's
+ * reaper thread reaps the child once it exits (no zombie), but nothing can
+ * wait for or signal it through kernkit any more.
+ *
  * Deviation from execvp: no `/bin/sh` retry for a file without a `#!` line
  * (ENOEXEC), as posix_spawnp.
+ *
+ * Where clone3 is refused (ENOSYS: Docker's default seccomp profile, Linux
+ * before 5.3; E2BIG with a cgroup: before 5.7), the child is started with
+ * clone() and writes itself into the unified group's `cgroup.procs` before
+ * exec, as it does for v1 hierarchies. `KERNKIT_SPAWN_COMPAT=no-clone3` (or
+ * `no-close-range`, or both, comma-separated) in the environment forces a
+ * fallback (tests, diagnosis).
  */
 export async function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<CgroupChild> {
   if (typeof command !== 'string' || command === '') throw invalidArgument('command', command, 'expected a non-empty string');
@@ -156,6 +193,13 @@ export async function spawn(command: string, args: readonly string[] = [], optio
               throw new KernkitError(`invalid cgroup: ${describeValue(options.cgroup)} (expected a Cgroup or a path)`, { code: 'EINVAL' });
             })();
     targets = group.spawnTargets();
+    // The child would stop before exec, and with it the pool thread that cloned it (CLONE_VFORK) until a thaw.
+    const frozen = await group.frozenBy();
+    if (frozen) {
+      throw new KernkitError(`spawn ${command}: cgroup ${group.path} is frozen (${frozen}); a child would stop before exec until it is thawed`, {
+        code: 'EBUSY',
+      });
+    }
   }
 
   const plan: SpawnPlan = {
@@ -165,6 +209,7 @@ export async function spawn(command: string, args: readonly string[] = [], optio
     procsFiles: targets.procsFiles,
     stdio: stdioModes(options.stdio),
     setsid: options.detached === true,
+    ...compatSwitches(),
     ...(options.cwd !== undefined ? { cwd: noNul(options.cwd, 'cwd') } : {}),
     ...(targets.cgroupDir !== undefined ? { cgroupDir: targets.cgroupDir } : {}),
   };

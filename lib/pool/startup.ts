@@ -21,7 +21,14 @@ export function startupSteps(options: ResolvedOptions): StartupStep[] {
   if (cgroup !== undefined) {
     let group: Promise<Cgroup> | undefined; // opened once, by the first worker to start
     steps.push(async (w) => {
-      group ??= cgroup instanceof Cgroup ? Promise.resolve(cgroup) : Cgroup.open(cgroup);
+      if (!group) {
+        const opening = cgroup instanceof Cgroup ? Promise.resolve(cgroup) : Cgroup.open(cgroup);
+        group = opening;
+        // A failed open is not kept: a later worker start opens the group again.
+        opening.catch(() => {
+          if (group === opening) group = undefined;
+        });
+      }
       await (await group).attachThread(w.tid);
       // Joining a v1 cpuset sets the thread's mask to the group's CPUs: pin it again.
       if (w.cpu !== null) setAffinity([w.cpu], w.tid);

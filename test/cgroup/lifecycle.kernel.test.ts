@@ -3,10 +3,12 @@
  * v2 paths on the unified mount (the layout restricted to it), v1 paths on the
  * controller hierarchies (the layout without it), and the hybrid default.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Cgroup, CgroupLayout, attachThreadToCgroup, cgroupsOf, parseCpuList, spawn, type CgroupChild } from '../../lib';
+import { readText, removeDirs } from '../../lib/cgroup/files';
 import { GroupJanitor, cgroupMissing, dirIn, exists, processGone } from '../helpers/cgroup';
 import { kernelTest } from '../helpers/kernel';
 
@@ -102,6 +104,16 @@ describe('create, open, set, limits', () => {
     expect(await child.limits()).toEqual(before);
   });
 
+  kernel('v1: a set that would drop the swap bound (memory.max unlimited) is refused and changes nothing', async () => {
+    const cg = await Cgroup.create(janitor.name(), { memory: { max: '64M', swapMax: '16M' } });
+    const before = await cg.limits();
+    expect(before.memory).toEqual({ max: 64 * 2 ** 20, high: 'max', swapMax: 16 * 2 ** 20 });
+    await expect(cg.set({ memory: { max: 'max' } })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('finite memory.max') });
+    expect(await cg.limits()).toEqual(before);
+    await cg.set({ memory: { max: 'max', swapMax: 'max' } });
+    expect((await cg.limits()).memory).toEqual({ max: 'max', high: 'max', swapMax: 'max' });
+  });
+
   kernel('a set that fails halfway restores what it had written', async () => {
     const cg = await Cgroup.create(janitor.name(), { cpu: { weight: 100 }, cpuset: { mems: '0' }, pids: { max: 7 } });
     const sleeper = await spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
@@ -115,6 +127,49 @@ describe('create, open, set, limits', () => {
     await sleeper.exited;
   });
 
+  kernel('a set refused by validation adds no controller: nothing is created and no process moves', async () => {
+    const cpus = parseCpuList(readFileSync(path.join(machine.hierarchyFor('cpuset')!.mountPoint, 'cpuset.cpus'), 'utf8').trim());
+    if (cpus.length < 2) throw new Error('needs two CPUs in the root cpuset');
+    const parent = await Cgroup.create(janitor.name(), { cpuset: { cpus: String(cpus[0]) } });
+    const child = await Cgroup.create(`${parent.path}/job`, { pids: { max: 10 } });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: child, stdio: 'ignore' });
+    try {
+      const hierarchies = child.hierarchies;
+      const where = await cgroupsOf(sleeper.pid);
+      // cpu and cpuset are new to the group; the CPU outside the parent's is refused before either is added.
+      await expect(child.set({ cpu: { weight: 50 }, cpuset: { cpus: String(cpus[1]) } })).rejects.toMatchObject({ code: 'EACCES' });
+      for (const c of ['cpu', 'cpuset']) expect(await exists(dirIn(machine.hierarchyFor(c)!, child.path))).toBe(false);
+      expect(child.hierarchies).toEqual(hierarchies);
+      expect(await cgroupsOf(sleeper.pid)).toEqual(where);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
+  });
+
+  kernel('a set that fails after adding a controller moves the processes back and removes the new directory', async () => {
+    const parent = await Cgroup.create(janitor.name(), { cpu: { max: { quota: 10000, period: 100000 } } });
+    const child = await Cgroup.create(`${parent.path}/job`, { pids: { max: 10 } });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: child, stdio: 'ignore' });
+    try {
+      const hierarchies = child.hierarchies;
+      const where = await cgroupsOf(sleeper.pid);
+      // The group joins the cpu hierarchy (the sleeper with it), then the kernel refuses 50% under a 10% parent.
+      await expect(child.set({ cpu: { max: { quota: 50000, period: 100000 } } })).rejects.toMatchObject({
+        code: 'EINVAL',
+        message: expect.stringContaining('cpu.cfs_quota_us'),
+      });
+      expect(await exists(dirIn(machine.hierarchyFor('cpu')!, child.path))).toBe(false);
+      expect(child.hierarchies).toEqual(hierarchies);
+      expect(await cgroupsOf(sleeper.pid)).toEqual(where);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
+    await child.delete();
+    for (const h of machine.hierarchies) expect(await exists(dirIn(h, child.path))).toBe(false);
+  });
+
   kernel('a create that fails halfway leaves nothing behind', async () => {
     const parent = await Cgroup.create(janitor.name(), { cpu: { max: { quota: 10000, period: 100000 } } });
     const name = `${parent.path}/job`;
@@ -126,8 +181,26 @@ describe('create, open, set, limits', () => {
     expect(await exists(dirIn(machine.hierarchyFor('cpu')!, parent.path))).toBe(true);
     // Missing ancestors made on the way are removed too.
     const deep = `${janitor.name()}/a/b`;
-    await expect(Cgroup.create(deep, { cpuset: { cpus: '0', mems: '999' } })).rejects.toMatchObject({ code: expect.stringMatching(/^E/) });
+    // Node 999 is not among the machine's memory nodes: the kernel refuses the write (EINVAL).
+    await expect(Cgroup.create(deep, { cpuset: { cpus: '0', mems: '999' } })).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('cpuset.mems'),
+    });
     for (const h of machine.hierarchies) expect(await exists(dirIn(h, deep.split('/').slice(0, 2).join('/')))).toBe(false);
+  });
+
+  kernel('two creates at once under a parent that does not exist yet both succeed', async () => {
+    const base = janitor.name();
+    const limits = { pids: { max: 5 }, cpuset: { mems: '0' } };
+    const [a, b] = await Promise.all([Cgroup.create(`${base}/a`, limits), Cgroup.create(`${base}/b`, limits)]);
+    for (const cg of [a, b]) {
+      expect(cg.hierarchies.map((h) => h.mountPoint)).toEqual(machine.hierarchies.filter((h) => ['unified', 'cpuset', 'pids'].some((n) => h.mountPoint.endsWith(n))).map((h) => h.mountPoint));
+      expect(await cg.limits()).toMatchObject({ pids: { max: 5 }, cpuset: { mems: '0' } });
+    }
+    // The shared parent got its cpuset from its own parent, once, and both children theirs from it.
+    const cpusetDir = (p: string): string => path.join(machine.hierarchyFor('cpuset')!.mountPoint, p);
+    const rootCpus = readFileSync(cpusetDir('cpuset.cpus'), 'utf8');
+    for (const p of [base, `${base}/a`, `${base}/b`]) expect(readFileSync(path.join(cpusetDir(p), 'cpuset.cpus'), 'utf8')).toBe(rootCpus);
   });
 
   kernel('bad input: unknown controller, malformed values, cpus outside the parent, escaping paths, missing groups', async () => {
@@ -137,6 +210,11 @@ describe('create, open, set, limits', () => {
     await expect(Cgroup.create(name, { memory: { max: -5 } })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create(name, { memory: { max: '5 gigs' } })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create(name, { cpu: { weight: 0 } })).rejects.toMatchObject({ code: 'ERANGE' });
+    // v1 bounds swap as memsw = max + swap: without a finite max there is nothing to add it to.
+    await expect(Cgroup.create(name, { memory: { swapMax: '1G' } })).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: expect.stringContaining('finite memory.max'),
+    });
     await expect(Cgroup.create('/../etc', {})).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create('/sys/fs/cgroup/not-a-mount/x', {})).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.open(name)).rejects.toMatchObject({ code: 'ENOENT' });
@@ -273,6 +351,33 @@ describe('freeze and thaw', () => {
   }
 });
 
+describe('a task that cannot be frozen (uninterruptible: a v1 memory OOM with the OOM killer disabled)', () => {
+  /** A child stuck in the memory controller's OOM wait (state D, killable, not freezable). */
+  async function stuckChild(cg: Cgroup): Promise<CgroupChild> {
+    writeFileSync(path.join(cg.directory('memory')!, 'memory.oom_control'), '1');
+    const child = await spawn(process.execPath, ['-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1));'], { cgroup: cg, stdio: 'ignore' });
+    await until(() => /^under_oom 1$/m.test(readFileSync(path.join(cg.directory('memory')!, 'memory.oom_control'), 'utf8')), 'the OOM wait');
+    return child;
+  }
+
+  for (const [label, pick, frozenFile, thawed] of [
+    ['v1 (freezer.state)', () => v1, 'freezer.state', 'THAWED'],
+    ['v2 (cgroup.freeze)', () => machine, 'cgroup.freeze', '0'],
+  ] as Array<[string, () => CgroupLayout, string, string]>) {
+    kernel(`${label}: a freeze that times out thaws the group again; kill still empties it`, async () => {
+      const cg = await Cgroup.create(janitor.name(), { memory: { max: '32M', swapMax: 0 } }, { layout: pick() });
+      const child = await stuckChild(cg);
+      const freezeDir = frozenFile === 'cgroup.freeze' ? cg.directory()! : cg.directory('freezer')!;
+      await expect(cg.freeze({ timeout: 300 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+      expect(readFileSync(path.join(freezeDir, frozenFile), 'utf8').trim()).toBe(thawed);
+      await cg.kill({ timeout: 300 });
+      expect(await cg.procs()).toEqual([]);
+      expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(readFileSync(path.join(freezeDir, frozenFile), 'utf8').trim()).toBe(thawed);
+    });
+  }
+});
+
 describe('kill and delete', () => {
   for (const [label, pick] of [
     ['v2 (cgroup.kill)', () => v2],
@@ -301,6 +406,55 @@ describe('kill and delete', () => {
     }, 30000);
   }
 
+  kernel('hybrid: kill uses cgroup.kill and waits for the unified group to empty, without signals by pid', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 100 } }); // unified + v1 pids
+    // 256 MiB to unmap on exit: the task stays listed in v1 for a while after cgroup.kill.
+    const big = 'const b = Buffer.alloc(256 << 20, 1); console.log("ready"); setInterval(() => b[0]++, 1000);';
+    const sh = await spawn(process.execPath, ['-e', big], { cgroup: cg, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => sh.stdout!.once('data', r));
+    const signals = jest.spyOn(process, 'kill');
+    try {
+      await cg.kill();
+      expect(signals).not.toHaveBeenCalled(); // a pid read from a v1 tasks file may be reused by then
+    } finally {
+      signals.mockRestore();
+    }
+    expect(await cg.procs()).toEqual([]);
+    expect(await sh.exited).toEqual({ code: null, signal: 'SIGKILL' });
+  });
+
+  kernel('hybrid: a process only in the v1 half of the group (moved there by hand) is killed too', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 20 } });
+    const outsider = await spawn('sleep', ['60'], { stdio: 'ignore' });
+    writeFileSync(path.join(cg.directory('pids')!, 'cgroup.procs'), String(outsider.pid));
+    expect(await cg.procs()).toEqual([outsider.pid]);
+    await cg.kill();
+    expect(await outsider.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await cg.procs()).toEqual([]);
+  });
+
+  kernel("rmdir's EBUSY backoff waits on timers, not on libuv's pool threads", async () => {
+    const cg = await Cgroup.create(janitor.name(), {}, { layout: v2 });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
+    try {
+      // As many removals of a busy group as there are pool threads: each keeps retrying EBUSY.
+      const settled: string[] = [];
+      const removals = Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE) || 4 }, () =>
+        removeDirs([cg.directory()!]).then((r) => {
+          settled.push('rmdir');
+          return r;
+        }),
+      );
+      // Another cgroup file operation meanwhile still gets a pool thread.
+      await readText(path.join(cg.directory()!, 'cgroup.procs'));
+      expect(settled).toEqual([]);
+      for (const [result] of await Promise.all(removals)) expect(result[0]).toBe('EBUSY');
+    } finally {
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
+  });
+
   kernel('delete refuses child groups unless recursive', async () => {
     const cg = await Cgroup.create(janitor.name(), { pids: { max: 10 } });
     await Cgroup.create(`${cg.path}/a/b`, { pids: { max: 5 } });
@@ -322,9 +476,31 @@ describe('kill and delete', () => {
 });
 
 describe('attachThreadToCgroup', () => {
-  kernel('accepts a path and a tid, and refuses bad ids', async () => {
+  kernel('places one thread of another process by path or by group, and refuses bad ids', async () => {
     const cg = await Cgroup.create(janitor.name(), {}, { layout: v1, controllers: ['cpu'] });
     await expect(attachThreadToCgroup(cg.path, -1, { layout: v1 })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(attachThreadToCgroup(cg, 1.5)).rejects.toMatchObject({ code: 'EINVAL' });
+    // A node child has helper threads besides its main one; only the threads named move.
+    const child = await spawn(process.execPath, ['-e', 'console.log("up"); setInterval(() => {}, 1000)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => child.stdout!.once('data', r));
+      const tids = (await readdir(`/proc/${child.pid}/task`)).map(Number).sort((a, b) => a - b);
+      expect(tids.length).toBeGreaterThan(2);
+      const [main, helper] = [child.pid, tids.find((t) => t !== child.pid)!];
+      await attachThreadToCgroup(cg.path, main, { layout: v1 });
+      await attachThreadToCgroup(cg, helper);
+      expect(await cg.threads()).toEqual([main, helper].sort((a, b) => a - b));
+      const cpuLine = (tid: number): string =>
+        readFileSync(`/proc/${child.pid}/task/${tid}/cgroup`, 'utf8')
+          .split('\n')
+          .find((l) => l.split(':')[1] === 'cpu')!;
+      expect(cpuLine(main).endsWith(`:${cg.path}`)).toBe(true);
+      expect(cpuLine(helper).endsWith(`:${cg.path}`)).toBe(true);
+      const others = tids.filter((t) => t !== main && t !== helper);
+      for (const t of others) expect(cpuLine(t).endsWith(`:${cg.path}`)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+      await child.exited;
+    }
   });
 });

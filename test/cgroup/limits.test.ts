@@ -176,13 +176,29 @@ describe('mapping onto interface files', () => {
       `memory.limit_in_bytes=${128 << 20}`,
       `memory.memsw.limit_in_bytes=${(128 << 20) + (64 << 20)}`,
     ]);
-    expect(files(v1Writes(validateLimits({ memory: { max: 'max' } }), { memoryLimit: 256 << 20, memswLimit: 320 << 20 }))).toEqual([
+    // Unlimited memory and unlimited swap together are fine.
+    expect(files(v1Writes(validateLimits({ memory: { max: 'max', swapMax: 'max' } }), { memoryLimit: 256 << 20, memswLimit: 320 << 20 }))).toEqual([
       'memory.memsw.limit_in_bytes=-1',
       'memory.limit_in_bytes=-1',
     ]);
     expect(() => v1Writes(validateLimits({ memory: { swapMax: 0 } }), { memoryLimit: 'max', memswLimit: null })).toThrow(
       expect.objectContaining({ code: 'EOPNOTSUPP' }),
     );
+  });
+
+  test('v1 memory: a swap bound needs a finite max (memsw = max + swap); it is never dropped silently', () => {
+    const finite = expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('finite memory.max') });
+    // A new group (max unlimited) asked for a swap bound alone.
+    expect(() => v1Writes(validateLimits({ memory: { swapMax: '1G' } }), { memoryLimit: 'max', memswLimit: 'max' })).toThrow(finite);
+    expect(() => v1Writes(validateLimits({ memory: { swapMax: 0 } }), { memoryLimit: 'max', memswLimit: 'max' })).toThrow(finite);
+    expect(() => v1Writes(validateLimits({ memory: { max: 'max', swapMax: 0 } }), { memoryLimit: 64 << 20, memswLimit: 64 << 20 })).toThrow(finite);
+    // An unlimited max would drop the 64M swap bound the group has.
+    expect(() => v1Writes(validateLimits({ memory: { max: 'max' } }), { memoryLimit: 256 << 20, memswLimit: 320 << 20 })).toThrow(finite);
+    // Without a swap bound, an unlimited max is just that.
+    expect(files(v1Writes(validateLimits({ memory: { max: 'max' } }), { memoryLimit: 256 << 20, memswLimit: 'max' }))).toEqual(['memory.limit_in_bytes=-1']);
+    expect(files(v1Writes(validateLimits({ memory: { swapMax: 'max' } }), { memoryLimit: 'max', memswLimit: 'max' }))).toEqual([
+      'memory.memsw.limit_in_bytes=-1',
+    ]);
   });
 
   test('reading back: v1 files become the same shape', () => {

@@ -10,6 +10,13 @@ const HYBRID = CgroupLayout.parse({
     '35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n' +
     '41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n',
 });
+// The usual systemd v1 layout: co-mounted controllers, with symlinks named after each (cpu -> cpu,cpuacct).
+const SYSTEMD_V1 = CgroupLayout.parse({
+  mountinfo:
+    '25 22 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n' +
+    '26 22 0:24 / /sys/fs/cgroup/net_cls,net_prio rw - cgroup cgroup rw,net_cls,net_prio\n' +
+    '27 22 0:25 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n',
+});
 const PURE_V2 = CgroupLayout.parse({ mountinfo: '24 21 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n', unifiedControllers: 'cpu memory pids' });
 
 describe('cgroup paths', () => {
@@ -47,8 +54,21 @@ describe('cgroup paths', () => {
     expect(() => normalizeCgroupPath(undefined, HYBRID)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
-  test('/sys/fs/... outside a pure v2 mount is EINVAL', () => {
-    expect(() => normalizeCgroupPath('/sys/fs/bpf/x', PURE_V2)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  test('/sys/fs/... outside the cgroup mounts is EINVAL in every mode', () => {
+    for (const layout of [PURE_V2, HYBRID, SYSTEMD_V1]) {
+      expect(() => normalizeCgroupPath('/sys/fs/bpf/x', layout)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+      expect(() => normalizeCgroupPath('/sys/fs/cgroup/../bpf/x', layout)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+      expect(normalizeCgroupPath('/jobs/x', layout)).toBe('/jobs/x');
+    }
+  });
+
+  test("co-mounted controllers: the names systemd links to the mount (cpu -> cpu,cpuacct) work as the mount's", () => {
+    expect(normalizeCgroupPath('/sys/fs/cgroup/cpu,cpuacct/jobs/a', SYSTEMD_V1)).toBe('/jobs/a');
+    expect(normalizeCgroupPath('/sys/fs/cgroup/cpu/jobs/a', SYSTEMD_V1)).toBe('/jobs/a');
+    expect(normalizeCgroupPath('/sys/fs/cgroup/cpuacct/jobs/a', SYSTEMD_V1)).toBe('/jobs/a');
+    expect(normalizeCgroupPath('/sys/fs/cgroup/net_prio', SYSTEMD_V1)).toBe('/');
+    expect(normalizeCgroupPath('/sys/fs/cgroup/memory/jobs', SYSTEMD_V1)).toBe('/jobs');
+    expect(() => normalizeCgroupPath('/sys/fs/cgroup/cpux/jobs', SYSTEMD_V1)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
   describe('symlinks', () => {

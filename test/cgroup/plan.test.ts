@@ -66,9 +66,9 @@ describe('create plan, pure v2', () => {
     ]);
     expect(steps.map((s) => (s.undo ? show(s.undo) : null))).toEqual([
       'write /sys/fs/cgroup/cgroup.subtree_control -memory -pids',
-      'rmdir /sys/fs/cgroup/jobs 10',
+      'rmdir /sys/fs/cgroup/jobs',
       'write /sys/fs/cgroup/jobs/cgroup.subtree_control -cpu -memory -pids',
-      'rmdir /sys/fs/cgroup/jobs/build 10',
+      'rmdir /sys/fs/cgroup/jobs/build',
       null,
       null,
       null,
@@ -85,11 +85,14 @@ describe('create plan, pure v2', () => {
     ]);
   });
 
-  test('CPUs outside the parent\'s effective set are EACCES before anything changes', () => {
+  test("CPUs outside the parent's are written as asked: v2 takes them and uses the intersection", () => {
     const plan = new CreatePlan(PURE_V2, '/pinned', validateLimits({ cpuset: { cpus: '1' } }), new Set(['cpuset']), false);
-    expect(plan.probe.map(show)).toContain('read /sys/fs/cgroup/cpuset.cpus.effective');
-    const results = answer(plan.probe, [], { '/sys/fs/cgroup/cpuset.cpus.effective': '0\n' });
-    expect(() => plan.changes(results, ['/sys/fs/cgroup'])).toThrow(expect.objectContaining({ code: 'EACCES' }));
+    expect(plan.probe.map(show).filter((op) => op.includes('cpuset.cpus'))).toEqual([]);
+    const results = answer(plan.probe, [], { '/sys/fs/cgroup/cgroup.subtree_control': 'cpuset\n' });
+    expect(plan.changes(results, ['/sys/fs/cgroup']).steps.map((s) => show(s.op))).toEqual([
+      'mkdir /sys/fs/cgroup/pinned',
+      'write /sys/fs/cgroup/pinned/cpuset.cpus 1',
+    ]);
   });
 
   test('a path that resolves outside the mount is EINVAL', () => {
@@ -137,6 +140,20 @@ describe('create plan, pure v1', () => {
       `write /sys/fs/cgroup/memory/job/memory.limit_in_bytes ${2 ** 30}`,
       `write /sys/fs/cgroup/memory/job/memory.memsw.limit_in_bytes ${2 ** 30 + 2 ** 28}`,
     ]);
+  });
+
+  test("CPUs outside the nearest existing ancestor's are EACCES before anything changes, as v1 refuses them", () => {
+    const plan = new CreatePlan(PURE_V1, '/pinned/job', validateLimits({ cpuset: { cpus: '1' } }), new Set(['cpuset']), false);
+    expect(plan.probe.map(show)).toEqual(
+      expect.arrayContaining(['read /sys/fs/cgroup/cpuset/cpuset.cpus', 'read /sys/fs/cgroup/cpuset/pinned/cpuset.cpus']),
+    );
+    const results = answer(plan.probe, ['/sys/fs/cgroup/cpuset/pinned'], {
+      '/sys/fs/cgroup/cpuset/cpuset.cpus': '0-1\n',
+      '/sys/fs/cgroup/cpuset/pinned/cpuset.cpus': '0\n',
+    });
+    expect(() => plan.changes(results, plan.targets.map((h) => h.mountPoint))).toThrow(
+      expect.objectContaining({ code: 'EACCES', message: expect.stringContaining('outside the parent') }),
+    );
   });
 
   test('swapMax without v1 swap accounting is EOPNOTSUPP', () => {

@@ -4,8 +4,9 @@
  * started by kernkit's spawn.
  */
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { Cgroup, parseCpuList, spawn } from '../../lib';
-import { GroupJanitor, cgroupMissing, collect } from '../helpers/cgroup';
+import { GroupJanitor, cgroupMissing, collect, machineLayoutSync } from '../helpers/cgroup';
 import { kernelTest } from '../helpers/kernel';
 
 const janitor = new GroupJanitor();
@@ -14,7 +15,7 @@ afterEach(() => janitor.cleanup());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('cpu', () => {
-  const kernel = kernelTest(cgroupMissing());
+  const kernel = kernelTest(cgroupMissing({ controllers: ['cpu'] }));
 
   kernel('a busy child under cpu.max 20% of one CPU uses 20% ± 5% over 3 s, by the group\'s own stats', async () => {
     // weight 10000: under contention from other work on this machine, the group still gets its quota.
@@ -37,7 +38,7 @@ describe('cpu', () => {
 });
 
 describe('memory', () => {
-  const kernel = kernelTest(cgroupMissing());
+  const kernel = kernelTest(cgroupMissing({ controllers: ['memory'] }));
 
   kernel('a child allocating past a 64 MiB limit is OOM-killed, and the stats say so', async () => {
     const cg = await Cgroup.create(janitor.name(), { memory: { max: '64M', swapMax: 0 } });
@@ -55,10 +56,13 @@ describe('memory', () => {
 });
 
 describe('cpuset', () => {
-  const kernel = kernelTest(cgroupMissing());
+  const kernel = kernelTest(cgroupMissing({ controllers: ['cpuset'] }));
 
   kernel("a child in a group with cpus '1' runs on CPU 1 only", async () => {
-    const available = parseCpuList(readFileSync('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8').trim());
+    // The CPUs at the top of the cpuset hierarchy, wherever the layout has it.
+    const h = machineLayoutSync()!.hierarchyFor('cpuset')!;
+    const top = path.join(h.mountPoint, h.version === 2 ? 'cpuset.cpus.effective' : 'cpuset.cpus');
+    const available = parseCpuList(readFileSync(top, 'utf8').trim());
     const cpu = available.includes(1) ? 1 : available[available.length - 1];
     const cg = await Cgroup.create(janitor.name(), { cpuset: { cpus: String(cpu) } });
     const child = await spawn('grep', ['Cpus_allowed_list', '/proc/self/status'], { cgroup: cg, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -70,7 +74,7 @@ describe('cpuset', () => {
 });
 
 describe('pids', () => {
-  const kernel = kernelTest(cgroupMissing());
+  const kernel = kernelTest(cgroupMissing({ controllers: ['pids'] }));
 
   kernel('with pids.max 5 the group holds 5 tasks and the sixth fork fails', async () => {
     const cg = await Cgroup.create(janitor.name(), { pids: { max: 5 } });

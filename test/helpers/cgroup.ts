@@ -16,6 +16,11 @@ export function testGroupName(prefix = 'kernkit-test'): string {
 
 let layoutPromise: Promise<CgroupLayout | null> | undefined;
 
+/** The machine's layout read synchronously (for test guards), or null when there is no cgroup filesystem. */
+export function machineLayoutSync(): CgroupLayout | null {
+  return layoutSync();
+}
+
 /** The machine's layout, or null when there is no cgroup filesystem. */
 export function machineLayout(): Promise<CgroupLayout | null> {
   layoutPromise ??= CgroupLayout.current().catch(() => null);
@@ -41,14 +46,18 @@ function layoutSync(): CgroupLayout | null {
 }
 
 /**
- * Why a cgroup kernel test cannot run here, or null: needs root, and each of
- * `v1Controllers` in a v1 hierarchy, and the unified hierarchy if `unified`.
+ * Why a cgroup kernel test cannot run here, or null: needs root, each of
+ * `controllers` in some hierarchy (v1 or v2), each of `v1Controllers` in a v1
+ * hierarchy, and the unified hierarchy if `unified`.
  */
-export function cgroupMissing(opts: { v1Controllers?: string[]; unified?: boolean } = {}): string | null {
+export function cgroupMissing(opts: { controllers?: string[]; v1Controllers?: string[]; unified?: boolean } = {}): string | null {
   const root = rootMissing();
   if (root) return root;
   const layout = layoutSync();
   if (!layout) return 'needs a mounted cgroup filesystem';
+  for (const c of opts.controllers ?? []) {
+    if (!layout.hierarchyFor(c)) return `needs the ${c} controller`;
+  }
   for (const c of opts.v1Controllers ?? []) {
     if (layout.hierarchyFor(c)?.version !== 1) return `needs the ${c} controller in a v1 hierarchy`;
   }

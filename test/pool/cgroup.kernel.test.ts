@@ -1,7 +1,10 @@
 // The `cgroup` pool option: every worker thread is placed in the group before
 // its first task, stays pinned, and leaves the group when the pool closes.
 import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { Cgroup, getAffinity } from '../../lib';
+import { resolveOptions } from '../../lib/pool/options';
+import { startupSteps } from '../../lib/pool/startup';
 import { cgroupMissing, GroupJanitor } from '../helpers/cgroup';
 import { taskStatus } from '../helpers/cpu';
 import { kernelTest } from '../helpers/kernel';
@@ -64,6 +67,31 @@ describe('WorkerPool option cgroup', () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus, cgroup: cg });
     await expect(pool.ready()).rejects.toMatchObject({ code: 'EOPNOTSUPP' });
     await expect(pool.run(1)).rejects.toMatchObject({ code: expect.any(String) });
+  });
+
+  kernel('a cgroup path that could not be opened is opened again by a later worker start', async () => {
+    const name = janitor.name();
+    const steps = startupSteps(resolveOptions({ filename: fixture('tasks.js'), cgroup: name, pin: false }));
+    expect(steps).toHaveLength(1);
+    // A thread to place: a worker that reports its tid and waits.
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()));
+       parentPort.once('message', () => process.exit(0));`,
+      { eval: true },
+    );
+    const exited = new Promise((r) => worker.once('exit', r));
+    try {
+      const tid = await new Promise<number>((r) => worker.once('message', r));
+      const identity = { threadId: worker.threadId, tid, cpu: null };
+      await expect(steps[0](identity)).rejects.toMatchObject({ code: 'ENOENT' }); // not there yet
+      const cg = await Cgroup.create(name, {}, { threaded: true });
+      await steps[0](identity);
+      expect(await cg.threads()).toEqual([tid]);
+    } finally {
+      worker.postMessage('exit');
+      await exited;
+    }
   });
 
   test('the option must be a Cgroup or a path', () => {
