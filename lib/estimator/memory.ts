@@ -55,14 +55,31 @@ export function estimationsOf(u32: Uint32Array, w: number): number {
   return Atomics.load(u32, w + 1);
 }
 
-// (avg + 0x1FF) >> 10 for avg = hi * 2^32 + lo: exact while the result is below 2^53.
-function decode10(hi: number, lo: number): number {
-  return hi * 4194304 + Math.floor((lo + 0x1ff) / 1024);
+const TWO_32 = 4294967296;
+
+// (avg + round) >> shift in u64 arithmetic, for avg = hi * 2^32 + lo, as
+// ip_vs_read_estimator computes it: the carry of the addition into the high
+// word wraps mod 2^64 (an average just below 2^64, left by a negative delta,
+// decodes to a small number). Exact while the result is below 2^53, rounded
+// to the nearest double above, as Number(bigint) rounds.
+function decodeU64(hi: number, lo: number, round: number, shift: 10 | 5): number {
+  let sum = lo + round;
+  let high = hi;
+  if (sum >= TWO_32) {
+    sum -= TWO_32;
+    high = (high + 1) >>> 0;
+  }
+  return shift === 10 ? high * 4194304 + Math.floor(sum / 1024) : high * 134217728 + Math.floor(sum / 32);
 }
 
-// (avg + 0xF) >> 5.
+// (avg + 0x1FF) >> 10: cps, inpps, outpps.
+function decode10(hi: number, lo: number): number {
+  return decodeU64(hi, lo, 0x1ff, 10);
+}
+
+// (avg + 0xF) >> 5: inbps, outbps.
 function decode5(hi: number, lo: number): number {
-  return hi * 134217728 + Math.floor((lo + 0xf) / 32);
+  return decodeU64(hi, lo, 0xf, 5);
 }
 
 /** What an IPVS estimator reads as (see RateEstimator.read). */

@@ -43,6 +43,16 @@ const traces: Trace[] = [
     steps: Array.from({ length: 20 }, (_, k): Increments => [7, 700 + k, 300, 1_000_000, 400_000 + k]),
     zeroAt: [8, 15],
   },
+  // Counters accept negative adds: a delta below zero is a huge u64 rate, and the
+  // kernel's u64 arithmetic (and decoding, with its carries) wraps.
+  { name: 'plus one then minus one', steps: [[1, 1, 1, 1, 1], [-1, -1, -1, -1, -1], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]] },
+  {
+    name: 'negative deltas',
+    steps: Array.from({ length: 16 }, (_, k): Increments =>
+      k % 4 === 3 ? [-40, -9000, -3, -7_000_000, -1] : k % 4 === 1 ? [-1, 0, -2, -15, -31] : [10, 2000, 1, 1_500_000, 32],
+    ),
+    zeroAt: [9],
+  },
   {
     name: 'totals past 2^53',
     steps: Array.from({ length: 10 }, (): Increments => [3, P52 / 4, P52 / 8, P52, P52 / 2]),
@@ -74,7 +84,7 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
     estimation.automatic();
   });
 
-  test('named traces: steps, ramps, bursts, idle periods, zero midway, totals past 2^53', () => {
+  test('named traces: steps, ramps, bursts, idle periods, zero midway, negative deltas, totals past 2^53', () => {
     const runs = traces.map((t) => {
       const stats = new CounterSet([...IPVS_FIELDS]);
       return { t, stats, est: new RateEstimator(stats), model: new IpvsModel([0n, 0n, 0n, 0n, 0n]), raw: [0n, 0n, 0n, 0n, 0n] };
@@ -113,6 +123,8 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
       { weight: 3, arbitrary: fc.integer({ min: 0, max: 2000 }) },
       { weight: 1, arbitrary: fc.constant(0) },
       { weight: 1, arbitrary: fc.integer({ min: 0, max: 2 ** 45 }) },
+      { weight: 2, arbitrary: fc.integer({ min: -2000, max: -1 }) }, // negative adds
+      { weight: 1, arbitrary: fc.integer({ min: -(2 ** 45), max: -1 }) },
     );
     const step = fc.record({ inc: fc.tuple(increment, increment, increment, increment, increment), zero: fc.boolean() });
     fc.assert(
