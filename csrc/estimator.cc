@@ -151,6 +151,10 @@ struct State {
   std::atomic<int64_t> virtualNow{0};
 
   std::vector<std::shared_ptr<KThread>> exiting;  // stopped, not joined yet
+  uint64_t startErrors = 0;  // kthreads that could not be created
+  int lastStartError = 0;    // errno of the last one
+  std::atomic<bool> tasksMissing{false};  // a context may have no task: kthread 0 retries
+  std::atomic<int> testChainMax{0};       // test hook: chain_max forced at the next calc phases
 };
 
 State& G() {
@@ -295,17 +299,26 @@ void ReapExiting() {  // caller holds mu; joins only threads that already exited
   }
 }
 
-// ip_vs_est_kthread_start. Caller holds mu.
-void StartTask(const std::shared_ptr<KtData>& kd) {
+// ip_vs_est_kthread_start: 0, or the errno of a thread that could not be
+// created (the context is left without a task). Caller holds mu.
+int StartTask(const std::shared_ptr<KtData>& kd) {
   auto& g = G();
-  if (kd->task) return;
+  if (kd->task) return 0;
   int64_t now = EstNow();
   if (std::llabs(kd->estTimer.load() - now) > 4 * kTickNs) kd->estTimer.store(now);  // starting later: resync
   ReapExiting();
   kthread::Placement place{g.cpus, g.nice};
   std::shared_ptr<KtData> ref = kd;
+  int err = 0;
   kd->task = KThread::Start("kk-est/" + std::to_string(kd->id), place,
-                            [ref](Context& ctx) { KthreadMain(ctx, ref); });
+                            [ref](Context& ctx) { KthreadMain(ctx, ref); }, &err);
+  if (!kd->task) {
+    g.startErrors++;
+    g.lastStartError = err;
+    g.tasksMissing.store(true);
+    return err;
+  }
+  return 0;
 }
 
 // Stops a context's thread without waiting (it may be the caller's event loop). Caller holds mu.
@@ -316,11 +329,13 @@ void StopTask(KtData& kd) {
   kd.task = nullptr;
 }
 
-// ip_vs_est_add_kthread: a context in a free or new slot. Caller holds mu.
-bool AddKthread() {
+// ip_vs_est_add_kthread: a context in a free or new slot, and its task. 0, or
+// EINVAL past est_max_threads, or the errno of a thread that could not be
+// created (as the kernel, the context is then dropped). Caller holds mu.
+int AddKthread() {
   auto& g = G();
   int id = static_cast<int>(g.kt.size());
-  if (id >= g.maxThreads) return false;  // -EINVAL in the kernel: the estimator waits in the temp list
+  if (id >= g.maxThreads) return EINVAL;  // as the kernel: the estimator waits in the temp list
   int i = 0;
   while (i < id && g.kt[i]) i++;
   bool append = i >= id;
@@ -330,11 +345,13 @@ bool AddKthread() {
   kd->avail.set();
   kd->estTimer = EstNow();
   SetParams(*kd);
-  if (!g.stopped) StartTask(kd);
+  if (!g.stopped) {
+    if (int err = StartTask(kd)) return err;
+  }
   if (append) g.kt.push_back(kd);
   else g.kt[id] = kd;
   g.addKtid = id;  // use the most recent context for new estimators
-  return true;
+  return 0;
 }
 
 // ip_vs_est_update_ktid: the first context with room, else the first hole, else a new slot.
@@ -364,7 +381,7 @@ bool Enqueue(uint32_t id) {
   if (g.addKtid < static_cast<int>(g.kt.size()) && g.kt[g.addKtid]) {
     kd = g.kt[g.addKtid].get();
   } else {
-    if (!AddKthread()) return false;
+    if (AddKthread()) return false;  // no kthread: the estimator stays in the temp list
     kd = g.kt[g.addKtid].get();
   }
   std::lock_guard<std::mutex> lock(kd->mu);
@@ -578,6 +595,7 @@ void CalcPhase(Context& ctx) {
   int chainMax;
   int64_t cost;
   if (!CalcLimits(ctx, &chainMax, &cost)) return;
+  if (int forced = g.testChainMax.load()) chainMax = forced;
 
   std::unique_lock<std::mutex> lock(g.mu);
   // Stop the other kthreads, so their chains can be emptied. They never take mu.
@@ -627,6 +645,19 @@ void CalcPhase(Context& ctx) {
   g.addKtid = 0;
   UpdateKtid();
   if (genid == g.genid) g.calcPhase = false;  // no newer request for a calc phase
+}
+
+// In kthread 0, as the kernel's est_reload_work repeats failed starts: starts
+// the task of every context that lacks one (its thread could not be created).
+void RestartMissingTasks(Context& ctx) {
+  auto& g = G();
+  if (!g.tasksMissing.load()) return;
+  std::lock_guard<std::mutex> lock(g.mu);
+  if (ctx.StopRequested() || g.stopped || g.calcPhase || g.manual.load()) return;  // a reload or calc phase starts them
+  bool missing = false;
+  for (auto& kd : g.kt)
+    if (kd && !kd->task && StartTask(kd)) missing = true;
+  g.tasksMissing.store(missing);
 }
 
 // ip_vs_est_drain_temp_list, in kthread 0: 16 estimators per hold of mu.
@@ -716,6 +747,7 @@ void KthreadMain(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
   int row = kd.estRow.load();
   for (;;) {
     if (zero) {
+      RestartMissingTasks(ctx);
       DrainTemp(ctx);
       if (!g.manual.load()) RunDueGens(EstNow(), false);
     }
@@ -1017,7 +1049,21 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   try {
     std::lock_guard<std::mutex> lock(g.mu);
     EnsureConfigured();
-    id = AllocSlot(env);
+    // ip_vs_start_estimator: context 0 (and its thread) with the first estimator;
+    // if its thread cannot be created, the estimator is not created either.
+    if (g.kt.empty() || !g.kt[0]) {
+      if (int err = AddKthread()) {
+        throw MakeErrnoError(env, err, "pthread_create", "cannot start the estimation kthread kk-est/0");
+      }
+    } else if (!g.kt[0]->task && !g.stopped) {
+      StartTask(g.kt[0]);  // its thread could not be created before: try again (counted in stats if not)
+    }
+    try {
+      id = AllocSlot(env);
+    } catch (...) {
+      MaybeDestroyKt0();
+      throw;
+    }
     SharedEst& s = Sh(id);
     for (uint32_t i = 0; i < nfields; i++) {
       p.last[i] = static_cast<uint64_t>(now[i]);
@@ -1025,8 +1071,6 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       // Totals count from the counter set's own zero point, as CounterSet.sum() does.
       if (kind == kIpvs) s.base[i] = static_cast<uint64_t>(A(chunk->bases()[cols[i]]).load(std::memory_order_relaxed));
     }
-    // ip_vs_start_estimator: context 0 (and its thread) with the first estimator.
-    if (g.kt.empty() || !g.kt[0]) AddKthread();
     if (kind == kIpvs) {
       Pv(id) = p;
       TempPush(id, kTicks - 1);  // initial delay: estimated first about 2 s from now
@@ -1226,6 +1270,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   o.Set("genEstimators", static_cast<double>(g.genCount));
   o.Set("pending", static_cast<double>(g.temp.size()));
   o.Set("genEstimations", static_cast<double>(g.genEstimated.load()));
+  o.Set("startErrors", static_cast<double>(g.startErrors));
+  if (g.lastStartError) o.Set("startError", ErrnoName(g.lastStartError));
   o.Set("slots", static_cast<double>(g.nextSlot));
   o.Set("slabBytes", static_cast<double>(((g.nextSlot + kSlabSlots - 1) / kSlabSlots) * size_t(kSlabSlots) *
                                          (sizeof(SharedEst) + sizeof(PrivEst))));
@@ -1271,6 +1317,19 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// testHooks({ failStarts?, chainMax? }): for tests only (lib/estimator/native.ts
+// types it; nothing public calls it). failStarts: the next n kthread starts fail
+// with EAGAIN, as a failed thread creation; chainMax: the calibration's result is
+// replaced by this (0: measured again) from the next calc phase on.
+Napi::Value TestHooks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw MakeError(env, "EINVAL", "testHooks: expected an object");
+  auto o = info[0].As<Napi::Object>();
+  if (o.Has("failStarts")) kthread::FailNextStartsForTest(o.Get("failStarts").As<Napi::Number>().Int32Value());
+  if (o.Has("chainMax")) G().testChainMax.store(o.Get("chainMax").As<Napi::Number>().Int32Value());
+  return env.Undefined();
+}
+
 void Init(Napi::Env env, Napi::Object exports) {
   static std::once_flag atExit;
   std::call_once(atExit, [] { std::atexit(StopAtExit); });
@@ -1284,6 +1343,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("step", Napi::Function::New(env, Step, "step"));
   exports.Set("configure", Napi::Function::New(env, Configure, "configure"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
+  exports.Set("testHooks", Napi::Function::New(env, TestHooks, "testHooks"));
 }
 
 }  // namespace

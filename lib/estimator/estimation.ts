@@ -91,6 +91,14 @@ export interface EstimationStats {
   pending: number;
   /** Gen estimations done. */
   genEstimations: number;
+  /**
+   * Kthreads that could not be created (pthread_create failed: EAGAIN at
+   * RLIMIT_NPROC, ENOMEM). As in the kernel, the estimators meant for them wait
+   * in the temp list (`pending`) and kthread 0 tries again every tick.
+   */
+  startErrors: number;
+  /** errno name of the last failed kthread creation, if any. */
+  startError?: string;
   /** Estimator slots in use or free. */
   slots: number;
   /** Native memory mapped for estimator slots, in bytes. */

@@ -44,6 +44,8 @@ export interface NativeEstimationStats {
   genEstimators: number;
   pending: number;
   genEstimations: number;
+  startErrors: number;
+  startError?: string;
   slots: number;
   slabBytes: number;
   kthreads: NativeKthreadStats[];
@@ -78,6 +80,8 @@ export interface EstimatorNative {
   step(): void;
   configure(cpus: number[] | null, nice: number | null): Promise<void>;
   stats(): NativeEstimationStats;
+  /** For tests only: force failures and limits (see TestHooks in csrc/estimator.cc). */
+  testHooks(hooks: { failStarts?: number; chainMax?: number }): void;
 }
 
 /** The addon's estimator functions. */

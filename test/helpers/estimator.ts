@@ -3,6 +3,7 @@
  * kernel's arithmetic in BigInt (the reference the native code must match to
  * the unit), readers of a thread's scheduling state in /proc, and worker plumbing.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -203,4 +204,64 @@ export function nextMessage<T = unknown>(worker: Worker): Promise<T> {
     worker.on('error', onError);
     worker.on('exit', onExit);
   });
+}
+
+/** The compiled package (dist/), which child processes and worker fixtures load. */
+export const distPath = path.join(__dirname, '..', '..', 'dist');
+
+/** What a child process did. */
+export interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `body` in a fresh Node process, inside an async function with these in
+ * scope: `k` (the package), `native` (the addon's estimator functions, for
+ * test hooks), `fields` (the five IPVS field names), `sleep(ms)`, `waitFor(check,
+ * ms)` (polls every 20 ms; false on timeout), `print(value)` (one JSON line on
+ * stdout) and `fail(message)` (exit 1). A fresh process keeps process-wide
+ * state (test hooks, calibration, shard counts) away from other tests.
+ */
+export function runChild(
+  body: string,
+  options: { args?: string[]; uid?: number; gid?: number; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): ChildResult {
+  const script = `
+    const k = require(${JSON.stringify(distPath)});
+    const native = require(${JSON.stringify(path.join(distPath, 'estimator', 'native'))}).estimatorNative;
+    const fields = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes'];
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    const waitFor = async (check, ms) => {
+      const end = Date.now() + ms;
+      while (!check()) {
+        if (Date.now() > end) return false;
+        await sleep(20);
+      }
+      return true;
+    };
+    const print = (value) => process.stdout.write(JSON.stringify(value) + '\\n');
+    const fail = (message) => { process.stderr.write(message + '\\n'); process.exit(1); };
+    (async () => {
+      ${body}
+    })().catch((e) => fail(String(e && e.stack || e)));
+  `;
+  const r = spawnSync(process.execPath, [...(options.args ?? []), '-e', script], {
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 60_000,
+    uid: options.uid,
+    gid: options.gid,
+    env: options.env ?? process.env,
+  });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The JSON lines a child printed with `print()`. */
+export function printed(r: ChildResult): unknown[] {
+  return r.stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as unknown);
 }
