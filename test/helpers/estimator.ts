@@ -122,8 +122,8 @@ export function procMissing(): string | null {
   return existsSync('/proc/self/task') ? null : 'needs /proc/self/task';
 }
 
-/** Why a test that pins to CPUs 0 and 1 cannot run here, or null. */
-export function twoCpusMissing(): string | null {
+/** Why a test that pins to all of `cpus` cannot run here, or null. */
+export function cpusMissing(...cpus: number[]): string | null {
   if (procMissing()) return procMissing();
   const status = readFileSync('/proc/self/status', 'utf8');
   const list = /^Cpus_allowed_list:\s*(\S*)$/m.exec(status)?.[1] ?? '';
@@ -132,7 +132,12 @@ export function twoCpusMissing(): string | null {
     const [a, b] = part.split('-').map(Number);
     for (let c = a; c <= (b ?? a); c++) allowed.add(c);
   }
-  return allowed.has(0) && allowed.has(1) ? null : `needs CPUs 0 and 1 (this process may use ${list})`;
+  return cpus.every((c) => allowed.has(c)) ? null : `needs CPUs ${cpus.join(', ')} (this process may use ${list})`;
+}
+
+/** Why a test that pins to CPUs 0 and 1 cannot run here, or null. */
+export function twoCpusMissing(): string | null {
+  return cpusMissing(0, 1);
 }
 
 /** Cpus_allowed_list of one of this process's threads. */

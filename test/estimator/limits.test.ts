@@ -1,0 +1,53 @@
+/**
+ * The kernel's limits on kthreads: a kthread takes 50 rows x 48 chains x
+ * chain_max estimators; past that, more kthreads start, up to 4 per CPU of the
+ * cpulist (est_max_threads); the rest wait in the temp list and are placed as
+ * estimators stop. chain_max is forced to 1 by a test hook (a kthread then
+ * takes 2400), in a fresh child process.
+ */
+import { kernelTest } from '../helpers/kernel';
+import { cpusMissing, printed, runChild } from '../helpers/estimator';
+
+const cpu0Test = kernelTest(cpusMissing(0));
+
+cpu0Test('4 kthreads per CPU at most; the rest wait in the temp list and fill the room estimators leave', () => {
+  const r = runChild(`
+    native.testHooks({ chainMax: 1 });
+    await k.estimation.configure({ cpulist: '0' });
+    const stats = new k.CounterSet(fields);
+    const ests = Array.from({ length: 4 * 2400 + 100 }, () => new k.RateEstimator(stats));
+    const view = () => {
+      const s = k.estimation.stats();
+      return { maxThreads: s.maxThreads, pending: s.pending, perKthread: s.kthreads.map((t) => t.estimators), running: s.kthreads.every((t) => t.running), calcPhase: s.calcPhase };
+    };
+    const settled = (pending) => () => { const v = view(); return !v.calcPhase && v.running && v.pending === pending; };
+    if (!await waitFor(settled(100), 20000)) fail('not settled: ' + JSON.stringify(view()));
+    print(view());
+    // Room in the kthreads: the temp list drains into it. The estimators in
+    // chains are those estimated once their row came (the waiting ones never are).
+    if (!await waitFor(() => ests.filter((e) => e.estimations > 0).length === 4 * 2400, 10000)) fail('not estimated');
+    const placed = ests.filter((e) => e.estimations > 0);
+    for (const e of placed.slice(0, 150)) e.stop();
+    if (k.estimation.stats().pending !== 100) fail('stopped a waiting estimator');
+    if (!await waitFor(settled(0), 10000)) fail('not refilled: ' + JSON.stringify(view()));
+    const after = view();
+    print({ pending: after.pending, kthreads: after.perKthread.length, total: after.perKthread.reduce((a, b) => a + b, 0) });
+    // Empty kthreads go (kthread 0 last): one estimator left keeps one or two.
+    for (const e of ests.slice(0, ests.length - 1)) e.stop();
+    print(k.estimation.stats().kthreads.map((t) => ({ id: t.id, estimators: t.estimators })));
+    for (const e of ests) e.stop();
+    print({ kthreads: k.estimation.stats().kthreads.length });
+  `);
+  expect(r.stderr).toBe('');
+  const lines = printed(r);
+  expect(lines[0]).toEqual({ maxThreads: 4, pending: 100, perKthread: [2400, 2400, 2400, 2400], running: true, calcPhase: false });
+  expect(lines[1]).toEqual({ pending: 0, kthreads: 4, total: 4 * 2400 + 100 - 150 });
+  // Only kthreads that still hold estimators remain (and kthread 0, as the kernel's).
+  const remaining = lines[2] as { id: number; estimators: number }[];
+  expect(remaining.length).toBeLessThanOrEqual(2);
+  expect(remaining[0].id).toBe(0);
+  expect(remaining.reduce((n, t) => n + t.estimators, 0)).toBe(1);
+  for (const t of remaining) if (t.id > 0) expect(t.estimators).toBeGreaterThan(0);
+  expect(lines[3]).toEqual({ kthreads: 0 });
+  expect(r.status).toBe(0);
+}, 60_000);
