@@ -155,6 +155,7 @@ struct State {
   int lastStartError = 0;    // errno of the last one
   std::atomic<bool> tasksMissing{false};  // a context may have no task: kthread 0 retries
   std::atomic<int> testChainMax{0};       // test hook: chain_max forced at the next calc phases
+  std::atomic<uint32_t> calcShards{0};    // the shard high-water mark the calibration saw
 };
 
 State& G() {
@@ -594,6 +595,9 @@ void CalcPhase(Context& ctx) {
   }
   int chainMax;
   int64_t cost;
+  // What an estimation costs grows with the shards a sum reads (SumRaw reads up
+  // to the high-water mark): remember how many this calibration saw.
+  uint32_t shards = std::max<uint32_t>(1, percpu::ShardHighWater());
   if (!CalcLimits(ctx, &chainMax, &cost)) return;
   if (int forced = g.testChainMax.load()) chainMax = forced;
 
@@ -640,6 +644,7 @@ void CalcPhase(Context& ctx) {
   KtData& kd0 = *g.kt[0];
   kd0.addRow = kd0.estRow.load();
   g.chainMax.store(chainMax);
+  g.calcShards.store(shards);
   g.estimationCostNs = cost;
   SetParams(kd0);
   g.addKtid = 0;
@@ -724,6 +729,16 @@ void TickEstimation(Context& ctx, KtData& kd, int row) {
   }
 }
 
+// True when twice as many writer shards as the calibration saw may be summed:
+// an estimation then costs much more than chain_max was sized for (the kernel
+// sums a fixed set of CPUs and never needs this). Not in manual mode: parked
+// kthreads do nothing.
+bool ShardsOutgrewCalibration() {
+  auto& g = G();
+  uint32_t seen = g.calcShards.load();
+  return seen && !g.manual.load() && percpu::ShardHighWater() >= 2 * seen;
+}
+
 // ip_vs_estimation_kthread.
 void KthreadMain(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
   auto& g = G();
@@ -746,6 +761,14 @@ void KthreadMain(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
 
   int row = kd.estRow.load();
   for (;;) {
+    if (zero && ShardsOutgrewCalibration()) {
+      {
+        std::lock_guard<std::mutex> lock(g.mu);
+        g.calcPhase = true;  // as a cpulist change: stops the other kthreads' restarts until done
+      }
+      CalcPhase(ctx);
+      if (ctx.StopRequested()) break;
+    }
     if (zero) {
       RestartMissingTasks(ctx);
       DrainTemp(ctx);
@@ -1266,6 +1289,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   o.Set("chainMax", g.chainMax.load());
   o.Set("calcPhase", g.calcPhase);
   o.Set("estimationCostNs", static_cast<double>(g.estimationCostNs));
+  o.Set("calibratedShards", g.calcShards.load());
   o.Set("estimators", static_cast<double>(g.ipvsCount));
   o.Set("genEstimators", static_cast<double>(g.genCount));
   o.Set("pending", static_cast<double>(g.temp.size()));

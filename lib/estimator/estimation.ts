@@ -83,6 +83,14 @@ export interface EstimationStats {
   calcPhase: boolean;
   /** What one estimation cost in the calibration (hot cache), in ns. */
   estimationCostNs: number;
+  /**
+   * Writer shards a counter sum read during the last calibration (the
+   * counters' shard high-water mark, at least 1). An estimation costs more
+   * with more shards, so when twice as many are in use, kthread 0 calibrates
+   * again and redistributes the estimators, as after a cpulist change (the
+   * kernel sums a fixed set of CPUs and has no such case).
+   */
+  calibratedShards: number;
   /** Live {@link RateEstimator}s. */
   estimators: number;
   /** Live {@link GenEstimator}s. */

@@ -40,6 +40,7 @@ export interface NativeEstimationStats {
   chainMax: number;
   calcPhase: boolean;
   estimationCostNs: number;
+  calibratedShards: number;
   estimators: number;
   genEstimators: number;
   pending: number;

@@ -3,12 +3,16 @@
  * chain_max estimators; past that, more kthreads start, up to 4 per CPU of the
  * cpulist (est_max_threads); the rest wait in the temp list and are placed as
  * estimators stop. chain_max is forced to 1 by a test hook (a kthread then
- * takes 2400), in a fresh child process.
+ * takes 2400), in a fresh child process. And the calibration that sizes
+ * chain_max follows the number of writer shards a sum reads.
  */
+import * as path from 'node:path';
 import { kernelTest } from '../helpers/kernel';
-import { cpusMissing, printed, runChild } from '../helpers/estimator';
+import { cpusMissing, printed, procMissing, runChild } from '../helpers/estimator';
 
 const cpu0Test = kernelTest(cpusMissing(0));
+const procTest = kernelTest(procMissing());
+const adder = JSON.stringify(path.join(__dirname, 'fixtures', 'adder.js'));
 
 cpu0Test('4 kthreads per CPU at most; the rest wait in the temp list and fill the room estimators leave', () => {
   const r = runChild(`
@@ -49,5 +53,42 @@ cpu0Test('4 kthreads per CPU at most; the rest wait in the temp list and fill th
   expect(remaining.reduce((n, t) => n + t.estimators, 0)).toBe(1);
   for (const t of remaining) if (t.id > 0) expect(t.estimators).toBeGreaterThan(0);
   expect(lines[3]).toEqual({ kthreads: 0 });
+  expect(r.status).toBe(0);
+}, 60_000);
+
+procTest('the calibration runs again when twice as many writer shards appear: chain_max shrinks', () => {
+  // A fresh process: this thread's shard only; then 16 worker threads write too.
+  const r = runChild(`
+    const { Worker } = require('node:worker_threads');
+    const stats = new k.CounterSet(fields);
+    stats.add(1, 1);
+    const est = new k.RateEstimator(stats);
+    const calibrated = () => { const s = k.estimation.stats(); return s.chainMax > 0 && !s.calcPhase; };
+    if (!await waitFor(calibrated, 10000)) fail('no calibration');
+    const before = k.estimation.stats();
+    const workers = [];
+    for (let i = 0; i < 16; i++) {
+      const w = new Worker(${adder}, { workerData: { handle: stats.handle } });
+      await new Promise((resolve) => w.once('message', resolve));
+      w.postMessage({ adds: [[1, 1]] }); // claims the worker's shard
+      await new Promise((resolve) => w.once('message', resolve));
+      workers.push(w);
+    }
+    // 17 shards: settled once the calibration saw more than half of them.
+    const settled = () => calibrated() && k.estimation.stats().calibratedShards > 17 / 2;
+    if (!await waitFor(settled, 20000)) fail('no new calibration: ' + JSON.stringify(k.estimation.stats()));
+    const after = k.estimation.stats();
+    // The estimator is still estimated after the redistribution.
+    const n = est.estimations;
+    if (!await waitFor(() => est.estimations > n, 5000)) fail('not estimated any more');
+    print({ before: { chainMax: before.chainMax, shards: before.calibratedShards }, after: { chainMax: after.chainMax, shards: after.calibratedShards } });
+    for (const w of workers) w.postMessage('exit');
+    est.stop();
+  `);
+  expect(r.stderr).toBe('');
+  const [{ before, after }] = printed(r) as { before: { chainMax: number; shards: number }; after: { chainMax: number; shards: number } }[];
+  expect(before.shards).toBe(1);
+  expect(after.shards).toBeGreaterThanOrEqual(9);
+  expect(after.chainMax).toBeLessThan(before.chainMax);
   expect(r.status).toBe(0);
 }, 60_000);
