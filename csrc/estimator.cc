@@ -21,6 +21,7 @@
 
 #include <sched.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -156,6 +157,8 @@ struct State {
   std::atomic<bool> tasksMissing{false};  // a context may have no task: kthread 0 retries
   std::atomic<int> testChainMax{0};       // test hook: chain_max forced at the next calc phases
   std::atomic<uint32_t> calcShards{0};    // the shard high-water mark the calibration saw
+  std::atomic<bool> testHoldExits{false};  // test hook: see HoldExitForTest
+  std::atomic<int> testHeldExits{0};
 };
 
 State& G() {
@@ -602,13 +605,23 @@ void CalcPhase(Context& ctx) {
   if (int forced = g.testChainMax.load()) chainMax = forced;
 
   std::unique_lock<std::mutex> lock(g.mu);
-  // Stop the other kthreads, so their chains can be emptied. They never take mu.
+  // Stop the other kthreads, so their chains can be emptied, and wait for them
+  // without mu, as Reload does: a kthread on a busy CPU (or at nice 19) may take
+  // long to exit, and every JavaScript call that takes mu would wait as long.
+  // Nobody restarts their tasks meanwhile: calcPhase is set (only kthread 0
+  // starts while it is), and a reload would stop this thread first.
+  std::vector<std::shared_ptr<KThread>> stopped;
   for (size_t id = 1; id < g.kt.size(); id++) {
     if (!g.kt[id] || !g.kt[id]->task) continue;
-    auto task = std::move(g.kt[id]->task);
+    stopped.push_back(std::move(g.kt[id]->task));
     g.kt[id]->task = nullptr;
-    task->RequestStop();
-    task->Join();
+    stopped.back()->RequestStop();
+  }
+  if (!stopped.empty()) {
+    lock.unlock();
+    for (auto& t : stopped) t->Join();
+    stopped.clear();
+    lock.lock();
   }
   // Walk delay (descending), context (descending), chain (ascending); each
   // estimator goes to the back of the temp list, so the drain, which takes from
@@ -739,8 +752,30 @@ bool ShardsOutgrewCalibration() {
   return seen && !g.manual.load() && percpu::ShardHighWater() >= 2 * seen;
 }
 
+// Test hook: while testHoldExits is set, a kthread other than 0 that was asked
+// to stop waits (10 s at most) before it exits, as one that a busy CPU keeps
+// from running would.
+void HoldExitForTest() {
+  auto& g = G();
+  if (!g.testHoldExits.load()) return;
+  g.testHeldExits.fetch_add(1);
+  int64_t until = MonotonicNs() + 10 * int64_t(1000000000);
+  while (g.testHoldExits.load() && MonotonicNs() < until) {
+    timespec pause{0, 1000000};
+    nanosleep(&pause, nullptr);
+  }
+  g.testHeldExits.fetch_sub(1);
+}
+
+void KthreadLoop(Context& ctx, const std::shared_ptr<KtData>& kdRef);
+
 // ip_vs_estimation_kthread.
 void KthreadMain(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
+  KthreadLoop(ctx, kdRef);
+  if (kdRef->id != 0) HoldExitForTest();
+}
+
+void KthreadLoop(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
   auto& g = G();
   KtData& kd = *kdRef;
   const bool zero = kd.id == 0;
@@ -1341,17 +1376,22 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// testHooks({ failStarts?, chainMax? }): for tests only (lib/estimator/native.ts
-// types it; nothing public calls it). failStarts: the next n kthread starts fail
-// with EAGAIN, as a failed thread creation; chainMax: the calibration's result is
-// replaced by this (0: measured again) from the next calc phase on.
+// testHooks({ failStarts?, chainMax?, holdExits? }) -> { heldExits }: for tests
+// only (lib/estimator/native.ts types it; nothing public calls it). failStarts:
+// the next n kthread starts fail with EAGAIN, as a failed thread creation;
+// chainMax: the calibration's result is replaced by this (0: measured again)
+// from the next calc phase on; holdExits: stopped kthreads other than 0 wait
+// before exiting until it is false again (heldExits: how many wait now).
 Napi::Value TestHooks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw MakeError(env, "EINVAL", "testHooks: expected an object");
   auto o = info[0].As<Napi::Object>();
   if (o.Has("failStarts")) kthread::FailNextStartsForTest(o.Get("failStarts").As<Napi::Number>().Int32Value());
   if (o.Has("chainMax")) G().testChainMax.store(o.Get("chainMax").As<Napi::Number>().Int32Value());
-  return env.Undefined();
+  if (o.Has("holdExits")) G().testHoldExits.store(o.Get("holdExits").ToBoolean().Value());
+  auto out = Napi::Object::New(env);
+  out.Set("heldExits", G().testHeldExits.load());
+  return out;
 }
 
 void Init(Napi::Env env, Napi::Object exports) {

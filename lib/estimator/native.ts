@@ -82,7 +82,7 @@ export interface EstimatorNative {
   configure(cpus: number[] | null, nice: number | null): Promise<void>;
   stats(): NativeEstimationStats;
   /** For tests only: force failures and limits (see TestHooks in csrc/estimator.cc). */
-  testHooks(hooks: { failStarts?: number; chainMax?: number }): void;
+  testHooks(hooks: { failStarts?: number; chainMax?: number; holdExits?: boolean }): { heldExits: number };
 }
 
 /** The addon's estimator functions. */

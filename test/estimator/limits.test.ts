@@ -92,3 +92,36 @@ procTest('the calibration runs again when twice as many writer shards appear: ch
   expect(after.chainMax).toBeLessThan(before.chainMax);
   expect(r.status).toBe(0);
 }, 60_000);
+
+procTest('a calc phase waits for the other kthreads to exit without holding the lock JavaScript calls take', () => {
+  // Two kthreads (chain_max 1, 2500 estimators); a new writer shard starts a
+  // calc phase, which stops kthread 1; a test hook holds kthread 1 at its exit,
+  // as a busy CPU would keep it from running. Meanwhile stats(), create and
+  // stop must return, with kthread 1 still held.
+  const r = runChild(`
+    const { Worker } = require('node:worker_threads');
+    native.testHooks({ chainMax: 1 });
+    const stats = new k.CounterSet(fields);
+    stats.add(1, 1);
+    const ests = Array.from({ length: 2500 }, () => new k.RateEstimator(stats));
+    const two = () => { const s = k.estimation.stats(); return !s.calcPhase && s.pending === 0 && s.kthreads.length === 2 && s.kthreads.every((t) => t.running); };
+    if (!await waitFor(two, 20000)) fail('not two kthreads: ' + JSON.stringify(k.estimation.stats()));
+    native.testHooks({ holdExits: true });
+    const w = new Worker(${adder}, { workerData: { handle: stats.handle } });
+    await new Promise((resolve) => w.once('message', resolve));
+    w.postMessage({ adds: [[1, 1]] }); // a second shard: twice what the calibration saw
+    if (!await waitFor(() => native.testHooks({}).heldExits === 1, 10000)) fail('kthread 1 was not stopped');
+    const s = k.estimation.stats();
+    const extra = new k.RateEstimator(stats);
+    extra.stop();
+    print({ heldAfterCalls: native.testHooks({}).heldExits, calcPhase: s.calcPhase });
+    native.testHooks({ holdExits: false });
+    if (!await waitFor(() => { const s = k.estimation.stats(); return !s.calcPhase && s.pending === 0 && s.calibratedShards === 2; }, 20000)) fail('calc phase did not end');
+    print({ estimators: k.estimation.stats().kthreads.reduce((n, t) => n + t.estimators, 0) });
+    w.postMessage('exit');
+    for (const e of ests) e.stop();
+  `);
+  expect(r.stderr).toBe('');
+  expect(printed(r)).toEqual([{ heldAfterCalls: 1, calcPhase: true }, { estimators: 2500 }]);
+  expect(r.status).toBe(0);
+}, 60_000);
