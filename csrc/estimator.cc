@@ -945,16 +945,86 @@ void EnsureConfigured() {  // caller holds mu
   g.maxThreads = MaxThreadsFor(g.cpus.size());
 }
 
-// est_reload: stop every kthread, wait for them, start them again with the new
-// placement (only kthread 0 while a calc phase is pending). Runs off the event loop.
-void Reload(bool setCpus, std::vector<int> cpus, bool setNice, int nice) {
+// Why a configuration could not be applied: the errno, the call that failed and
+// the setting it concerns ("cpulist", "nice"; "kthreads" when none could be created).
+struct PlaceFailure {
+  int err = 0;
+  const char* syscall = nullptr;
+  const char* field = nullptr;
+};
+
+// Stops every kthread, waits for them, and starts them again with the placement
+// in g (only kthread 0 while a calc phase is pending); then checks that each
+// placed itself as asked. Where no kthread runs (no estimators, an empty
+// cpulist), a short-lived probe thread tries the placement instead, so that a
+// setting that cannot work is refused now rather than at the first estimator.
+// Caller holds cfgMu. Runs off the event loop.
+PlaceFailure Restart() {
+  auto& g = G();
+  std::vector<std::shared_ptr<KThread>> old;
+  kthread::Placement place;
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.stopped = g.cpus.empty();
+    ++g.genid;
+    for (auto& kd : g.kt) {
+      if (kd && kd->task) {
+        kd->task->RequestStop();
+        old.push_back(std::move(kd->task));
+        kd->task = nullptr;
+      }
+    }
+  }
+  for (auto& t : old) t->Join();
+  PlaceFailure failure;
+  std::vector<std::shared_ptr<KThread>> started;
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    place = {g.cpus, g.nice};
+    if (!g.stopped) {
+      for (auto& kd : g.kt) {
+        if (!kd || (kd->id != 0 && g.calcPhase)) continue;
+        if (int err = StartTask(kd)) {
+          if (!failure.err) failure = {err, "pthread_create", "kthreads"};
+        } else {
+          started.push_back(kd->task);
+        }
+      }
+    }
+  }
+  std::shared_ptr<KThread> probe;
+  if (started.empty() && !failure.err) {
+    int err = 0;
+    probe = KThread::Start("kk-est/probe", place, [](Context&) {}, &err);
+    if (probe) started.push_back(probe);
+    else failure = {err, "pthread_create", "kthreads"};
+  }
+  // Each thread pins and nices itself first thing.
+  for (auto& t : started) {
+    t->Ctx().WaitPlaced(1000000000);
+    if (failure.err) continue;
+    if (int err = t->Ctx().AffinityError()) failure = {err, "sched_setaffinity", "cpulist"};
+    else if (int err = t->Ctx().NiceError()) failure = {err, "setpriority", "nice"};
+  }
+  if (probe) probe->Join();
+  return failure;
+}
+
+// est_reload, off the event loop: the new cpulist and/or nice, and the kthreads
+// restarted with them. If they cannot be placed so (sched_setaffinity refused
+// by a cpuset, setpriority to a lower nice without CAP_SYS_NICE; the kernel's
+// own kthreads never fail there), the previous configuration is restored and
+// the failure returned.
+PlaceFailure Reload(bool setCpus, std::vector<int> cpus, bool setNice, int nice) {
   auto& g = G();
   std::lock_guard<std::mutex> cfg(g.cfgMu);
-  std::vector<std::shared_ptr<KThread>> old;
-  uint64_t genid;
+  std::vector<int> oldCpus;
+  int oldNice;
   {
     std::lock_guard<std::mutex> lock(g.mu);
     EnsureConfigured();
+    oldCpus = g.cpus;
+    oldNice = g.nice;
     bool changed = false;
     if (setCpus) {
       g.cpus = std::move(cpus);
@@ -966,31 +1036,18 @@ void Reload(bool setCpus, std::vector<int> cpus, bool setNice, int nice) {
       g.nice = nice;
       changed = true;
     }
-    if (!changed) return;
-    g.stopped = g.cpus.empty();
-    genid = ++g.genid;
-    for (auto& kd : g.kt) {
-      if (kd && kd->task) {
-        kd->task->RequestStop();
-        old.push_back(std::move(kd->task));
-        kd->task = nullptr;
-      }
-    }
+    if (!changed) return {};
   }
-  for (auto& t : old) t->Join();
-  std::vector<std::shared_ptr<KThread>> started;
+  PlaceFailure failure = Restart();
+  if (!failure.err) return failure;
   {
     std::lock_guard<std::mutex> lock(g.mu);
-    if (genid != g.genid || g.stopped) return;  // a newer reload starts them
-    for (auto& kd : g.kt) {
-      if (kd && (kd->id == 0 || !g.calcPhase)) {
-        StartTask(kd);
-        if (kd->task) started.push_back(kd->task);
-      }
-    }
+    g.cpus = oldCpus;
+    g.maxThreads = MaxThreadsFor(g.cpus.size());
+    g.nice = oldNice;
   }
-  // Resolve once the new threads are pinned and niced (each does it first thing).
-  for (auto& t : started) t->Ctx().WaitPlaced(1000000000);
+  Restart();  // the previous placement worked
+  return failure;
 }
 
 // ---- Environments ---------------------------------------------------------
@@ -1250,9 +1307,12 @@ Napi::Value Step(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// configure(cpus | null, nice | null) -> Promise: est_cpulist / est_nice, applied
-// by restarting the kthreads off the event loop. The cpulist is intersected
-// with the CPUs the calling thread may use, as the kernel's with current's.
+// configure(cpus | null, nice | null) -> Promise<null | { field, code, errno,
+// syscall }>: est_cpulist / est_nice, applied by restarting the kthreads off
+// the event loop. The cpulist is intersected with the CPUs the calling thread
+// may use, as the kernel's with current's. Resolves with what failed if the
+// kthreads could not be placed so (the previous configuration is then back);
+// lib/estimator/estimation.ts turns that into the error.
 class ConfigureWork : public Napi::AsyncWorker {
  public:
   ConfigureWork(Napi::Env env, bool setCpus, std::vector<int> cpus, bool setNice, int nice)
@@ -1263,8 +1323,20 @@ class ConfigureWork : public Napi::AsyncWorker {
         setNice_(setNice),
         nice_(nice) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { Reload(setCpus_, std::move(cpus_), setNice_, nice_); }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void Execute() override { failure_ = Reload(setCpus_, std::move(cpus_), setNice_, nice_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!failure_.err) {
+      deferred_.Resolve(env.Null());
+      return;
+    }
+    auto o = Napi::Object::New(env);
+    o.Set("field", failure_.field);
+    o.Set("code", ErrnoName(failure_.err));
+    o.Set("errno", -failure_.err);
+    o.Set("syscall", failure_.syscall);
+    deferred_.Resolve(o);
+  }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
@@ -1273,6 +1345,7 @@ class ConfigureWork : public Napi::AsyncWorker {
   std::vector<int> cpus_;
   bool setNice_;
   int nice_;
+  PlaceFailure failure_;
 };
 
 Napi::Value Configure(const Napi::CallbackInfo& info) {

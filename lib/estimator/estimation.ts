@@ -6,7 +6,7 @@
  */
 import { parseCpuList } from '../cpu/cpulist';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
-import { estimatorNative, type NativeEstimationStats, type NativeKthreadStats } from './native';
+import { estimatorNative, type NativeConfigureFailure, type NativeEstimationStats, type NativeKthreadStats } from './native';
 
 /** What {@link estimation.configure} changes; omitted keys keep their value. */
 export interface EstimationConfig {
@@ -151,6 +151,25 @@ function checkConfig(config: unknown): { cpus: number[] | null; nice: number | n
   return { cpus, nice };
 }
 
+// The error for kthreads that could not be placed as asked (the native side has
+// put the previous configuration back).
+function placementError(f: NativeConfigureFailure, config: EstimationConfig, before: { cpulist: string; nice: number }): KernkitError {
+  const props = { code: f.code, errno: f.errno, syscall: f.syscall };
+  const kept = `the configuration is unchanged (cpulist ${describeValue(before.cpulist)}, nice ${before.nice})`;
+  if (f.field === 'nice') {
+    const why =
+      f.code === 'EACCES' || f.code === 'EPERM' ? '; a nice below the one threads start with (normally 0) needs CAP_SYS_NICE or a higher RLIMIT_NICE' : '';
+    return new KernkitError(`nice ${describeValue(config.nice)}: the estimation kthreads cannot take it (${f.syscall}: ${f.code})${why}; ${kept}`, props);
+  }
+  if (f.field === 'cpulist') {
+    return new KernkitError(
+      `cpulist ${describeValue(config.cpulist)}: the estimation kthreads cannot be pinned to it (${f.syscall}: ${f.code}, e.g. outside their cpuset); ${kept}`,
+      props,
+    );
+  }
+  return new KernkitError(`the estimation kthreads cannot be started (${f.syscall}: ${f.code}); ${kept}`, props);
+}
+
 function copyKthread(k: NativeKthreadStats): KthreadStats {
   return { ...k };
 }
@@ -168,10 +187,20 @@ export const estimation = {
    * threads, so it happens off the event loop). Rejects with `EINVAL`/`ERANGE`
    * for a malformed cpulist or a CPU this machine cannot have, `EINVAL` for a
    * nice outside -20..19.
+   *
+   * If the kthreads cannot be placed as asked, it rejects with the errno of the
+   * call that failed (`EACCES` from setpriority for a nice below the current
+   * one without CAP_SYS_NICE, `EINVAL` from sched_setaffinity for CPUs outside
+   * the threads' cpuset, `EAGAIN` when no thread can be created), naming the
+   * setting, and puts the previous configuration back. The kernel's sysctls
+   * cannot fail so: its kthreads are placed by the kernel itself. Without
+   * estimators, a short-lived probe thread tries the placement.
    */
   async configure(config: EstimationConfig): Promise<void> {
     const { cpus, nice } = checkConfig(config);
-    await estimatorNative.configure(cpus, nice);
+    const before = estimatorNative.stats();
+    const failure = await estimatorNative.configure(cpus, nice);
+    if (failure) throw placementError(failure, config, before);
   },
 
   /** The configuration, the calibration and every kthread's figures. */

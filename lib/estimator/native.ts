@@ -52,6 +52,18 @@ export interface NativeEstimationStats {
   kthreads: NativeKthreadStats[];
 }
 
+/** Why the kthreads could not be placed as configured (the previous configuration is back). */
+export interface NativeConfigureFailure {
+  /** The setting the failure concerns; `kthreads` when no thread could be created. */
+  field: 'cpulist' | 'nice' | 'kthreads';
+  /** errno name. */
+  code: string;
+  /** Negative errno. */
+  errno: number;
+  /** The call that failed: sched_setaffinity, setpriority or pthread_create. */
+  syscall: string;
+}
+
 /** The functions csrc/estimator.cc exports. */
 export interface EstimatorNative {
   constants(): {
@@ -79,7 +91,7 @@ export interface EstimatorNative {
   manual(): void;
   automatic(): void;
   step(): void;
-  configure(cpus: number[] | null, nice: number | null): Promise<void>;
+  configure(cpus: number[] | null, nice: number | null): Promise<NativeConfigureFailure | null>;
   stats(): NativeEstimationStats;
   /** For tests only: force failures and limits (see TestHooks in csrc/estimator.cc). */
   testHooks(hooks: { failStarts?: number; chainMax?: number; holdExits?: boolean }): { heldExits: number };

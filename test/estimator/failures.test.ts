@@ -1,10 +1,12 @@
 /**
  * What the estimators do when the system says no: a kthread that cannot be
- * created (pthread_create's EAGAIN, forced by a test hook of the addon).
- * Each case runs in a fresh child process, as the hooks are process-wide.
+ * created (pthread_create's EAGAIN, forced by a test hook of the addon), and
+ * kthreads that cannot be niced (no CAP_SYS_NICE) or pinned (cpuset) as
+ * configured. Each case runs in a fresh child process: the hooks and the
+ * estimation configuration are process-wide.
  */
-import { kernelTest } from '../helpers/kernel';
-import { printed, procMissing, runChild } from '../helpers/estimator';
+import { kernelTest, rootMissing } from '../helpers/kernel';
+import { cpusetMissing, cpusMissing, makeCpuset, printed, procMissing, runChild } from '../helpers/estimator';
 
 const procTest = kernelTest(procMissing());
 
@@ -70,4 +72,93 @@ describe('a kthread that cannot be created', () => {
     ]);
     expect(r.status).toBe(0);
   }, 60_000);
+});
+
+describe('kthreads that cannot be placed as configured', () => {
+  const nobodyTest = kernelTest(rootMissing() ?? procMissing());
+
+  nobodyTest('a nice below 0 without CAP_SYS_NICE rejects with EACCES naming it, and the previous nice stays', () => {
+    // As nobody, with and without a running kthread (then a probe thread tries it).
+    const r = runChild(
+      `
+      for (const withEstimator of [false, true]) {
+        const stats = new k.CounterSet(fields);
+        const est = withEstimator ? new k.RateEstimator(stats) : undefined;
+        await k.estimation.configure({ nice: 5 }); // raising it is allowed
+        let error;
+        try {
+          await k.estimation.configure({ nice: -5 });
+        } catch (e) {
+          error = { code: e.code, errno: e.errno, syscall: e.syscall, kernkit: e instanceof k.KernkitError, message: e.message };
+        }
+        const s = k.estimation.stats();
+        const tids = s.kthreads.filter((t) => t.running).map((t) => t.tid);
+        const nices = tids.map((tid) => Number(require('node:fs').readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1].split(' ')[16]));
+        print({ withEstimator, error, nice: s.nice, running: tids.length, nices, niceErrors: s.kthreads.filter((t) => t.niceError).length });
+        est?.stop();
+      }
+    `,
+      { uid: 65534, gid: 65534 },
+    );
+    expect(r.stderr).toBe('');
+    const error = {
+      code: 'EACCES',
+      errno: -13,
+      syscall: 'setpriority',
+      kernkit: true,
+      message: expect.stringMatching(/^nice -5: the estimation kthreads cannot take it .*CAP_SYS_NICE.*the configuration is unchanged \(cpulist "[^"]*", nice 5\)$/),
+    };
+    expect(printed(r)).toEqual([
+      { withEstimator: false, error, nice: 5, running: 0, nices: [], niceErrors: 0 },
+      { withEstimator: true, error, nice: 5, running: 1, nices: [5], niceErrors: 0 },
+    ]);
+    expect(r.status).toBe(0);
+  }, 30_000);
+
+  const cpusetTest = kernelTest(cpusetMissing() ?? cpusMissing(0, 1));
+
+  cpusetTest('CPUs outside the kthreads\' cpuset reject with EINVAL from sched_setaffinity, and the previous cpulist stays', () => {
+    // The kthreads are restarted by a libuv thread-pool thread; in cgroup v1 a
+    // new thread joins its creator's cpuset. With the pool's threads in a cpuset
+    // of CPU 0, kthreads cannot be pinned to CPU 1, which the caller may use.
+    const cg = makeCpuset('0');
+    try {
+      const r = runChild(`
+        const fs = require('node:fs');
+        const stats = new k.CounterSet(fields);
+        const est = new k.RateEstimator(stats);
+        await k.estimation.configure({ nice: 0 }); // the thread pool exists now
+        for (const tid of fs.readdirSync('/proc/self/task').map(Number)) {
+          if (tid !== process.pid && !fs.readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').startsWith('kk-est')) {
+            fs.writeFileSync(${JSON.stringify(cg.dir)} + '/tasks', String(tid));
+          }
+        }
+        const before = k.estimation.stats().cpulist;
+        let error;
+        try {
+          await k.estimation.configure({ cpulist: '1' });
+        } catch (e) {
+          error = { code: e.code, syscall: e.syscall, message: e.message };
+        }
+        const s = k.estimation.stats();
+        print({ error, unchanged: s.cpulist === before, running: s.kthreads.map((t) => t.running) });
+        est.stop();
+      `);
+      expect(r.stderr).toBe('');
+      expect(printed(r)).toEqual([
+        {
+          error: {
+            code: 'EINVAL',
+            syscall: 'sched_setaffinity',
+            message: expect.stringMatching(/^cpulist "1": the estimation kthreads cannot be pinned to it .*the configuration is unchanged/),
+          },
+          unchanged: true,
+          running: [true],
+        },
+      ]);
+      expect(r.status).toBe(0);
+    } finally {
+      cg.remove();
+    }
+  }, 30_000);
 });

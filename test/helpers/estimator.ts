@@ -4,7 +4,8 @@
  * the unit), readers of a thread's scheduling state in /proc, and worker plumbing.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -269,4 +270,33 @@ export function printed(r: ChildResult): unknown[] {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line) as unknown);
+}
+
+const CPUSET_ROOT = '/sys/fs/cgroup/cpuset';
+
+/** Why a test cannot make a cpuset (v1) cgroup here, or null. */
+export function cpusetMissing(): string | null {
+  if (!process.getuid || process.getuid() !== 0) return 'needs root';
+  if (!existsSync(path.join(CPUSET_ROOT, 'cpuset.cpus'))) return `needs the cpuset v1 controller at ${CPUSET_ROOT}`;
+  return null;
+}
+
+/** A fresh cpuset cgroup `kernkit-test-<random>` limited to `cpus`; `remove()` it when done (also on failure). */
+export function makeCpuset(cpus: string): { dir: string; remove(): void } {
+  const dir = path.join(CPUSET_ROOT, `kernkit-test-${randomBytes(6).toString('hex')}`);
+  mkdirSync(dir);
+  const cg = {
+    dir,
+    remove(): void {
+      if (existsSync(dir)) rmdirSync(dir);
+    },
+  };
+  try {
+    writeFileSync(path.join(dir, 'cpuset.cpus'), cpus);
+    writeFileSync(path.join(dir, 'cpuset.mems'), readFileSync(path.join(CPUSET_ROOT, 'cpuset.mems'), 'utf8').trim());
+  } catch (e) {
+    cg.remove();
+    throw e;
+  }
+  return cg;
 }
