@@ -4,7 +4,8 @@
  * for tests and simulations.
  * @module
  */
-import { parseCpuList } from '../cpu/cpulist';
+import { getAffinity } from '../cpu/affinity';
+import { formatCpuList, parseCpuList } from '../cpu/cpulist';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
 import { estimatorNative, type NativeConfigureFailure, type NativeEstimationStats, type NativeKthreadStats } from './native';
 
@@ -13,8 +14,12 @@ export interface EstimationConfig {
   /**
    * The CPUs the kthreads may run on, in the kernel's cpulist syntax (`"0-3,8"`).
    * As the kernel does, the list is intersected with the CPUs the calling
-   * thread may use; an empty result (or `""`) stops estimation until a
-   * non-empty list is set. Setting it starts a new calibration.
+   * thread may use. `""` stops estimation until a non-empty list is set.
+   * Setting it starts a new calibration.
+   *
+   * Difference from the kernel: a non-empty list that leaves no CPU once
+   * intersected (`"1"` from a thread pinned to CPU 0) is `EINVAL`; the kernel
+   * takes it and silently stops estimating.
    */
   cpulist?: string;
   /** The kthreads' nice value, -20 to 19 (EINVAL otherwise, as the sysctl). */
@@ -138,7 +143,22 @@ function checkConfig(config: unknown): { cpus: number[] | null; nice: number | n
     if (!CONFIG_KEYS.has(key)) throw invalidArgument(`config.${key}`, c[key], 'the options are cpulist and nice');
   }
   let cpus: number[] | null = null;
-  if (c.cpulist !== undefined) cpus = parseCpuList(c.cpulist as string);
+  if (c.cpulist !== undefined) {
+    cpus = parseCpuList(c.cpulist as string);
+    // As the kernel, the kthreads get the CPUs of the list that the calling
+    // thread may use. The kernel accepts a list that leaves none (and so stops
+    // estimation silently); kernkit refuses it: only "" stops estimation.
+    const allowed = new Set(getAffinity());
+    const usable = cpus.filter((cpu) => allowed.has(cpu));
+    if (cpus.length > 0 && usable.length === 0) {
+      throw invalidArgument(
+        'cpulist',
+        c.cpulist,
+        `none of these CPUs is one the calling thread may use (${formatCpuList(allowed)}); the kthreads run on the list's CPUs that the caller may use, and "" stops estimation`,
+      );
+    }
+    cpus = usable;
+  }
   let nice: number | null = null;
   if (c.nice !== undefined) {
     const v = c.nice;
