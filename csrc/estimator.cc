@@ -1247,6 +1247,36 @@ Napi::Value Zero(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// snapshot(id, out): copies estimator `id`'s shared slot (128 bytes) into `out`
+// (a Uint32Array of 32 words) while no kthread can be writing it: under mu and
+// the lock its writer holds (its context's mu, or genMu for a gen estimator).
+// The JavaScript reader's fallback when a slot stays mid-write: a kthread
+// preempted while it writes holds that lock, so this waits for it to finish
+// instead of spinning on the event loop.
+Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = ArgUint32(info, 0, "id");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      info[1].As<Napi::Uint32Array>().ElementLength() < sizeof(SharedEst) / 4) {
+    throw MakeError(env, "EINVAL", "snapshot: out must be a Uint32Array of 32 words");
+  }
+  auto out = info[1].As<Napi::Uint32Array>();
+  auto& g = G();
+  std::lock_guard<std::mutex> lock(g.mu);
+  if (id >= g.nextSlot || Pv(id).kind == kFree) throw MakeError(env, "EINVAL", "no such estimator (stopped already?)");
+  PrivEst& p = Pv(id);
+  if (p.kind == kGen) {
+    std::lock_guard<std::mutex> genLock(g.genMu);
+    std::memcpy(out.Data(), &Sh(id), sizeof(SharedEst));
+  } else if (p.ktid >= 0) {
+    std::lock_guard<std::mutex> kdLock(g.kt[p.ktid]->mu);
+    std::memcpy(out.Data(), &Sh(id), sizeof(SharedEst));
+  } else {
+    std::memcpy(out.Data(), &Sh(id), sizeof(SharedEst));  // in the temp list: written only under mu
+  }
+  return env.Undefined();
+}
+
 // manual(): freezes the estimation clock and parks the kthreads. Returns once no
 // kthread is inside a chain any more (at most one chain, ~95 us).
 Napi::Value Manual(const Napi::CallbackInfo& info) {
@@ -1475,6 +1505,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("create", Napi::Function::New(env, Create, "create"));
   exports.Set("remove", Napi::Function::New(env, Remove, "remove"));
   exports.Set("zero", Napi::Function::New(env, Zero, "zero"));
+  exports.Set("snapshot", Napi::Function::New(env, Snapshot, "snapshot"));
   exports.Set("manual", Napi::Function::New(env, Manual, "manual"));
   exports.Set("automatic", Napi::Function::New(env, Automatic, "automatic"));
   exports.Set("step", Napi::Function::New(env, Step, "step"));

@@ -88,6 +88,7 @@ export interface EstimatorNative {
   ): number;
   remove(id: number): void;
   zero(id: number): void;
+  snapshot(id: number, out: Uint32Array): void;
   manual(): void;
   automatic(): void;
   step(): void;

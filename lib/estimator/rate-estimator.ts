@@ -114,7 +114,7 @@ export class RateEstimator {
   /** The current rates and totals, read from shared memory (no native call). After {@link stop}: the last reading. */
   read(): RateEstimate {
     if (this.final) return { ...this.final };
-    return readIpvs(this.u32, this.i64, this.word) as IpvsReading as RateEstimate;
+    return readIpvs(this.u32, this.i64, this.word, this.id) as IpvsReading as RateEstimate;
   }
 
   /** How many 2-second estimations have been applied since creation. */
@@ -140,7 +140,7 @@ export class RateEstimator {
   /** Stops estimating and releases the estimator (idempotent). {@link read} keeps returning the last reading. */
   stop(): void {
     if (this.final) return;
-    this.final = readIpvs(this.u32, this.i64, this.word);
+    this.final = readIpvs(this.u32, this.i64, this.word, this.id);
     this.finalEstimations = estimationsOf(this.u32, this.word);
     stopper.unregister(this);
     estimatorNative.remove(this.id);

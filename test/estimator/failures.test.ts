@@ -162,3 +162,43 @@ describe('kthreads that cannot be placed as configured', () => {
     }
   }, 30_000);
 });
+
+describe('a slot that stays mid-write', () => {
+  test('read() stops spinning and reads it under the writer\'s lock (RateEstimator and GenEstimator)', () => {
+    // A kthread preempted while it writes leaves the slot's sequence odd. Here
+    // the kthreads are parked (manual mode) and the test makes the sequence odd
+    // itself, through the estimator's private view of its slot. read() used to
+    // spin on it forever; the child's timeout would end it.
+    const r = runChild(
+      `
+      const { isDeepStrictEqual } = require('node:util');
+      const clock = k.estimation.manual();
+      const stats = new k.CounterSet(fields);
+      const gstats = new k.CounterSet(['bytes', 'packets']);
+      const est = new k.RateEstimator(stats);
+      const gen = new k.GenEstimator(gstats, { interval: 1, ewmaLog: 1 });
+      stats.add(1, 5000);
+      stats.add(3, 7000000);
+      gstats.add(0, 123456);
+      gstats.add(1, 789);
+      clock.step();
+      const expected = [est.read(), gen.read()];
+      for (const e of [est, gen]) Atomics.add(e.u32, e.word, 1); // odd: "mid-write"
+      const got = [est.read(), gen.read()];
+      const odd = [est, gen].map((e) => Atomics.load(e.u32, e.word) % 2);
+      for (const e of [est, gen]) Atomics.sub(e.u32, e.word, 1);
+      print({ same: isDeepStrictEqual(got, expected), odd, inpps: got[0].inpps, bps: got[1].bps });
+      est.stop();
+      gen.stop();
+      k.estimation.automatic();
+    `,
+      { timeoutMs: 10_000 },
+    );
+    expect(r).toMatchObject({ status: 0, stderr: '' });
+    const [line] = printed(r) as { same: boolean; odd: number[]; inpps: number; bps: number }[];
+    expect(line.same).toBe(true);
+    expect(line.odd).toEqual([1, 1]);
+    expect(line.inpps).toBeGreaterThan(0);
+    expect(line.bps).toBeGreaterThan(0);
+  }, 30_000);
+});
