@@ -193,9 +193,9 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
     }
   });
 
-  test('writers in several worker threads (many shards)', async () => {
+  test.each([3, 16])('writers in %i worker threads (many shards), adding and subtracting', async (threads) => {
     const stats = new CounterSet([...IPVS_FIELDS]);
-    const workers = Array.from({ length: 3 }, () => startWorker('adder', { handle: stats.handle }));
+    const workers = Array.from({ length: threads }, () => startWorker('adder', { handle: stats.handle }));
     const est = new RateEstimator(stats);
     try {
       await Promise.all(workers.map((w) => nextMessage(w)));
@@ -209,7 +209,9 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
       for (let k = 0; k < 15; k++) {
         const waits: Promise<unknown>[] = [];
         for (const w of workers) {
-          const adds = IPVS_FIELDS.map((_, i) => [i, rand(k === 9 ? 2 ** 30 : 5000)] as [number, number]);
+          // Mostly up, sometimes down (k = 4, 11), once by up to 2^30.
+          const sign = k === 4 || k === 11 ? -1 : 1;
+          const adds = IPVS_FIELDS.map((_, i) => [i, sign * rand(k === 9 ? 2 ** 30 : 5000)] as [number, number]);
           adds.forEach(([i, n]) => {
             raw[i] += BigInt(n);
           });
@@ -230,7 +232,7 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
       for (const w of workers) w.postMessage('exit');
       await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
     }
-  });
+  }, 30_000);
 });
 
 describe('GenEstimator: gen_estimator arithmetic, to the unit', () => {
