@@ -1,16 +1,18 @@
 // IPVS-style rate estimators on native kthreads (see estimator.h), with
 // gen_estimator's variant beside them. The scheduling follows ip_vs_est.c:
 //
-// - New estimators go to a temp list; kthread 0 moves them into chains ("drain"),
-//   placing each in the row estimated last, so that it is first estimated about
-//   2 s after it was added.
+// - New estimators go to a temp list; kthread 0 moves them into chains ("drain"):
+//   while a context holds few (under 2 x tick_max), into few rows (the one
+//   before add_row, so the first estimation comes 0-2 s after the add), past
+//   that into the row estimated last (first estimation about 2 s after).
 // - Kthread contexts (KtData) hold 50 rows ("ticks") of 48 chains. A kthread
 //   wakes every 40 ms, estimates the chains of one row and sleeps again; a
 //   kthread more than 8 ticks late resets its timer instead of catching up.
-// - On its first start, and after the cpulist changes, kthread 0 measures what
-//   one estimation costs ("calc phase"), sets chain_max so a chain takes about
-//   95 us, moves every estimator back to the temp list (keeping its position in
-//   the 2 s cycle) and drains them into contexts sized by the new limits.
+// - On its first start, after the cpulist changes, and (kernkit only) when the
+//   counters' writer shards double, kthread 0 measures what one estimation
+//   costs ("calc phase"), sets chain_max so a chain takes about 95 us, moves
+//   every estimator back to the temp list (keeping its position in the 2 s
+//   cycle) and drains them into contexts sized by the new limits.
 // - At most 4 kthreads per CPU of the cpulist; an empty cpulist stops them all.
 //
 // Where the kernel uses RCU, this uses one mutex per kthread context (held while
@@ -131,6 +133,7 @@ struct State {
   std::vector<int> cpus;  // est_cpulist
   int nice = 0;           // est_nice
   bool stopped = false;   // empty cpulist
+  bool reloading = false;  // Restart() is between stopping the kthreads and starting them
   int maxThreads = 1;     // est_max_threads
 
   Slab slabs[kMaxSlabs] = {};
@@ -671,7 +674,7 @@ void RestartMissingTasks(Context& ctx) {
   auto& g = G();
   if (!g.tasksMissing.load()) return;
   std::lock_guard<std::mutex> lock(g.mu);
-  if (ctx.StopRequested() || g.stopped || g.calcPhase || g.manual.load()) return;  // a reload or calc phase starts them
+  if (ctx.StopRequested() || g.stopped || g.reloading || g.calcPhase || g.manual.load()) return;  // a reload or calc phase starts them
   bool missing = false;
   for (auto& kd : g.kt)
     if (kd && !kd->task && StartTask(kd)) missing = true;
@@ -966,6 +969,7 @@ PlaceFailure Restart() {
   {
     std::lock_guard<std::mutex> lock(g.mu);
     g.stopped = g.cpus.empty();
+    g.reloading = true;  // no one else starts a task until the old ones are gone
     ++g.genid;
     for (auto& kd : g.kt) {
       if (kd && kd->task) {
@@ -980,6 +984,7 @@ PlaceFailure Restart() {
   std::vector<std::shared_ptr<KThread>> started;
   {
     std::lock_guard<std::mutex> lock(g.mu);
+    g.reloading = false;
     place = {g.cpus, g.nice};
     if (!g.stopped) {
       for (auto& kd : g.kt) {
@@ -1170,7 +1175,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       if (int err = AddKthread()) {
         throw MakeErrnoError(env, err, "pthread_create", "cannot start the estimation kthread kk-est/0");
       }
-    } else if (!g.kt[0]->task && !g.stopped) {
+    } else if (!g.kt[0]->task && !g.stopped && !g.reloading) {
       StartTask(g.kt[0]);  // its thread could not be created before: try again (counted in stats if not)
     }
     try {
