@@ -69,8 +69,11 @@ const stopper = new FinalizationRegistry<number>((id) => {
  * does none of this work, and {@link read} is a read of shared memory, not a
  * native call.
  *
- * Like IPVS, a new estimator is first estimated about 2 s after it is created;
- * its average then converges on the true rate with weight 1/4 per 2 s.
+ * Like IPVS, a new estimator is first estimated within 2 s of its creation:
+ * about 2 s after it when its kthread holds many estimators (it joins the row
+ * estimated last), anywhere from 0 to 2 s while it holds few (they share a few
+ * rows); that first estimation counts what came since creation as 2 s worth.
+ * Its average then converges on the true rate with weight 1/4 per 2 s.
  *
  * ```ts
  * const stats = new CounterSet(['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes']);
