@@ -5,8 +5,10 @@
  * windows, max the largest) 10^4, 10^5 and 10^6 RateEstimators over
  * counter sets with two writer shards each, against a pure-JS estimator of the
  * same arithmetic on setInterval (typed arrays: all estimators every 2 s, and
- * spread over 50 ticks of 40 ms as IPVS spreads them). Also: native cost per
- * estimation, memory per estimator, setup time.
+ * spread over 50 ticks of 40 ms as IPVS spreads them; the 2 s ticks fall in
+ * the middle of the 2 s histogram windows, so their blocking is recorded).
+ * Also: native cost per estimation, memory per estimator, setup time, and the
+ * ratios kernkit / baseline and pure JS / kernkit, each from the same run.
  *
  * Each size runs in a child process of its own (bench/workers/estimators-run.js)
  * so that heaps and memory figures do not mix. `KERNKIT_BENCH_EST_SIZES=10000,100000`
@@ -71,6 +73,36 @@ function runSize(n: number, windowMs: number): Promise<SizeResult> {
 }
 
 const ms = (v: number): number => Math.round(v * 1000) / 1000;
+const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
+
+/** kernkit against pure JS and the baseline, from the same run (same child process) for each size. */
+interface Ratios {
+  /** Event loop p99 and max delay with the kthreads estimating, over the baseline's (parked). */
+  kernkitP99OverBaseline: number;
+  kernkitMaxOverBaseline: number;
+  /** Pure JS (all every 2 s) over kernkit: event loop p99 and max delay. */
+  pureJsP99OverKernkit: number;
+  pureJsMaxOverKernkit: number;
+  /** Pure JS spread over 40 ms ticks over kernkit: event loop max delay. */
+  pureJs40msMaxOverKernkit: number;
+  /** Native ns per estimation (off the loop) over pure JS ns per estimation (on the loop). */
+  kernkitNsOverPureJsNs: number;
+  /** Native bytes per estimator over pure JS's typed-array bytes. */
+  kernkitBytesOverPureJsBytes: number;
+}
+
+function ratiosOf(r: SizeResult): Ratios {
+  const pureNs = (r.pureJs2s.meanTickMs * 1e6) / r.n;
+  return {
+    kernkitP99OverBaseline: ratio(r.kernkit.p99, r.baseline.p99),
+    kernkitMaxOverBaseline: ratio(r.kernkit.max, r.baseline.max),
+    pureJsP99OverKernkit: ratio(r.pureJs2s.p99, r.kernkit.p99),
+    pureJsMaxOverKernkit: ratio(r.pureJs2s.max, r.kernkit.max),
+    pureJs40msMaxOverKernkit: ratio(r.pureJs40ms.max, r.kernkit.max),
+    kernkitNsOverPureJsNs: ratio(r.kernkit.nsPerEstimation, pureNs),
+    kernkitBytesOverPureJsBytes: ratio(r.kernkit.nativeBytesPerEstimator, r.pureJs2s.bytesPerEstimator),
+  };
+}
 
 export async function run(): Promise<void> {
   const sizes = (process.env.KERNKIT_BENCH_EST_SIZES ?? '10000,100000,1000000').split(',').map(Number);
@@ -87,7 +119,8 @@ export async function run(): Promise<void> {
       'p99 ms': ms(d.p99),
       'max ms': ms(d.max),
       'p99 added ms': ms(d.p99 - base.p99),
-      'max added ms': ms(d.max - base.max),
+      'p99 / baseline': ratio(d.p99, base.p99),
+      'max / baseline': ratio(d.max, base.max),
       ...extra,
     });
     delayRows.push(row('kthreads parked (baseline)', base, { 'blocked per tick ms': 0, 'loop blocked %': 0 }));
@@ -144,5 +177,20 @@ export async function run(): Promise<void> {
     })),
   );
 
-  writeResults('estimators', results);
+  const withRatios = results.map((r) => ({ ...r, ratios: ratiosOf(r) }));
+  printTable(
+    'Ratios (each from the same run): kernkit against its baseline and against pure JS',
+    withRatios.map(({ n, ratios: q }) => ({
+      name: String(n),
+      'kernkit p99 / parked': q.kernkitP99OverBaseline,
+      'kernkit max / parked': q.kernkitMaxOverBaseline,
+      'pure JS 2 s p99 / kernkit': q.pureJsP99OverKernkit,
+      'pure JS 2 s max / kernkit': q.pureJsMaxOverKernkit,
+      'pure JS 40 ms max / kernkit': q.pureJs40msMaxOverKernkit,
+      'kernkit ns / pure JS ns': q.kernkitNsOverPureJsNs,
+      'kernkit B / pure JS B': q.kernkitBytesOverPureJsBytes,
+    })),
+  );
+
+  writeResults('estimators', withRatios);
 }

@@ -1,16 +1,18 @@
 // IPVS-style rate estimators on native kthreads (see estimator.h), with
 // gen_estimator's variant beside them. The scheduling follows ip_vs_est.c:
 //
-// - New estimators go to a temp list; kthread 0 moves them into chains ("drain"),
-//   placing each in the row estimated last, so that it is first estimated about
-//   2 s after it was added.
+// - New estimators go to a temp list; kthread 0 moves them into chains ("drain"):
+//   while a context holds few (under 2 x tick_max), into few rows (the one
+//   before add_row, so the first estimation comes 0-2 s after the add), past
+//   that into the row estimated last (first estimation about 2 s after).
 // - Kthread contexts (KtData) hold 50 rows ("ticks") of 48 chains. A kthread
 //   wakes every 40 ms, estimates the chains of one row and sleeps again; a
 //   kthread more than 8 ticks late resets its timer instead of catching up.
-// - On its first start, and after the cpulist changes, kthread 0 measures what
-//   one estimation costs ("calc phase"), sets chain_max so a chain takes about
-//   95 us, moves every estimator back to the temp list (keeping its position in
-//   the 2 s cycle) and drains them into contexts sized by the new limits.
+// - On its first start, after the cpulist changes, and (kernkit only) when the
+//   counters' writer shards double, kthread 0 measures what one estimation
+//   costs ("calc phase"), sets chain_max so a chain takes about 95 us, moves
+//   every estimator back to the temp list (keeping its position in the 2 s
+//   cycle) and drains them into contexts sized by the new limits.
 // - At most 4 kthreads per CPU of the cpulist; an empty cpulist stops them all.
 //
 // Where the kernel uses RCU, this uses one mutex per kthread context (held while
@@ -21,6 +23,7 @@
 
 #include <sched.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -130,6 +133,7 @@ struct State {
   std::vector<int> cpus;  // est_cpulist
   int nice = 0;           // est_nice
   bool stopped = false;   // empty cpulist
+  bool reloading = false;  // Restart() is between stopping the kthreads and starting them
   int maxThreads = 1;     // est_max_threads
 
   Slab slabs[kMaxSlabs] = {};
@@ -151,6 +155,13 @@ struct State {
   std::atomic<int64_t> virtualNow{0};
 
   std::vector<std::shared_ptr<KThread>> exiting;  // stopped, not joined yet
+  uint64_t startErrors = 0;  // kthreads that could not be created
+  int lastStartError = 0;    // errno of the last one
+  std::atomic<bool> tasksMissing{false};  // a context may have no task: kthread 0 retries
+  std::atomic<int> testChainMax{0};       // test hook: chain_max forced at the next calc phases
+  std::atomic<uint32_t> calcShards{0};    // the shard high-water mark the calibration saw
+  std::atomic<bool> testHoldExits{false};  // test hook: see HoldExitForTest
+  std::atomic<int> testHeldExits{0};
 };
 
 State& G() {
@@ -295,17 +306,26 @@ void ReapExiting() {  // caller holds mu; joins only threads that already exited
   }
 }
 
-// ip_vs_est_kthread_start. Caller holds mu.
-void StartTask(const std::shared_ptr<KtData>& kd) {
+// ip_vs_est_kthread_start: 0, or the errno of a thread that could not be
+// created (the context is left without a task). Caller holds mu.
+int StartTask(const std::shared_ptr<KtData>& kd) {
   auto& g = G();
-  if (kd->task) return;
+  if (kd->task) return 0;
   int64_t now = EstNow();
   if (std::llabs(kd->estTimer.load() - now) > 4 * kTickNs) kd->estTimer.store(now);  // starting later: resync
   ReapExiting();
   kthread::Placement place{g.cpus, g.nice};
   std::shared_ptr<KtData> ref = kd;
+  int err = 0;
   kd->task = KThread::Start("kk-est/" + std::to_string(kd->id), place,
-                            [ref](Context& ctx) { KthreadMain(ctx, ref); });
+                            [ref](Context& ctx) { KthreadMain(ctx, ref); }, &err);
+  if (!kd->task) {
+    g.startErrors++;
+    g.lastStartError = err;
+    g.tasksMissing.store(true);
+    return err;
+  }
+  return 0;
 }
 
 // Stops a context's thread without waiting (it may be the caller's event loop). Caller holds mu.
@@ -316,11 +336,13 @@ void StopTask(KtData& kd) {
   kd.task = nullptr;
 }
 
-// ip_vs_est_add_kthread: a context in a free or new slot. Caller holds mu.
-bool AddKthread() {
+// ip_vs_est_add_kthread: a context in a free or new slot, and its task. 0, or
+// EINVAL past est_max_threads, or the errno of a thread that could not be
+// created (as the kernel, the context is then dropped). Caller holds mu.
+int AddKthread() {
   auto& g = G();
   int id = static_cast<int>(g.kt.size());
-  if (id >= g.maxThreads) return false;  // -EINVAL in the kernel: the estimator waits in the temp list
+  if (id >= g.maxThreads) return EINVAL;  // as the kernel: the estimator waits in the temp list
   int i = 0;
   while (i < id && g.kt[i]) i++;
   bool append = i >= id;
@@ -330,11 +352,13 @@ bool AddKthread() {
   kd->avail.set();
   kd->estTimer = EstNow();
   SetParams(*kd);
-  if (!g.stopped) StartTask(kd);
+  if (!g.stopped) {
+    if (int err = StartTask(kd)) return err;
+  }
   if (append) g.kt.push_back(kd);
   else g.kt[id] = kd;
   g.addKtid = id;  // use the most recent context for new estimators
-  return true;
+  return 0;
 }
 
 // ip_vs_est_update_ktid: the first context with room, else the first hole, else a new slot.
@@ -364,7 +388,7 @@ bool Enqueue(uint32_t id) {
   if (g.addKtid < static_cast<int>(g.kt.size()) && g.kt[g.addKtid]) {
     kd = g.kt[g.addKtid].get();
   } else {
-    if (!AddKthread()) return false;
+    if (AddKthread()) return false;  // no kthread: the estimator stays in the temp list
     kd = g.kt[g.addKtid].get();
   }
   std::lock_guard<std::mutex> lock(kd->mu);
@@ -577,16 +601,30 @@ void CalcPhase(Context& ctx) {
   }
   int chainMax;
   int64_t cost;
+  // What an estimation costs grows with the shards a sum reads (SumRaw reads up
+  // to the high-water mark): remember how many this calibration saw.
+  uint32_t shards = std::max<uint32_t>(1, percpu::ShardHighWater());
   if (!CalcLimits(ctx, &chainMax, &cost)) return;
+  if (int forced = g.testChainMax.load()) chainMax = forced;
 
   std::unique_lock<std::mutex> lock(g.mu);
-  // Stop the other kthreads, so their chains can be emptied. They never take mu.
+  // Stop the other kthreads, so their chains can be emptied, and wait for them
+  // without mu, as Reload does: a kthread on a busy CPU (or at nice 19) may take
+  // long to exit, and every JavaScript call that takes mu would wait as long.
+  // Nobody restarts their tasks meanwhile: calcPhase is set (only kthread 0
+  // starts while it is), and a reload would stop this thread first.
+  std::vector<std::shared_ptr<KThread>> stopped;
   for (size_t id = 1; id < g.kt.size(); id++) {
     if (!g.kt[id] || !g.kt[id]->task) continue;
-    auto task = std::move(g.kt[id]->task);
+    stopped.push_back(std::move(g.kt[id]->task));
     g.kt[id]->task = nullptr;
-    task->RequestStop();
-    task->Join();
+    stopped.back()->RequestStop();
+  }
+  if (!stopped.empty()) {
+    lock.unlock();
+    for (auto& t : stopped) t->Join();
+    stopped.clear();
+    lock.lock();
   }
   // Walk delay (descending), context (descending), chain (ascending); each
   // estimator goes to the back of the temp list, so the drain, which takes from
@@ -622,11 +660,25 @@ void CalcPhase(Context& ctx) {
   KtData& kd0 = *g.kt[0];
   kd0.addRow = kd0.estRow.load();
   g.chainMax.store(chainMax);
+  g.calcShards.store(shards);
   g.estimationCostNs = cost;
   SetParams(kd0);
   g.addKtid = 0;
   UpdateKtid();
   if (genid == g.genid) g.calcPhase = false;  // no newer request for a calc phase
+}
+
+// In kthread 0, as the kernel's est_reload_work repeats failed starts: starts
+// the task of every context that lacks one (its thread could not be created).
+void RestartMissingTasks(Context& ctx) {
+  auto& g = G();
+  if (!g.tasksMissing.load()) return;
+  std::lock_guard<std::mutex> lock(g.mu);
+  if (ctx.StopRequested() || g.stopped || g.reloading || g.calcPhase || g.manual.load()) return;  // a reload or calc phase starts them
+  bool missing = false;
+  for (auto& kd : g.kt)
+    if (kd && !kd->task && StartTask(kd)) missing = true;
+  g.tasksMissing.store(missing);
 }
 
 // ip_vs_est_drain_temp_list, in kthread 0: 16 estimators per hold of mu.
@@ -693,8 +745,40 @@ void TickEstimation(Context& ctx, KtData& kd, int row) {
   }
 }
 
+// True when twice as many writer shards as the calibration saw may be summed:
+// an estimation then costs much more than chain_max was sized for (the kernel
+// sums a fixed set of CPUs and never needs this). Not in manual mode: parked
+// kthreads do nothing.
+bool ShardsOutgrewCalibration() {
+  auto& g = G();
+  uint32_t seen = g.calcShards.load();
+  return seen && !g.manual.load() && percpu::ShardHighWater() >= 2 * seen;
+}
+
+// Test hook: while testHoldExits is set, a kthread other than 0 that was asked
+// to stop waits (10 s at most) before it exits, as one that a busy CPU keeps
+// from running would.
+void HoldExitForTest() {
+  auto& g = G();
+  if (!g.testHoldExits.load()) return;
+  g.testHeldExits.fetch_add(1);
+  int64_t until = MonotonicNs() + 10 * int64_t(1000000000);
+  while (g.testHoldExits.load() && MonotonicNs() < until) {
+    timespec pause{0, 1000000};
+    nanosleep(&pause, nullptr);
+  }
+  g.testHeldExits.fetch_sub(1);
+}
+
+void KthreadLoop(Context& ctx, const std::shared_ptr<KtData>& kdRef);
+
 // ip_vs_estimation_kthread.
 void KthreadMain(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
+  KthreadLoop(ctx, kdRef);
+  if (kdRef->id != 0) HoldExitForTest();
+}
+
+void KthreadLoop(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
   auto& g = G();
   KtData& kd = *kdRef;
   const bool zero = kd.id == 0;
@@ -715,7 +799,16 @@ void KthreadMain(Context& ctx, const std::shared_ptr<KtData>& kdRef) {
 
   int row = kd.estRow.load();
   for (;;) {
+    if (zero && ShardsOutgrewCalibration()) {
+      {
+        std::lock_guard<std::mutex> lock(g.mu);
+        g.calcPhase = true;  // as a cpulist change: stops the other kthreads' restarts until done
+      }
+      CalcPhase(ctx);
+      if (ctx.StopRequested()) break;
+    }
     if (zero) {
+      RestartMissingTasks(ctx);
       DrainTemp(ctx);
       if (!g.manual.load()) RunDueGens(EstNow(), false);
     }
@@ -855,16 +948,88 @@ void EnsureConfigured() {  // caller holds mu
   g.maxThreads = MaxThreadsFor(g.cpus.size());
 }
 
-// est_reload: stop every kthread, wait for them, start them again with the new
-// placement (only kthread 0 while a calc phase is pending). Runs off the event loop.
-void Reload(bool setCpus, std::vector<int> cpus, bool setNice, int nice) {
+// Why a configuration could not be applied: the errno, the call that failed and
+// the setting it concerns ("cpulist", "nice"; "kthreads" when none could be created).
+struct PlaceFailure {
+  int err = 0;
+  const char* syscall = nullptr;
+  const char* field = nullptr;
+};
+
+// Stops every kthread, waits for them, and starts them again with the placement
+// in g (only kthread 0 while a calc phase is pending); then checks that each
+// placed itself as asked. Where no kthread runs (no estimators, an empty
+// cpulist), a short-lived probe thread tries the placement instead, so that a
+// setting that cannot work is refused now rather than at the first estimator.
+// Caller holds cfgMu. Runs off the event loop.
+PlaceFailure Restart() {
+  auto& g = G();
+  std::vector<std::shared_ptr<KThread>> old;
+  kthread::Placement place;
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.stopped = g.cpus.empty();
+    g.reloading = true;  // no one else starts a task until the old ones are gone
+    ++g.genid;
+    for (auto& kd : g.kt) {
+      if (kd && kd->task) {
+        kd->task->RequestStop();
+        old.push_back(std::move(kd->task));
+        kd->task = nullptr;
+      }
+    }
+  }
+  for (auto& t : old) t->Join();
+  PlaceFailure failure;
+  std::vector<std::shared_ptr<KThread>> started;
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.reloading = false;
+    place = {g.cpus, g.nice};
+    if (!g.stopped) {
+      for (auto& kd : g.kt) {
+        if (!kd || (kd->id != 0 && g.calcPhase)) continue;
+        if (int err = StartTask(kd)) {
+          if (!failure.err) failure = {err, "pthread_create", "kthreads"};
+        } else {
+          started.push_back(kd->task);
+        }
+      }
+    }
+  }
+  std::shared_ptr<KThread> probe;
+  if (started.empty() && !failure.err) {
+    int err = 0;
+    probe = KThread::Start("kk-est/probe", place, [](Context&) {}, &err);
+    if (probe) started.push_back(probe);
+    else failure = {err, "pthread_create", "kthreads"};
+  }
+  // Each thread pins and nices itself first thing.
+  for (auto& t : started) {
+    t->Ctx().WaitPlaced(1000000000);
+    if (failure.err) continue;
+    if (int err = t->Ctx().AffinityError()) failure = {err, "sched_setaffinity", "cpulist"};
+    else if (int err = t->Ctx().NiceError()) failure = {err, "setpriority", "nice"};
+  }
+  if (probe) probe->Join();
+  return failure;
+}
+
+// est_reload, off the event loop: the new cpulist and/or nice, and the kthreads
+// restarted with them. If they cannot be placed so (sched_setaffinity refused
+// by a cpuset, setpriority to a lower nice without CAP_SYS_NICE; the kernel's
+// own kthreads never fail there), the previous configuration is restored and
+// the failure returned.
+PlaceFailure Reload(bool setCpus, std::vector<int> cpus, bool setNice, int nice) {
   auto& g = G();
   std::lock_guard<std::mutex> cfg(g.cfgMu);
-  std::vector<std::shared_ptr<KThread>> old;
-  uint64_t genid;
+  std::vector<int> oldCpus;
+  int oldNice;
   {
     std::lock_guard<std::mutex> lock(g.mu);
     EnsureConfigured();
+    oldCpus = g.cpus;
+    oldNice = g.nice;
     bool changed = false;
     if (setCpus) {
       g.cpus = std::move(cpus);
@@ -876,31 +1041,18 @@ void Reload(bool setCpus, std::vector<int> cpus, bool setNice, int nice) {
       g.nice = nice;
       changed = true;
     }
-    if (!changed) return;
-    g.stopped = g.cpus.empty();
-    genid = ++g.genid;
-    for (auto& kd : g.kt) {
-      if (kd && kd->task) {
-        kd->task->RequestStop();
-        old.push_back(std::move(kd->task));
-        kd->task = nullptr;
-      }
-    }
+    if (!changed) return {};
   }
-  for (auto& t : old) t->Join();
-  std::vector<std::shared_ptr<KThread>> started;
+  PlaceFailure failure = Restart();
+  if (!failure.err) return failure;
   {
     std::lock_guard<std::mutex> lock(g.mu);
-    if (genid != g.genid || g.stopped) return;  // a newer reload starts them
-    for (auto& kd : g.kt) {
-      if (kd && (kd->id == 0 || !g.calcPhase)) {
-        StartTask(kd);
-        if (kd->task) started.push_back(kd->task);
-      }
-    }
+    g.cpus = oldCpus;
+    g.maxThreads = MaxThreadsFor(g.cpus.size());
+    g.nice = oldNice;
   }
-  // Resolve once the new threads are pinned and niced (each does it first thing).
-  for (auto& t : started) t->Ctx().WaitPlaced(1000000000);
+  Restart();  // the previous placement worked
+  return failure;
 }
 
 // ---- Environments ---------------------------------------------------------
@@ -1017,7 +1169,21 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   try {
     std::lock_guard<std::mutex> lock(g.mu);
     EnsureConfigured();
-    id = AllocSlot(env);
+    // ip_vs_start_estimator: context 0 (and its thread) with the first estimator;
+    // if its thread cannot be created, the estimator is not created either.
+    if (g.kt.empty() || !g.kt[0]) {
+      if (int err = AddKthread()) {
+        throw MakeErrnoError(env, err, "pthread_create", "cannot start the estimation kthread kk-est/0");
+      }
+    } else if (!g.kt[0]->task && !g.stopped && !g.reloading) {
+      StartTask(g.kt[0]);  // its thread could not be created before: try again (counted in stats if not)
+    }
+    try {
+      id = AllocSlot(env);
+    } catch (...) {
+      MaybeDestroyKt0();
+      throw;
+    }
     SharedEst& s = Sh(id);
     for (uint32_t i = 0; i < nfields; i++) {
       p.last[i] = static_cast<uint64_t>(now[i]);
@@ -1025,8 +1191,6 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
       // Totals count from the counter set's own zero point, as CounterSet.sum() does.
       if (kind == kIpvs) s.base[i] = static_cast<uint64_t>(A(chunk->bases()[cols[i]]).load(std::memory_order_relaxed));
     }
-    // ip_vs_start_estimator: context 0 (and its thread) with the first estimator.
-    if (g.kt.empty() || !g.kt[0]) AddKthread();
     if (kind == kIpvs) {
       Pv(id) = p;
       TempPush(id, kTicks - 1);  // initial delay: estimated first about 2 s from now
@@ -1084,6 +1248,36 @@ Napi::Value Zero(const Napi::CallbackInfo& info) {
     KtData& kd = *g.kt[p.ktid];
     std::lock_guard<std::mutex> kdLock(kd.mu);
     ZeroIpvs(Sh(id), p);
+  }
+  return env.Undefined();
+}
+
+// snapshot(id, out): copies estimator `id`'s shared slot (128 bytes) into `out`
+// (a Uint32Array of 32 words) while no kthread can be writing it: under mu and
+// the lock its writer holds (its context's mu, or genMu for a gen estimator).
+// The JavaScript reader's fallback when a slot stays mid-write: a kthread
+// preempted while it writes holds that lock, so this waits for it to finish
+// instead of spinning on the event loop.
+Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = ArgUint32(info, 0, "id");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      info[1].As<Napi::Uint32Array>().ElementLength() < sizeof(SharedEst) / 4) {
+    throw MakeError(env, "EINVAL", "snapshot: out must be a Uint32Array of 32 words");
+  }
+  auto out = info[1].As<Napi::Uint32Array>();
+  auto& g = G();
+  std::lock_guard<std::mutex> lock(g.mu);
+  if (id >= g.nextSlot || Pv(id).kind == kFree) throw MakeError(env, "EINVAL", "no such estimator (stopped already?)");
+  PrivEst& p = Pv(id);
+  if (p.kind == kGen) {
+    std::lock_guard<std::mutex> genLock(g.genMu);
+    std::memcpy(out.Data(), &Sh(id), sizeof(SharedEst));
+  } else if (p.ktid >= 0) {
+    std::lock_guard<std::mutex> kdLock(g.kt[p.ktid]->mu);
+    std::memcpy(out.Data(), &Sh(id), sizeof(SharedEst));
+  } else {
+    std::memcpy(out.Data(), &Sh(id), sizeof(SharedEst));  // in the temp list: written only under mu
   }
   return env.Undefined();
 }
@@ -1148,9 +1342,12 @@ Napi::Value Step(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// configure(cpus | null, nice | null) -> Promise: est_cpulist / est_nice, applied
-// by restarting the kthreads off the event loop. The cpulist is intersected
-// with the CPUs the calling thread may use, as the kernel's with current's.
+// configure(cpus | null, nice | null) -> Promise<null | { field, code, errno,
+// syscall }>: est_cpulist / est_nice, applied by restarting the kthreads off
+// the event loop. The cpulist is intersected with the CPUs the calling thread
+// may use, as the kernel's with current's. Resolves with what failed if the
+// kthreads could not be placed so (the previous configuration is then back);
+// lib/estimator/estimation.ts turns that into the error.
 class ConfigureWork : public Napi::AsyncWorker {
  public:
   ConfigureWork(Napi::Env env, bool setCpus, std::vector<int> cpus, bool setNice, int nice)
@@ -1161,8 +1358,20 @@ class ConfigureWork : public Napi::AsyncWorker {
         setNice_(setNice),
         nice_(nice) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { Reload(setCpus_, std::move(cpus_), setNice_, nice_); }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void Execute() override { failure_ = Reload(setCpus_, std::move(cpus_), setNice_, nice_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!failure_.err) {
+      deferred_.Resolve(env.Null());
+      return;
+    }
+    auto o = Napi::Object::New(env);
+    o.Set("field", failure_.field);
+    o.Set("code", ErrnoName(failure_.err));
+    o.Set("errno", -failure_.err);
+    o.Set("syscall", failure_.syscall);
+    deferred_.Resolve(o);
+  }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
@@ -1171,6 +1380,7 @@ class ConfigureWork : public Napi::AsyncWorker {
   std::vector<int> cpus_;
   bool setNice_;
   int nice_;
+  PlaceFailure failure_;
 };
 
 Napi::Value Configure(const Napi::CallbackInfo& info) {
@@ -1222,10 +1432,13 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   o.Set("chainMax", g.chainMax.load());
   o.Set("calcPhase", g.calcPhase);
   o.Set("estimationCostNs", static_cast<double>(g.estimationCostNs));
+  o.Set("calibratedShards", g.calcShards.load());
   o.Set("estimators", static_cast<double>(g.ipvsCount));
   o.Set("genEstimators", static_cast<double>(g.genCount));
   o.Set("pending", static_cast<double>(g.temp.size()));
   o.Set("genEstimations", static_cast<double>(g.genEstimated.load()));
+  o.Set("startErrors", static_cast<double>(g.startErrors));
+  if (g.lastStartError) o.Set("startError", ErrnoName(g.lastStartError));
   o.Set("slots", static_cast<double>(g.nextSlot));
   o.Set("slabBytes", static_cast<double>(((g.nextSlot + kSlabSlots - 1) / kSlabSlots) * size_t(kSlabSlots) *
                                          (sizeof(SharedEst) + sizeof(PrivEst))));
@@ -1271,6 +1484,24 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// testHooks({ failStarts?, chainMax?, holdExits? }) -> { heldExits }: for tests
+// only (lib/estimator/native.ts types it; nothing public calls it). failStarts:
+// the next n kthread starts fail with EAGAIN, as a failed thread creation;
+// chainMax: the calibration's result is replaced by this (0: measured again)
+// from the next calc phase on; holdExits: stopped kthreads other than 0 wait
+// before exiting until it is false again (heldExits: how many wait now).
+Napi::Value TestHooks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw MakeError(env, "EINVAL", "testHooks: expected an object");
+  auto o = info[0].As<Napi::Object>();
+  if (o.Has("failStarts")) kthread::FailNextStartsForTest(o.Get("failStarts").As<Napi::Number>().Int32Value());
+  if (o.Has("chainMax")) G().testChainMax.store(o.Get("chainMax").As<Napi::Number>().Int32Value());
+  if (o.Has("holdExits")) G().testHoldExits.store(o.Get("holdExits").ToBoolean().Value());
+  auto out = Napi::Object::New(env);
+  out.Set("heldExits", G().testHeldExits.load());
+  return out;
+}
+
 void Init(Napi::Env env, Napi::Object exports) {
   static std::once_flag atExit;
   std::call_once(atExit, [] { std::atexit(StopAtExit); });
@@ -1279,11 +1510,13 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("create", Napi::Function::New(env, Create, "create"));
   exports.Set("remove", Napi::Function::New(env, Remove, "remove"));
   exports.Set("zero", Napi::Function::New(env, Zero, "zero"));
+  exports.Set("snapshot", Napi::Function::New(env, Snapshot, "snapshot"));
   exports.Set("manual", Napi::Function::New(env, Manual, "manual"));
   exports.Set("automatic", Napi::Function::New(env, Automatic, "automatic"));
   exports.Set("step", Napi::Function::New(env, Step, "step"));
   exports.Set("configure", Napi::Function::New(env, Configure, "configure"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
+  exports.Set("testHooks", Napi::Function::New(env, TestHooks, "testHooks"));
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <new>
+#include <system_error>
 
 namespace kernkit::kthread {
 
@@ -37,6 +39,24 @@ void Remember(const std::shared_ptr<KThread>& t) {
   std::erase_if(r.threads, [](const std::weak_ptr<KThread>& w) { return w.expired(); });
   r.threads.push_back(t);
 }
+
+// Blocks every signal in the calling thread for its lifetime, then restores the mask it found.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old_);
+  }
+  ~AllSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
+std::atomic<int> failStartsForTest{0};
 
 void ApplyPlacement(const Placement& placement, std::atomic<pid_t>& tid,
                     std::atomic<int>& affinityErr, std::atomic<int>& niceErr) {
@@ -92,31 +112,43 @@ void Context::Wake() {
   cv_.notify_all();
 }
 
-std::shared_ptr<KThread> KThread::Start(const std::string& name, const Placement& placement, Body body) {
-  std::shared_ptr<KThread> t(new KThread());
-  t->name_ = name.substr(0, 15);  // the kernel's TASK_COMM_LEN - 1
-  t->ctx_ = std::make_shared<Context>();
-  std::shared_ptr<Context> ctx = t->ctx_;
-  std::string threadName = t->name_;
+void FailNextStartsForTest(int n) { failStartsForTest.store(n, std::memory_order_relaxed); }
 
-  // Signals are for Node's threads: the new thread inherits a full block mask.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  t->thread_ = std::thread([ctx, placement, threadName, body = std::move(body)]() mutable {
-    pthread_setname_np(pthread_self(), threadName.c_str());
-    ApplyPlacement(placement, ctx->tid_, ctx->affinityErr_, ctx->niceErr_);
-    {
-      std::lock_guard<std::mutex> lock(ctx->mu_);
-      ctx->placed_ = true;
+std::shared_ptr<KThread> KThread::Start(const std::string& name, const Placement& placement, Body body, int* err) {
+  std::shared_ptr<KThread> t;
+  try {
+    t.reset(new KThread());
+    t->name_ = name.substr(0, 15);  // the kernel's TASK_COMM_LEN - 1
+    t->ctx_ = std::make_shared<Context>();
+    std::shared_ptr<Context> ctx = t->ctx_;
+    std::string threadName = t->name_;
+
+    // Signals are for Node's threads: the new thread inherits a full block mask.
+    // The guard gives the caller its own mask back however this block is left.
+    AllSignalsBlocked blocked;
+    if (failStartsForTest.load(std::memory_order_relaxed) > 0 && failStartsForTest.fetch_sub(1) > 0) {
+      throw std::system_error(EAGAIN, std::generic_category(), "thread creation (test hook)");
     }
-    ctx->cv_.notify_all();
-    body(*ctx);
-    body = nullptr;  // drop what the body holds before anyone sees us finished
-    ctx->finished_.store(true, std::memory_order_release);
-    ctx->Wake();
-  });
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    t->thread_ = std::thread([ctx, placement, threadName, body = std::move(body)]() mutable {
+      pthread_setname_np(pthread_self(), threadName.c_str());
+      ApplyPlacement(placement, ctx->tid_, ctx->affinityErr_, ctx->niceErr_);
+      {
+        std::lock_guard<std::mutex> lock(ctx->mu_);
+        ctx->placed_ = true;
+      }
+      ctx->cv_.notify_all();
+      body(*ctx);
+      body = nullptr;  // drop what the body holds before anyone sees us finished
+      ctx->finished_.store(true, std::memory_order_release);
+      ctx->Wake();
+    });
+  } catch (const std::system_error& e) {  // std::thread: pthread_create failed
+    if (err) *err = e.code().value() ? e.code().value() : EAGAIN;
+    return nullptr;
+  } catch (const std::bad_alloc&) {
+    if (err) *err = ENOMEM;
+    return nullptr;
+  }
   Remember(t);
   return t;
 }

@@ -70,8 +70,11 @@ class KThread {
 
   // Starts a thread called `name` (at most 15 characters are kept) that places
   // itself as asked and then runs `body`. The thread blocks every signal: they
-  // belong to Node's own threads.
-  static std::shared_ptr<KThread> Start(const std::string& name, const Placement& placement, Body body);
+  // belong to Node's own threads; the caller's signal mask is left as it was.
+  // Returns nullptr if the thread cannot be created (pthread_create's EAGAIN at
+  // RLIMIT_NPROC or out of memory), with the errno in *err; never throws.
+  static std::shared_ptr<KThread> Start(const std::string& name, const Placement& placement, Body body,
+                                        int* err = nullptr);
 
   ~KThread();  // joins a finished thread, detaches one still running
   KThread(const KThread&) = delete;
@@ -94,6 +97,10 @@ class KThread {
   std::thread thread_;
   std::mutex joinMu_;
 };
+
+// Test hook: the next `n` calls of KThread::Start fail as if thread creation
+// returned EAGAIN (the kthread's placement and body never run).
+void FailNextStartsForTest(int n);
 
 // Stops every kthread that is still running and joins those that exit within
 // `timeoutNs` (the rest are detached: exit takes them down). Used at process exit.

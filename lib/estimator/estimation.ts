@@ -4,17 +4,22 @@
  * for tests and simulations.
  * @module
  */
-import { parseCpuList } from '../cpu/cpulist';
+import { getAffinity } from '../cpu/affinity';
+import { formatCpuList, parseCpuList } from '../cpu/cpulist';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
-import { estimatorNative, type NativeEstimationStats, type NativeKthreadStats } from './native';
+import { estimatorNative, type NativeConfigureFailure, type NativeEstimationStats, type NativeKthreadStats } from './native';
 
 /** What {@link estimation.configure} changes; omitted keys keep their value. */
 export interface EstimationConfig {
   /**
    * The CPUs the kthreads may run on, in the kernel's cpulist syntax (`"0-3,8"`).
    * As the kernel does, the list is intersected with the CPUs the calling
-   * thread may use; an empty result (or `""`) stops estimation until a
-   * non-empty list is set. Setting it starts a new calibration.
+   * thread may use. `""` stops estimation until a non-empty list is set.
+   * Setting it starts a new calibration.
+   *
+   * Difference from the kernel: a non-empty list that leaves no CPU once
+   * intersected (`"1"` from a thread pinned to CPU 0) is `EINVAL`; the kernel
+   * takes it and silently stops estimating.
    */
   cpulist?: string;
   /** The kthreads' nice value, -20 to 19 (EINVAL otherwise, as the sysctl). */
@@ -83,6 +88,14 @@ export interface EstimationStats {
   calcPhase: boolean;
   /** What one estimation cost in the calibration (hot cache), in ns. */
   estimationCostNs: number;
+  /**
+   * Writer shards a counter sum read during the last calibration (the
+   * counters' shard high-water mark, at least 1). An estimation costs more
+   * with more shards, so when twice as many are in use, kthread 0 calibrates
+   * again and redistributes the estimators, as after a cpulist change (the
+   * kernel sums a fixed set of CPUs and has no such case).
+   */
+  calibratedShards: number;
   /** Live {@link RateEstimator}s. */
   estimators: number;
   /** Live {@link GenEstimator}s. */
@@ -91,6 +104,14 @@ export interface EstimationStats {
   pending: number;
   /** Gen estimations done. */
   genEstimations: number;
+  /**
+   * Kthreads that could not be created (pthread_create failed: EAGAIN at
+   * RLIMIT_NPROC, ENOMEM). As in the kernel, the estimators meant for them wait
+   * in the temp list (`pending`) and kthread 0 tries again every tick.
+   */
+  startErrors: number;
+  /** errno name of the last failed kthread creation, if any. */
+  startError?: string;
   /** Estimator slots in use or free. */
   slots: number;
   /** Native memory mapped for estimator slots, in bytes. */
@@ -122,7 +143,22 @@ function checkConfig(config: unknown): { cpus: number[] | null; nice: number | n
     if (!CONFIG_KEYS.has(key)) throw invalidArgument(`config.${key}`, c[key], 'the options are cpulist and nice');
   }
   let cpus: number[] | null = null;
-  if (c.cpulist !== undefined) cpus = parseCpuList(c.cpulist as string);
+  if (c.cpulist !== undefined) {
+    cpus = parseCpuList(c.cpulist as string);
+    // As the kernel, the kthreads get the CPUs of the list that the calling
+    // thread may use. The kernel accepts a list that leaves none (and so stops
+    // estimation silently); kernkit refuses it: only "" stops estimation.
+    const allowed = new Set(getAffinity());
+    const usable = cpus.filter((cpu) => allowed.has(cpu));
+    if (cpus.length > 0 && usable.length === 0) {
+      throw invalidArgument(
+        'cpulist',
+        c.cpulist,
+        `none of these CPUs is one the calling thread may use (${formatCpuList(allowed)}); the kthreads run on the list's CPUs that the caller may use, and "" stops estimation`,
+      );
+    }
+    cpus = usable;
+  }
   let nice: number | null = null;
   if (c.nice !== undefined) {
     const v = c.nice;
@@ -133,6 +169,25 @@ function checkConfig(config: unknown): { cpus: number[] | null; nice: number | n
     nice = v;
   }
   return { cpus, nice };
+}
+
+// The error for kthreads that could not be placed as asked (the native side has
+// put the previous configuration back).
+function placementError(f: NativeConfigureFailure, config: EstimationConfig, before: { cpulist: string; nice: number }): KernkitError {
+  const props = { code: f.code, errno: f.errno, syscall: f.syscall };
+  const kept = `the configuration is unchanged (cpulist ${describeValue(before.cpulist)}, nice ${before.nice})`;
+  if (f.field === 'nice') {
+    const why =
+      f.code === 'EACCES' || f.code === 'EPERM' ? '; a nice below the one threads start with (normally 0) needs CAP_SYS_NICE or a higher RLIMIT_NICE' : '';
+    return new KernkitError(`nice ${describeValue(config.nice)}: the estimation kthreads cannot take it (${f.syscall}: ${f.code})${why}; ${kept}`, props);
+  }
+  if (f.field === 'cpulist') {
+    return new KernkitError(
+      `cpulist ${describeValue(config.cpulist)}: the estimation kthreads cannot be pinned to it (${f.syscall}: ${f.code}, e.g. outside their cpuset); ${kept}`,
+      props,
+    );
+  }
+  return new KernkitError(`the estimation kthreads cannot be started (${f.syscall}: ${f.code}); ${kept}`, props);
 }
 
 function copyKthread(k: NativeKthreadStats): KthreadStats {
@@ -152,10 +207,20 @@ export const estimation = {
    * threads, so it happens off the event loop). Rejects with `EINVAL`/`ERANGE`
    * for a malformed cpulist or a CPU this machine cannot have, `EINVAL` for a
    * nice outside -20..19.
+   *
+   * If the kthreads cannot be placed as asked, it rejects with the errno of the
+   * call that failed (`EACCES` from setpriority for a nice below the current
+   * one without CAP_SYS_NICE, `EINVAL` from sched_setaffinity for CPUs outside
+   * the threads' cpuset, `EAGAIN` when no thread can be created), naming the
+   * setting, and puts the previous configuration back. The kernel's sysctls
+   * cannot fail so: its kthreads are placed by the kernel itself. Without
+   * estimators, a short-lived probe thread tries the placement.
    */
   async configure(config: EstimationConfig): Promise<void> {
     const { cpus, nice } = checkConfig(config);
-    await estimatorNative.configure(cpus, nice);
+    const before = estimatorNative.stats();
+    const failure = await estimatorNative.configure(cpus, nice);
+    if (failure) throw placementError(failure, config, before);
   },
 
   /** The configuration, the calibration and every kthread's figures. */

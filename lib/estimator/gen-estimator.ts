@@ -102,7 +102,7 @@ export class GenEstimator {
   /** The current rates, read from shared memory (no native call). After {@link stop}: the last reading. */
   read(): GenEstimate {
     if (this.final) return { ...this.final };
-    return readGen(this.u32, this.word) as GenReading as GenEstimate;
+    return readGen(this.u32, this.word, this.id) as GenReading as GenEstimate;
   }
 
   /** How many periods have been estimated since creation. */
@@ -118,7 +118,7 @@ export class GenEstimator {
   /** Stops estimating and releases the estimator (idempotent), as gen_kill_estimator. */
   stop(): void {
     if (this.final) return;
-    this.final = readGen(this.u32, this.word);
+    this.final = readGen(this.u32, this.word, this.id);
     this.finalEstimations = estimationsOf(this.u32, this.word);
     stopper.unregister(this);
     estimatorNative.remove(this.id);

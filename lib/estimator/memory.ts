@@ -55,14 +55,31 @@ export function estimationsOf(u32: Uint32Array, w: number): number {
   return Atomics.load(u32, w + 1);
 }
 
-// (avg + 0x1FF) >> 10 for avg = hi * 2^32 + lo: exact while the result is below 2^53.
-function decode10(hi: number, lo: number): number {
-  return hi * 4194304 + Math.floor((lo + 0x1ff) / 1024);
+const TWO_32 = 4294967296;
+
+// (avg + round) >> shift in u64 arithmetic, for avg = hi * 2^32 + lo, as
+// ip_vs_read_estimator computes it: the carry of the addition into the high
+// word wraps mod 2^64 (an average just below 2^64, left by a negative delta,
+// decodes to a small number). Exact while the result is below 2^53, rounded
+// to the nearest double above, as Number(bigint) rounds.
+function decodeU64(hi: number, lo: number, round: number, shift: 10 | 5): number {
+  let sum = lo + round;
+  let high = hi;
+  if (sum >= TWO_32) {
+    sum -= TWO_32;
+    high = (high + 1) >>> 0;
+  }
+  return shift === 10 ? high * 4194304 + Math.floor(sum / 1024) : high * 134217728 + Math.floor(sum / 32);
 }
 
-// (avg + 0xF) >> 5.
+// (avg + 0x1FF) >> 10: cps, inpps, outpps.
+function decode10(hi: number, lo: number): number {
+  return decodeU64(hi, lo, 0x1ff, 10);
+}
+
+// (avg + 0xF) >> 5: inbps, outbps.
 function decode5(hi: number, lo: number): number {
-  return hi * 134217728 + Math.floor((lo + 0xf) / 32);
+  return decodeU64(hi, lo, 0xf, 5);
 }
 
 /** What an IPVS estimator reads as (see RateEstimator.read). */
@@ -79,31 +96,51 @@ export interface IpvsReading {
   outbytes: bigint;
 }
 
-/**
- * ip_vs_read_estimator plus ip_vs_copy_stats: the decoded rates and the totals
- * (last sample minus base), as one consistent snapshot. Retries while the
- * estimating kthread is in the middle of writing the slot (a few ns).
- */
-export function readIpvs(u32: Uint32Array, i64: BigInt64Array, w: number): IpvsReading {
+// A slot is written in some tens of ns; a reader that found it mid-write this
+// many times in a row is not racing a write but waiting for a writer that is
+// not running (a kthread preempted while it writes, at nice 19 on a busy CPU).
+// It then copies the slot natively under the lock that writer holds: it sleeps
+// on that lock instead of spinning the event loop against the writer.
+const READ_ATTEMPTS = 128;
+
+// Where the native fallback copies a slot.
+const scratch = new ArrayBuffer(SLOT_WORDS * 4);
+const scratchU32 = new Uint32Array(scratch);
+const scratchI64 = new BigInt64Array(scratch);
+
+function decodeIpvs(u32: Uint32Array, i64: BigInt64Array, w: number): IpvsReading {
   const q = w / 2;
-  for (;;) {
+  const a = w + AVG;
+  return {
+    cps: decode10(u32[a + 1], u32[a]),
+    inpps: decode10(u32[a + 3], u32[a + 2]),
+    outpps: decode10(u32[a + 5], u32[a + 4]),
+    inbps: decode5(u32[a + 7], u32[a + 6]),
+    outbps: decode5(u32[a + 9], u32[a + 8]),
+    conns: BigInt.asIntN(64, i64[q + SAMPLE] - i64[q + BASE]),
+    inpkts: BigInt.asIntN(64, i64[q + SAMPLE + 1] - i64[q + BASE + 1]),
+    outpkts: BigInt.asIntN(64, i64[q + SAMPLE + 2] - i64[q + BASE + 2]),
+    inbytes: BigInt.asIntN(64, i64[q + SAMPLE + 3] - i64[q + BASE + 3]),
+    outbytes: BigInt.asIntN(64, i64[q + SAMPLE + 4] - i64[q + BASE + 4]),
+  };
+}
+
+/**
+ * ip_vs_read_estimator plus ip_vs_copy_stats for estimator `id`, whose slot is
+ * at word `w`: the decoded rates and the totals (last sample minus base), from
+ * one estimation. Retries while the estimating kthread is in the middle of
+ * writing the slot, a bounded number of times, then reads it natively (see
+ * READ_ATTEMPTS).
+ */
+export function readIpvs(u32: Uint32Array, i64: BigInt64Array, w: number, id: number): IpvsReading {
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const seq = Atomics.load(u32, w);
     if (seq & 1) continue;
-    const a = w + AVG;
-    const r: IpvsReading = {
-      cps: decode10(u32[a + 1], u32[a]),
-      inpps: decode10(u32[a + 3], u32[a + 2]),
-      outpps: decode10(u32[a + 5], u32[a + 4]),
-      inbps: decode5(u32[a + 7], u32[a + 6]),
-      outbps: decode5(u32[a + 9], u32[a + 8]),
-      conns: BigInt.asIntN(64, i64[q + SAMPLE] - i64[q + BASE]),
-      inpkts: BigInt.asIntN(64, i64[q + SAMPLE + 1] - i64[q + BASE + 1]),
-      outpkts: BigInt.asIntN(64, i64[q + SAMPLE + 2] - i64[q + BASE + 2]),
-      inbytes: BigInt.asIntN(64, i64[q + SAMPLE + 3] - i64[q + BASE + 3]),
-      outbytes: BigInt.asIntN(64, i64[q + SAMPLE + 4] - i64[q + BASE + 4]),
-    };
+    const r = decodeIpvs(u32, i64, w);
     if (Atomics.load(u32, w) === seq) return r;
   }
+  estimatorNative.snapshot(id, scratchU32);
+  return decodeIpvs(scratchU32, scratchI64, 0);
 }
 
 /** What a gen estimator reads as (see GenEstimator.read). */
@@ -112,16 +149,22 @@ export interface GenReading {
   pps: number;
 }
 
-/** gen_estimator_read: avbps >> 8 and avpps >> 8, as one consistent snapshot. */
-export function readGen(u32: Uint32Array, w: number): GenReading {
-  for (;;) {
+function decodeGen(u32: Uint32Array, w: number): GenReading {
+  const a = w + AVG;
+  return {
+    bps: u32[a + 1] * 16777216 + (u32[a] >>> 8),
+    pps: u32[a + 3] * 16777216 + (u32[a + 2] >>> 8),
+  };
+}
+
+/** gen_estimator_read for estimator `id` at word `w`: avbps >> 8 and avpps >> 8, from one estimation (as readIpvs). */
+export function readGen(u32: Uint32Array, w: number, id: number): GenReading {
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const seq = Atomics.load(u32, w);
     if (seq & 1) continue;
-    const a = w + AVG;
-    const r: GenReading = {
-      bps: u32[a + 1] * 16777216 + (u32[a] >>> 8),
-      pps: u32[a + 3] * 16777216 + (u32[a + 2] >>> 8),
-    };
+    const r = decodeGen(u32, w);
     if (Atomics.load(u32, w) === seq) return r;
   }
+  estimatorNative.snapshot(id, scratchU32);
+  return decodeGen(scratchU32, 0);
 }

@@ -40,13 +40,28 @@ export interface NativeEstimationStats {
   chainMax: number;
   calcPhase: boolean;
   estimationCostNs: number;
+  calibratedShards: number;
   estimators: number;
   genEstimators: number;
   pending: number;
   genEstimations: number;
+  startErrors: number;
+  startError?: string;
   slots: number;
   slabBytes: number;
   kthreads: NativeKthreadStats[];
+}
+
+/** Why the kthreads could not be placed as configured (the previous configuration is back). */
+export interface NativeConfigureFailure {
+  /** The setting the failure concerns; `kthreads` when no thread could be created. */
+  field: 'cpulist' | 'nice' | 'kthreads';
+  /** errno name. */
+  code: string;
+  /** Negative errno. */
+  errno: number;
+  /** The call that failed: sched_setaffinity, setpriority or pthread_create. */
+  syscall: string;
 }
 
 /** The functions csrc/estimator.cc exports. */
@@ -73,11 +88,14 @@ export interface EstimatorNative {
   ): number;
   remove(id: number): void;
   zero(id: number): void;
+  snapshot(id: number, out: Uint32Array): void;
   manual(): void;
   automatic(): void;
   step(): void;
-  configure(cpus: number[] | null, nice: number | null): Promise<void>;
+  configure(cpus: number[] | null, nice: number | null): Promise<NativeConfigureFailure | null>;
   stats(): NativeEstimationStats;
+  /** For tests only: force failures and limits (see TestHooks in csrc/estimator.cc). */
+  testHooks(hooks: { failStarts?: number; chainMax?: number; holdExits?: boolean }): { heldExits: number };
 }
 
 /** The addon's estimator functions. */

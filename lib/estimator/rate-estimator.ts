@@ -69,8 +69,11 @@ const stopper = new FinalizationRegistry<number>((id) => {
  * does none of this work, and {@link read} is a read of shared memory, not a
  * native call.
  *
- * Like IPVS, a new estimator is first estimated about 2 s after it is created;
- * its average then converges on the true rate with weight 1/4 per 2 s.
+ * Like IPVS, a new estimator is first estimated within 2 s of its creation:
+ * about 2 s after it when its kthread holds many estimators (it joins the row
+ * estimated last), anywhere from 0 to 2 s while it holds few (they share a few
+ * rows); that first estimation counts what came since creation as 2 s worth.
+ * Its average then converges on the true rate with weight 1/4 per 2 s.
  *
  * ```ts
  * const stats = new CounterSet(['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes']);
@@ -114,7 +117,7 @@ export class RateEstimator {
   /** The current rates and totals, read from shared memory (no native call). After {@link stop}: the last reading. */
   read(): RateEstimate {
     if (this.final) return { ...this.final };
-    return readIpvs(this.u32, this.i64, this.word) as IpvsReading as RateEstimate;
+    return readIpvs(this.u32, this.i64, this.word, this.id) as IpvsReading as RateEstimate;
   }
 
   /** How many 2-second estimations have been applied since creation. */
@@ -140,7 +143,7 @@ export class RateEstimator {
   /** Stops estimating and releases the estimator (idempotent). {@link read} keeps returning the last reading. */
   stop(): void {
     if (this.final) return;
-    this.final = readIpvs(this.u32, this.i64, this.word);
+    this.final = readIpvs(this.u32, this.i64, this.word, this.id);
     this.finalEstimations = estimationsOf(this.u32, this.word);
     stopper.unregister(this);
     estimatorNative.remove(this.id);

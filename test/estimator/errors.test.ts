@@ -1,6 +1,7 @@
 /** Bad input: clear KernkitErrors naming the field, the value and what is allowed. */
 import { CounterSet, estimation, GenEstimator, KernkitError, RateEstimator } from '../../lib';
-import { IPVS_FIELDS } from '../helpers/estimator';
+import { kernelTest } from '../helpers/kernel';
+import { cpusMissing, IPVS_FIELDS, printed, runChild } from '../helpers/estimator';
 
 const code = (c: string) => expect.objectContaining({ code: c });
 
@@ -66,4 +67,34 @@ describe('estimation.configure input', () => {
     await expect(estimation.configure(config as never)).rejects.toThrow(message);
     expect(estimation.stats()).toMatchObject({ cpulist: before.cpulist, nice: before.nice }); // unchanged
   });
+});
+
+describe('a valid cpulist that leaves no CPU the caller may use', () => {
+  kernelTest(cpusMissing(0, 1))('is EINVAL naming it (the kernel would stop estimation silently); "" still stops it', () => {
+    // A child process whose main thread is pinned to CPU 0 asks for CPU 1.
+    const r = runChild(`
+      k.setAffinity([0]);
+      const est = new k.RateEstimator(new k.CounterSet(fields));
+      const before = k.estimation.stats();
+      let error;
+      try {
+        await k.estimation.configure({ cpulist: '1' });
+      } catch (e) {
+        error = { code: e.code, message: e.message };
+      }
+      const after = k.estimation.stats();
+      await k.estimation.configure({ cpulist: '' });
+      print({ error, unchanged: after.cpulist === before.cpulist && !after.stopped, emptyStops: k.estimation.stats().stopped });
+      est.stop();
+    `);
+    expect(r.stderr).toBe('');
+    expect(printed(r)).toEqual([
+      {
+        error: { code: 'EINVAL', message: expect.stringMatching(/^invalid cpulist: "1" \(none of these CPUs is one the calling thread may use \(0\);/) },
+        unchanged: true,
+        emptyStops: true,
+      },
+    ]);
+    expect(r.status).toBe(0);
+  }, 30_000);
 });

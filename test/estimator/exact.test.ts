@@ -43,6 +43,16 @@ const traces: Trace[] = [
     steps: Array.from({ length: 20 }, (_, k): Increments => [7, 700 + k, 300, 1_000_000, 400_000 + k]),
     zeroAt: [8, 15],
   },
+  // Counters accept negative adds: a delta below zero is a huge u64 rate, and the
+  // kernel's u64 arithmetic (and decoding, with its carries) wraps.
+  { name: 'plus one then minus one', steps: [[1, 1, 1, 1, 1], [-1, -1, -1, -1, -1], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]] },
+  {
+    name: 'negative deltas',
+    steps: Array.from({ length: 16 }, (_, k): Increments =>
+      k % 4 === 3 ? [-40, -9000, -3, -7_000_000, -1] : k % 4 === 1 ? [-1, 0, -2, -15, -31] : [10, 2000, 1, 1_500_000, 32],
+    ),
+    zeroAt: [9],
+  },
   {
     name: 'totals past 2^53',
     steps: Array.from({ length: 10 }, (): Increments => [3, P52 / 4, P52 / 8, P52, P52 / 2]),
@@ -74,7 +84,7 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
     estimation.automatic();
   });
 
-  test('named traces: steps, ramps, bursts, idle periods, zero midway, totals past 2^53', () => {
+  test('named traces: steps, ramps, bursts, idle periods, zero midway, negative deltas, totals past 2^53', () => {
     const runs = traces.map((t) => {
       const stats = new CounterSet([...IPVS_FIELDS]);
       return { t, stats, est: new RateEstimator(stats), model: new IpvsModel([0n, 0n, 0n, 0n, 0n]), raw: [0n, 0n, 0n, 0n, 0n] };
@@ -113,6 +123,8 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
       { weight: 3, arbitrary: fc.integer({ min: 0, max: 2000 }) },
       { weight: 1, arbitrary: fc.constant(0) },
       { weight: 1, arbitrary: fc.integer({ min: 0, max: 2 ** 45 }) },
+      { weight: 2, arbitrary: fc.integer({ min: -2000, max: -1 }) }, // negative adds
+      { weight: 1, arbitrary: fc.integer({ min: -(2 ** 45), max: -1 }) },
     );
     const step = fc.record({ inc: fc.tuple(increment, increment, increment, increment, increment), zero: fc.boolean() });
     fc.assert(
@@ -181,9 +193,9 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
     }
   });
 
-  test('writers in several worker threads (many shards)', async () => {
+  test.each([3, 16])('writers in %i worker threads (many shards), adding and subtracting', async (threads) => {
     const stats = new CounterSet([...IPVS_FIELDS]);
-    const workers = Array.from({ length: 3 }, () => startWorker('adder', { handle: stats.handle }));
+    const workers = Array.from({ length: threads }, () => startWorker('adder', { handle: stats.handle }));
     const est = new RateEstimator(stats);
     try {
       await Promise.all(workers.map((w) => nextMessage(w)));
@@ -197,7 +209,9 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
       for (let k = 0; k < 15; k++) {
         const waits: Promise<unknown>[] = [];
         for (const w of workers) {
-          const adds = IPVS_FIELDS.map((_, i) => [i, rand(k === 9 ? 2 ** 30 : 5000)] as [number, number]);
+          // Mostly up, sometimes down (k = 4, 11), once by up to 2^30.
+          const sign = k === 4 || k === 11 ? -1 : 1;
+          const adds = IPVS_FIELDS.map((_, i) => [i, sign * rand(k === 9 ? 2 ** 30 : 5000)] as [number, number]);
           adds.forEach(([i, n]) => {
             raw[i] += BigInt(n);
           });
@@ -218,7 +232,7 @@ describe('RateEstimator: the kernel arithmetic, to the unit', () => {
       for (const w of workers) w.postMessage('exit');
       await Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
     }
-  });
+  }, 30_000);
 });
 
 describe('GenEstimator: gen_estimator arithmetic, to the unit', () => {

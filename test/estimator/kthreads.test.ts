@@ -11,7 +11,9 @@ import { kernelTest } from '../helpers/kernel';
 import {
   IPVS_FIELDS,
   nextMessage,
+  printed,
   procMissing,
+  runChild,
   sleep,
   startWorker,
   threadAlive,
@@ -191,4 +193,45 @@ describe('process exit', () => {
     );
     expect(r).toEqual({ status: 0, stdout: '1\n0 0\n', stderr: '' });
   });
+});
+
+describe('a worker busy creating, reading, zeroing and stopping estimators', () => {
+  const busy = JSON.stringify(path.join(__dirname, 'fixtures', 'busy.js'));
+  // The parent holds estimators of its own, so the kthreads estimate meanwhile.
+  const setup = `
+    const { Worker } = require('node:worker_threads');
+    const stats = new k.CounterSet([...fields, 'bytes', 'packets']);
+    globalThis.kept = Array.from({ length: 5000 }, () => new k.RateEstimator(stats));
+    const startBusy = async () => {
+      const w = new Worker(${busy}, { workerData: { handle: stats.handle } });
+      await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+      return w;
+    };
+  `;
+
+  procTest('is terminated cleanly, again and again; its estimators stop with it', () => {
+    const r = runChild(`${setup}
+      for (let i = 0; i < 8; i++) {
+        const w = await startBusy();
+        await sleep(20 + i * 23);
+        await w.terminate();
+      }
+      const s = k.estimation.stats();
+      print({ estimators: s.estimators, genEstimators: s.genEstimators, running: s.kthreads.every((t) => t.running) });
+    `);
+    expect(r).toMatchObject({ status: 0, signal: null, stderr: '' });
+    expect(printed(r)).toEqual([{ estimators: 5000, genEstimators: 0, running: true }]);
+  }, 60_000);
+
+  procTest('does not keep the process from exiting cleanly, again and again (also during a reconfiguration)', () => {
+    for (let i = 0; i < 6; i++) {
+      const r = runChild(`${setup}
+        await startBusy();
+        await sleep(${10 + i * 37});
+        if (${i % 2}) k.estimation.configure({ nice: 1 }); // in flight at exit
+        process.exit(5);
+      `);
+      expect({ run: i, status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ run: i, status: 5, signal: null, stderr: '' });
+    }
+  }, 120_000);
 });

@@ -3,7 +3,9 @@
  * kernel's arithmetic in BigInt (the reference the native code must match to
  * the unit), readers of a thread's scheduling state in /proc, and worker plumbing.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -121,8 +123,8 @@ export function procMissing(): string | null {
   return existsSync('/proc/self/task') ? null : 'needs /proc/self/task';
 }
 
-/** Why a test that pins to CPUs 0 and 1 cannot run here, or null. */
-export function twoCpusMissing(): string | null {
+/** Why a test that pins to all of `cpus` cannot run here, or null. */
+export function cpusMissing(...cpus: number[]): string | null {
   if (procMissing()) return procMissing();
   const status = readFileSync('/proc/self/status', 'utf8');
   const list = /^Cpus_allowed_list:\s*(\S*)$/m.exec(status)?.[1] ?? '';
@@ -131,7 +133,12 @@ export function twoCpusMissing(): string | null {
     const [a, b] = part.split('-').map(Number);
     for (let c = a; c <= (b ?? a); c++) allowed.add(c);
   }
-  return allowed.has(0) && allowed.has(1) ? null : `needs CPUs 0 and 1 (this process may use ${list})`;
+  return cpus.every((c) => allowed.has(c)) ? null : `needs CPUs ${cpus.join(', ')} (this process may use ${list})`;
+}
+
+/** Why a test that pins to CPUs 0 and 1 cannot run here, or null. */
+export function twoCpusMissing(): string | null {
+  return cpusMissing(0, 1);
 }
 
 /** Cpus_allowed_list of one of this process's threads. */
@@ -203,4 +210,93 @@ export function nextMessage<T = unknown>(worker: Worker): Promise<T> {
     worker.on('error', onError);
     worker.on('exit', onExit);
   });
+}
+
+/** The compiled package (dist/), which child processes and worker fixtures load. */
+export const distPath = path.join(__dirname, '..', '..', 'dist');
+
+/** What a child process did. */
+export interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `body` in a fresh Node process, inside an async function with these in
+ * scope: `k` (the package), `native` (the addon's estimator functions, for
+ * test hooks), `fields` (the five IPVS field names), `sleep(ms)`, `waitFor(check,
+ * ms)` (polls every 20 ms; false on timeout), `print(value)` (one JSON line on
+ * stdout) and `fail(message)` (exit 1). A fresh process keeps process-wide
+ * state (test hooks, calibration, shard counts) away from other tests.
+ */
+export function runChild(
+  body: string,
+  options: { args?: string[]; uid?: number; gid?: number; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): ChildResult {
+  const script = `
+    const k = require(${JSON.stringify(distPath)});
+    const native = require(${JSON.stringify(path.join(distPath, 'estimator', 'native'))}).estimatorNative;
+    const fields = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes'];
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    const waitFor = async (check, ms) => {
+      const end = Date.now() + ms;
+      while (!check()) {
+        if (Date.now() > end) return false;
+        await sleep(20);
+      }
+      return true;
+    };
+    const print = (value) => process.stdout.write(JSON.stringify(value) + '\\n');
+    const fail = (message) => { process.stderr.write(message + '\\n'); process.exit(1); };
+    (async () => {
+      ${body}
+    })().catch((e) => fail(String(e && e.stack || e)));
+  `;
+  const r = spawnSync(process.execPath, [...(options.args ?? []), '-e', script], {
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 60_000,
+    uid: options.uid,
+    gid: options.gid,
+    env: options.env ?? process.env,
+  });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The JSON lines a child printed with `print()`. */
+export function printed(r: ChildResult): unknown[] {
+  return r.stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as unknown);
+}
+
+const CPUSET_ROOT = '/sys/fs/cgroup/cpuset';
+
+/** Why a test cannot make a cpuset (v1) cgroup here, or null. */
+export function cpusetMissing(): string | null {
+  if (!process.getuid || process.getuid() !== 0) return 'needs root';
+  if (!existsSync(path.join(CPUSET_ROOT, 'cpuset.cpus'))) return `needs the cpuset v1 controller at ${CPUSET_ROOT}`;
+  return null;
+}
+
+/** A fresh cpuset cgroup `kernkit-test-<random>` limited to `cpus`; `remove()` it when done (also on failure). */
+export function makeCpuset(cpus: string): { dir: string; remove(): void } {
+  const dir = path.join(CPUSET_ROOT, `kernkit-test-${randomBytes(6).toString('hex')}`);
+  mkdirSync(dir);
+  const cg = {
+    dir,
+    remove(): void {
+      if (existsSync(dir)) rmdirSync(dir);
+    },
+  };
+  try {
+    writeFileSync(path.join(dir, 'cpuset.cpus'), cpus);
+    writeFileSync(path.join(dir, 'cpuset.mems'), readFileSync(path.join(CPUSET_ROOT, 'cpuset.mems'), 'utf8').trim());
+  } catch (e) {
+    cg.remove();
+    throw e;
+  }
+  return cg;
 }
