@@ -28,7 +28,6 @@ import {
 import { type CgroupHierarchy, CgroupLayout } from './layout';
 import {
   type CgroupLimits,
-  type FileWrite,
   type LimitController,
   LIMIT_CONTROLLERS,
   V1_DEFAULTS,

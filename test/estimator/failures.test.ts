@@ -6,7 +6,8 @@
  * estimation configuration are process-wide.
  */
 import { kernelTest, rootMissing } from '../helpers/kernel';
-import { cpusetMissing, cpusMissing, makeCpuset, printed, procMissing, runChild } from '../helpers/estimator';
+import { cpusetMissing, makeCpuset } from '../helpers/cpu';
+import { cpusMissing, printed, procMissing, runChild } from '../helpers/estimator';
 
 const procTest = kernelTest(procMissing());
 

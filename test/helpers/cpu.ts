@@ -40,16 +40,29 @@ export function cpusetMissing(): string | null {
   return null;
 }
 
-/** A fresh cpuset cgroup `kernkit-test-<random>`; call `remove()` when done (also on failure). */
-export function makeCpuset(): { dir: string; remove(): void } {
+/**
+ * A fresh cpuset cgroup `kernkit-test-<random>`; call `remove()` when done (also on failure).
+ * With `cpus`, it is limited to them (and given the root's memory nodes) right away.
+ */
+export function makeCpuset(cpus?: string): { dir: string; remove(): void } {
   const dir = path.join(CPUSET_ROOT, `kernkit-test-${randomBytes(6).toString('hex')}`);
   mkdirSync(dir);
-  return {
+  const cg = {
     dir,
-    remove() {
+    remove(): void {
       if (existsSync(dir)) rmdirSync(dir);
     },
   };
+  if (cpus !== undefined) {
+    try {
+      writeCgroupFile(path.join(dir, 'cpuset.cpus'), cpus);
+      writeCgroupFile(path.join(dir, 'cpuset.mems'), readFileSync(path.join(CPUSET_ROOT, 'cpuset.mems'), 'utf8').trim());
+    } catch (e) {
+      cg.remove();
+      throw e;
+    }
+  }
+  return cg;
 }
 
 /** Writes `text` to a cgroup file in one write(2), as the kernel expects. */

@@ -4,10 +4,10 @@
  * the unit), readers of a thread's scheduling state in /proc, and worker plumbing.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { taskNice, taskStatus } from './cpu';
 
 const u64 = (x: bigint): bigint => BigInt.asUintN(64, x);
 const s64 = (x: bigint): bigint => BigInt.asIntN(64, x);
@@ -143,18 +143,11 @@ export function twoCpusMissing(): string | null {
 
 /** Cpus_allowed_list of one of this process's threads. */
 export function threadCpus(tid: number): string {
-  const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
-  const m = /^Cpus_allowed_list:\s*(\S*)$/m.exec(status);
-  if (!m) throw new Error(`no Cpus_allowed_list for thread ${tid}`);
-  return m[1];
+  return taskStatus(tid, 'Cpus_allowed_list');
 }
 
 /** The nice value of one of this process's threads (field 19 of its stat). */
-export function threadNice(tid: number): number {
-  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3
-  return Number(rest[19 - 3]);
-}
+export const threadNice = taskNice;
 
 /** The name (comm) of one of this process's threads. */
 export function threadName(tid: number): string {
@@ -272,31 +265,3 @@ export function printed(r: ChildResult): unknown[] {
     .map((line) => JSON.parse(line) as unknown);
 }
 
-const CPUSET_ROOT = '/sys/fs/cgroup/cpuset';
-
-/** Why a test cannot make a cpuset (v1) cgroup here, or null. */
-export function cpusetMissing(): string | null {
-  if (!process.getuid || process.getuid() !== 0) return 'needs root';
-  if (!existsSync(path.join(CPUSET_ROOT, 'cpuset.cpus'))) return `needs the cpuset v1 controller at ${CPUSET_ROOT}`;
-  return null;
-}
-
-/** A fresh cpuset cgroup `kernkit-test-<random>` limited to `cpus`; `remove()` it when done (also on failure). */
-export function makeCpuset(cpus: string): { dir: string; remove(): void } {
-  const dir = path.join(CPUSET_ROOT, `kernkit-test-${randomBytes(6).toString('hex')}`);
-  mkdirSync(dir);
-  const cg = {
-    dir,
-    remove(): void {
-      if (existsSync(dir)) rmdirSync(dir);
-    },
-  };
-  try {
-    writeFileSync(path.join(dir, 'cpuset.cpus'), cpus);
-    writeFileSync(path.join(dir, 'cpuset.mems'), readFileSync(path.join(CPUSET_ROOT, 'cpuset.mems'), 'utf8').trim());
-  } catch (e) {
-    cg.remove();
-    throw e;
-  }
-  return cg;
-}
