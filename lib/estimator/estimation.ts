@@ -7,7 +7,7 @@
 import { getAffinity } from '../cpu/affinity';
 import { formatCpuList, parseCpuList } from '../cpu/cpulist';
 import { KernkitError, describeValue, invalidArgument } from '../errors';
-import { estimatorNative, type NativeConfigureFailure, type NativeEstimationStats, type NativeKthreadStats } from './native';
+import { estimatorNative, type NativeConfigureFailure } from './native';
 
 /** What {@link estimation.configure} changes; omitted keys keep their value. */
 export interface EstimationConfig {
@@ -190,10 +190,6 @@ function placementError(f: NativeConfigureFailure, config: EstimationConfig, bef
   return new KernkitError(`the estimation kthreads cannot be started (${f.syscall}: ${f.code}); ${kept}`, props);
 }
 
-function copyKthread(k: NativeKthreadStats): KthreadStats {
-  return { ...k };
-}
-
 /**
  * Process-wide control of the estimation kthreads (the kernel's per-netns
  * `est_cpulist`, `est_nice` and the kthreads' state), shared by every thread.
@@ -225,8 +221,7 @@ export const estimation = {
 
   /** The configuration, the calibration and every kthread's figures. */
   stats(): EstimationStats {
-    const s: NativeEstimationStats = estimatorNative.stats();
-    return { ...s, kthreads: s.kthreads.map(copyKthread) };
+    return estimatorNative.stats(); // fresh objects from the addon on every call
   },
 
   /**

@@ -4,53 +4,8 @@
  * @module
  */
 import { addon } from '../native';
-
-/** Per-kthread figures, as csrc/estimator.cc reports them. */
-export interface NativeKthreadStats {
-  id: number;
-  name: string;
-  running: boolean;
-  tid: number;
-  cpus: string;
-  nice: number;
-  estimators: number;
-  chains: number;
-  chainMax: number;
-  tickMax: number;
-  maxEstimators: number;
-  row: number;
-  ticks: number;
-  lastTickNs: number;
-  maxTickNs: number;
-  lateTicks: number;
-  timerResets: number;
-  busyNs: number;
-  estimations: number;
-  affinityError?: string;
-  niceError?: string;
-}
-
-/** Process-wide figures, as csrc/estimator.cc reports them. */
-export interface NativeEstimationStats {
-  mode: 'manual' | 'automatic';
-  cpulist: string;
-  nice: number;
-  stopped: boolean;
-  maxThreads: number;
-  chainMax: number;
-  calcPhase: boolean;
-  estimationCostNs: number;
-  calibratedShards: number;
-  estimators: number;
-  genEstimators: number;
-  pending: number;
-  genEstimations: number;
-  startErrors: number;
-  startError?: string;
-  slots: number;
-  slabBytes: number;
-  kthreads: NativeKthreadStats[];
-}
+// The addon builds these objects itself, field for field as the public types describe them.
+import type { EstimationStats } from './estimation';
 
 /** Why the kthreads could not be placed as configured (the previous configuration is back). */
 export interface NativeConfigureFailure {
@@ -93,7 +48,7 @@ export interface EstimatorNative {
   automatic(): void;
   step(): void;
   configure(cpus: number[] | null, nice: number | null): Promise<NativeConfigureFailure | null>;
-  stats(): NativeEstimationStats;
+  stats(): EstimationStats;
   /** For tests only: force failures and limits (see TestHooks in csrc/estimator.cc). */
   testHooks(hooks: { failStarts?: number; chainMax?: number; holdExits?: boolean }): { heldExits: number };
 }
