@@ -16,6 +16,7 @@
  * @module
  */
 import { estimatorNative } from './native';
+import type { RateEstimate } from './rate-estimator';
 
 const constants = estimatorNative.constants();
 
@@ -82,20 +83,6 @@ function decode5(hi: number, lo: number): number {
   return decodeU64(hi, lo, 0xf, 5);
 }
 
-/** What an IPVS estimator reads as (see RateEstimator.read). */
-export interface IpvsReading {
-  cps: number;
-  inpps: number;
-  outpps: number;
-  inbps: number;
-  outbps: number;
-  conns: bigint;
-  inpkts: bigint;
-  outpkts: bigint;
-  inbytes: bigint;
-  outbytes: bigint;
-}
-
 // A slot is written in some tens of ns; a reader that found it mid-write this
 // many times in a row is not racing a write but waiting for a writer that is
 // not running (a kthread preempted while it writes, at nice 19 on a busy CPU).
@@ -108,7 +95,7 @@ const scratch = new ArrayBuffer(SLOT_WORDS * 4);
 const scratchU32 = new Uint32Array(scratch);
 const scratchI64 = new BigInt64Array(scratch);
 
-function decodeIpvs(u32: Uint32Array, i64: BigInt64Array, w: number): IpvsReading {
+function decodeIpvs(u32: Uint32Array, i64: BigInt64Array, w: number): RateEstimate {
   const q = w / 2;
   const a = w + AVG;
   return {
@@ -132,7 +119,7 @@ function decodeIpvs(u32: Uint32Array, i64: BigInt64Array, w: number): IpvsReadin
  * writing the slot, a bounded number of times, then reads it natively (see
  * READ_ATTEMPTS).
  */
-export function readIpvs(u32: Uint32Array, i64: BigInt64Array, w: number, id: number): IpvsReading {
+export function readIpvs(u32: Uint32Array, i64: BigInt64Array, w: number, id: number): RateEstimate {
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const seq = Atomics.load(u32, w);
     if (seq & 1) continue;

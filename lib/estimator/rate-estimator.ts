@@ -6,7 +6,7 @@
 import type { CounterSet } from '../percpu';
 import { KernkitError, invalidArgument } from '../errors';
 import { resolveFields } from './fields';
-import { estimationsOf, type IpvsReading, readIpvs, slotView } from './memory';
+import { estimationsOf, readIpvs, slotView } from './memory';
 import { estimatorNative } from './native';
 
 /** The counters an IPVS estimator reads, in the kernel's order (struct ip_vs_counters). */
@@ -117,7 +117,7 @@ export class RateEstimator {
   /** The current rates and totals, read from shared memory (no native call). After {@link stop}: the last reading. */
   read(): RateEstimate {
     if (this.final) return { ...this.final };
-    return readIpvs(this.u32, this.i64, this.word, this.id) as IpvsReading as RateEstimate;
+    return readIpvs(this.u32, this.i64, this.word, this.id);
   }
 
   /** How many 2-second estimations have been applied since creation. */

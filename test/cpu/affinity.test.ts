@@ -15,7 +15,7 @@ import {
   setNice,
 } from '../../lib';
 import { kernelTest, rootMissing } from '../helpers/kernel';
-import { cpusetMissing, distPath, makeCpuset, runAsNobody, taskNice, taskStatus, writeCgroupFile } from '../helpers/cpu';
+import { cpusetMissing, distPath, makeCpuset, runAsNobody, taskNice, taskStatus, writeCgroupFile, codeOf } from '../helpers/cpu';
 
 /** A worker thread that runs kernkit calls on itself when asked. */
 class Thread {
@@ -34,16 +34,6 @@ class Thread {
   async stop(): Promise<void> {
     await this.worker.terminate();
   }
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KernkitError);
-    return (err as KernkitError).code;
-  }
-  return undefined;
 }
 
 const original = getAffinity();

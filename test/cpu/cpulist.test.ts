@@ -4,23 +4,13 @@ import fc from 'fast-check';
 import { KernkitError, formatCpuList, parseCpuList, possibleCpuCount } from '../../lib';
 import { parseCpuListWithBits } from '../../lib/cpu/cpulist';
 import { kernelTest } from '../helpers/kernel';
-import { cpusetMissing, makeCpuset, writeCgroupFile } from '../helpers/cpu';
+import { cpusetMissing, makeCpuset, writeCgroupFile, codeOf } from '../helpers/cpu';
 
 /** The CPUs of a stride region, computed independently of the parser. */
 function strideCpus(start: number, end: number, used: number, group: number): number[] {
   const out: number[] = [];
   for (let cpu = start; cpu <= end; cpu++) if ((cpu - start) % group < used) out.push(cpu);
   return out;
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KernkitError);
-    return (err as KernkitError).code;
-  }
-  return undefined;
 }
 
 describe('parseCpuList', () => {

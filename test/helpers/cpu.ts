@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { KernkitError } from '../../lib';
 
 /** The compiled package (dist/), which worker scripts and child processes load. */
 export const distPath = path.join(__dirname, '..', '..', 'dist');
@@ -73,4 +74,15 @@ export function writeCgroupFile(file: string, text: string): void {
 /** Runs a Node snippet in a child process as `nobody` (uid/gid 65534); returns its stdout. */
 export function runAsNobody(script: string): string {
   return execFileSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
+}
+
+/** The `.code` of the KernkitError `fn` throws, or undefined if it does not throw. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(KernkitError);
+    return (err as KernkitError).code;
+  }
+  return undefined;
 }
