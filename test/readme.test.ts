@@ -39,12 +39,14 @@ function companionName(block: Block): string | undefined {
 // Turns `console.log(args); // shown` into a check that console.log would print `shown`.
 function withChecks(code: string): string {
   const checked = code.replace(/^(\s*)console\.log\((.*)\);\s*\/\/\s*(.+?)\s*$/gm, (_m, indent: string, expr: string, shown: string) => {
-    const expected = shown.replace(/\s+\(.*\)$/, ''); // "42n (exact, a bigint)" shows 42n
-    return `${indent}__shows(${JSON.stringify(expected)}, ${expr});`;
+    return `${indent}__shows(${JSON.stringify(shown)}, ${expr});`;
   });
-  return `const __shows = (expected: string, ...args: unknown[]): void => {
+  // The comment shows the output, or the output and a trailing "(note)": "42n (exact, a bigint)".
+  return `const __shows = (shown: string, ...args: unknown[]): void => {
     const got = require('node:util').formatWithOptions({ breakLength: Infinity }, ...args);
-    if (got !== expected) throw new Error('README shows ' + expected + ' but the code prints ' + got);
+    if (got !== shown && got !== shown.replace(/\\s+\\(.*\\)$/, '')) {
+      throw new Error('README shows ' + shown + ' but the code prints ' + got);
+    }
   };
   ${checked}`;
 }
