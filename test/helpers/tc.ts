@@ -7,6 +7,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { KernkitError } from '../../lib';
 import { commandMissing, rootMissing } from './kernel';
 
 /** Why tc kernel tests cannot run here, or null. */
@@ -213,4 +214,14 @@ export function sendUdp(
       else resolve(JSON.parse(out) as UdpResult);
     });
   });
+}
+
+/** Runs a decoder on garbled input: it may return a value or throw EBADMSG, nothing else. */
+export function decodesOrRefuses(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof KernkitError)) throw err;
+    expect(err.code).toBe('EBADMSG');
+  }
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { KernkitError } from '../../lib';
 import { AttrTable, ByteWriter, MessageWriter, StructReader, decodeDone, decodeError, nl, parseAttrs, parseMessages } from '../../lib/netlink';
 import { kernelError } from '../../lib/netlink/errors';
+import { decodesOrRefuses } from '../helpers/tc';
 
 /** A reply as the kernel lays out NLMSG_ERROR with NETLINK_CAP_ACK and extended-ack TLVs. */
 function errorReply(seq: number, errno: number, tlvs: (w: ByteWriter) => void, capped = true): Buffer {
@@ -181,16 +181,6 @@ describe('messages', () => {
 });
 
 describe('decoder robustness (property-based)', () => {
-  /** Decoding either succeeds or throws a KernkitError: never anything else. */
-  function decodesOrRefuses(fn: () => unknown): void {
-    try {
-      fn();
-    } catch (err) {
-      if (!(err instanceof KernkitError)) throw err;
-      expect(err.code).toBe('EBADMSG');
-    }
-  }
-
   test('random bytes never crash the message, attribute and ack decoders', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {

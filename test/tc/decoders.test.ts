@@ -6,11 +6,12 @@
  * random valid options are in roundtrip.test.ts.
  */
 import fc from 'fast-check';
-import { KernkitError, Psched } from '../../lib';
+import { Psched } from '../../lib';
 import { AttrTable, ByteWriter } from '../../lib/netlink';
 import { FILTER_KINDS, QDISC_KINDS, type CodecContext } from '../../lib/tc/kinds';
 import { decodeStats } from '../../lib/tc/stats';
 import { readTcMsg } from '../../lib/tc/tcmsg';
+import { decodesOrRefuses } from '../helpers/tc';
 
 const ctx: CodecContext = { psched: Psched.parse('000003e8 00000040 000f4240 3b9aca00'), op: 'test' };
 
@@ -34,16 +35,6 @@ function optionsPayload(encode: (w: ByteWriter, o: unknown, c: CodecContext) => 
   encode(w, options, ctx);
   if (w.length === 0) return undefined;
   return new AttrTable(w.view()).get(2);
-}
-
-/** Runs a decoder; only a value or a KernkitError with EBADMSG is acceptable. */
-function decodesOrRefuses(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (err) {
-    if (!(err instanceof KernkitError)) throw err;
-    expect(err.code).toBe('EBADMSG');
-  }
 }
 
 const damage = (bytes: Uint8Array) =>
