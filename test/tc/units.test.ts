@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { KernkitError, Psched, formatHandle, formatRate, formatSize, formatTime, parseClassId, parsePercent, parseQdiscHandle, parseRate, parseSize, parseTime, parseTime64 } from '../../lib';
-import { setupEstimator } from '../../lib/tc/estimator';
+import { setupEstimator } from '../../lib/tc/tca-rate';
 import { parseFilterParent, parseParent } from '../../lib/tc/handle';
 
 // /proc/net/psched of a kernel with a nanosecond clock and high-resolution timers.
