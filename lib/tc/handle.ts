@@ -49,7 +49,7 @@ function checkNumber(field: string, value: number): number {
 export function parseQdiscHandle(value: Handle, field = 'handle'): number {
   if (typeof value === 'number') {
     const h = checkNumber(field, value);
-    if (handleMinor(h) !== 0) throw invalid(field, value, 'a qdisc handle, whose minor is 0, e.g. 0x10000 for "1:"');
+    if (handleMinor(h) !== 0) throw invalid(field, value, 'a qdisc handle with minor 0, e.g. 0x10000 for "1:"');
     return h;
   }
   if (typeof value !== 'string') throw invalid(field, value, '"major:" in hex or a number');

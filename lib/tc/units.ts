@@ -58,6 +58,16 @@ function splitNumber(field: string, text: string, allowed: string): [number, str
   return [n, text.slice(m[0].length)];
 }
 
+/**
+ * A bare number: a whole count (of bytes, packets, bits per second, time
+ * units) from 0 to `max`. A fraction or a negative number is `EINVAL` (tc
+ * reads neither as a count), a larger one `ERANGE`.
+ */
+function wholeCount(field: string, value: number, max: number): number {
+  if (value < 0) throw invalid(field, value, `an integer from 0 to ${max}`);
+  return integerIn(field, value, 0, max);
+}
+
 /** The refusal of a suffix tc does not know. */
 function unknownUnit(field: string, value: string, suffix: string, allowed: string) {
   return invalid(field, value, `${allowed}; unknown unit "${suffix}"`);
@@ -71,7 +81,7 @@ export function parseRate(value: Rate, field = 'rate'): number {
   const allowed = 'a rate such as "10mbit", "1.5gbit", "100kbps", or bits per second';
   let bits: number;
   if (typeof value === 'number') {
-    bits = integerIn(field, value, 0, Number.MAX_SAFE_INTEGER);
+    bits = wholeCount(field, value, Number.MAX_SAFE_INTEGER);
   } else if (typeof value === 'string') {
     const [n, suffix] = splitNumber(field, value, allowed);
     let scale = 1;
@@ -106,7 +116,7 @@ export function parseSize(value: Size, field = 'size'): number {
   const allowed = 'a size such as "15k", "1.5mb", "64kbit", or bytes';
   let bytes: number;
   if (typeof value === 'number') {
-    bytes = integerIn(field, value, 0, U32_MAX);
+    bytes = wholeCount(field, value, U32_MAX);
   } else if (typeof value === 'string') {
     const [n, suffix] = splitNumber(field, value, allowed);
     const scale: Record<string, number> = {
@@ -165,7 +175,7 @@ export function parseTime(value: Time, field = 'time'): number {
   const allowed = 'a time such as "100ms", "40us", "1.5s", or microseconds';
   let us: number;
   if (typeof value === 'number') {
-    us = integerIn(field, value, 0, U32_MAX);
+    us = wholeCount(field, value, U32_MAX);
   } else if (typeof value === 'string') {
     const [n, suffix] = splitNumber(field, value, allowed);
     const s = TIME_SCALE_US[suffix.toLowerCase()];
@@ -184,7 +194,7 @@ export function parseTime64(value: Time, field = 'time'): number {
   const allowed = 'a time such as "10us", "1ms", "500ns", or nanoseconds';
   let ns: number;
   if (typeof value === 'number') {
-    ns = integerIn(field, value, 0, Number.MAX_SAFE_INTEGER);
+    ns = wholeCount(field, value, Number.MAX_SAFE_INTEGER);
   } else if (typeof value === 'string') {
     const [n, suffix] = splitNumber(field, value, allowed);
     const s = TIME_SCALE_NS[suffix.toLowerCase()];
