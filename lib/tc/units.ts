@@ -150,7 +150,7 @@ export function parseSizeAndCell(value: Size, field = 'burst'): { size: number; 
   const size = parseSize(sizeText, field);
   const cell = /^\d+$/.test(cellText) ? Number(cellText) : NaN;
   for (let i = 0; i < 32; i++) if (2 ** i === cell) return { size, cellLog: i };
-  throw invalid(field, value, 'a size with a power-of-two cell after "/", e.g. "10kb/8"');
+  throw invalid(field, value, 'a size with a cell after "/" that is a power of two, e.g. "10kb/8"');
 }
 
 const TIME_SCALE_US: Record<string, number> = { '': 1, s: 1e6, sec: 1e6, secs: 1e6, ms: 1e3, msec: 1e3, msecs: 1e3, us: 1, usec: 1, usecs: 1 };

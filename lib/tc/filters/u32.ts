@@ -148,7 +148,7 @@ function addMatch(keys: Key[], m: U32Match, i: number): void {
         if (typeof m.value !== 'string') throw invalid(`${field}.value`, m.value, 'an IPv4 address or prefix');
         const [addr, lenText] = m.value.split('/');
         const bits = lenText === undefined ? 32 : /^\d+$/.test(lenText) ? Number(lenText) : NaN;
-        if (!(bits >= 0 && bits <= 32)) throw invalid(`${field}.value`, m.value, 'an IPv4 prefix whose length is 0..32');
+        if (!(bits >= 0 && bits <= 32)) throw invalid(`${field}.value`, m.value, 'an IPv4 address with a prefix length from 0 to 32');
         const mask = bits === 0 ? 0 : (0xffffffff * 2 ** (32 - bits)) % 2 ** 32;
         packKey(keys, ipv4Word(addr, `${field}.value`), mask >>> 0, m.ip === 'src' ? 12 : 16, field);
         return;
