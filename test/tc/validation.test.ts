@@ -8,7 +8,8 @@ import { KernkitError, Psched, Tc, formatHandle, formatRate, formatSize, formatT
 import type { CodecContext } from '../../lib/tc/kinds';
 import { classRequest, filterRequest, qdiscRequest } from '../../lib/tc/requests';
 import { kernelTest } from '../helpers/kernel';
-import { TestNetns, removeAllNamespaces, tcMissing } from '../helpers/tc';
+import { tcMissing } from '../helpers/tc';
+import { useTestNetns } from './fixture';
 
 const ktest = kernelTest(tcMissing());
 const ctx: CodecContext = { psched: Psched.parse('000003e8 00000040 000f4240 3b9aca00'), op: 'test' };
@@ -170,74 +171,60 @@ describe('pure helpers (issue 15 §5)', () => {
 });
 
 describe('on the kernel', () => {
-  let ns: TestNetns;
-  let tc: Tc;
-
-  beforeEach(async () => {
-    if (tcMissing()) return;
-    ns = TestNetns.create('kk0', 'kk1');
-    tc = await Tc.open({ netns: ns.name });
-  });
-
-  afterEach(async () => {
-    await tc?.close();
-    ns?.remove();
-  });
-
-  afterAll(removeAllNamespaces);
+  const fx = useTestNetns();
 
   ktest('a netns name or path with a NUL byte is EINVAL, not the namespace before it (issue 15 §2)', async () => {
-    for (const netns of [`${ns.name}\0junk`, `/var/run/netns/${ns.name}\0junk`]) {
+    for (const netns of [`${fx.ns.name}\0junk`, `/var/run/netns/${fx.ns.name}\0junk`]) {
       await expect(Tc.open({ netns })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^netns: .*without NUL bytes\)$/) });
     }
   });
 
   ktest('a device name with a NUL byte is EINVAL, not the device before it', async () => {
-    await expect(tc.qdisc.add({ dev: 'kk0\0junk', kind: 'pfifo' })).rejects.toMatchObject({ code: 'EINVAL' });
-    await expect(tc.qdisc.list({ dev: 'kk0\0junk' })).rejects.toMatchObject({ code: 'EINVAL' });
-    expect(ns.tcJson('qdisc', 'dev', 'kk0').map((q) => q.kind)).toEqual(['noqueue']);
+    await expect(fx.tc.qdisc.add({ dev: 'kk0\0junk', kind: 'pfifo' })).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(fx.tc.qdisc.list({ dev: 'kk0\0junk' })).rejects.toMatchObject({ code: 'EINVAL' });
+    expect(fx.ns.tcJson('qdisc', 'dev', 'kk0').map((q) => q.kind)).toEqual(['noqueue']);
   });
 
   ktest('list filters that are not objects, or carry unknown keys, are EINVAL (issue 15 §4)', async () => {
     for (const filter of [...notObjects, { dev: 'kk0', nosuch: 1 }]) {
-      expect(await codeOf(() => tc.qdisc.list(filter as never))).toBe('EINVAL');
-      expect(await codeOf(() => tc.class.list(filter as never))).toBe('EINVAL');
-      expect(await codeOf(() => tc.filter.list(filter as never))).toBe('EINVAL');
+      expect(await codeOf(() => fx.tc.qdisc.list(filter as never))).toBe('EINVAL');
+      expect(await codeOf(() => fx.tc.class.list(filter as never))).toBe('EINVAL');
+      expect(await codeOf(() => fx.tc.filter.list(filter as never))).toBe('EINVAL');
     }
-    for (const list of [() => tc.class.list(undefined as never), () => tc.filter.list({} as never), () => tc.qdisc.list({ invisible: 1 as never })]) {
+    for (const list of [() => fx.tc.class.list(undefined as never), () => fx.tc.filter.list({} as never), () => fx.tc.qdisc.list({ invisible: 1 as never })]) {
       expect(await codeOf(list)).toBe('EINVAL');
     }
-    expect(await codeOf(() => tc.filter.list({ dev: 'kk0', prio: 1.5 }))).toBe('EINVAL');
-    expect((await tc.qdisc.list()).length).toBeGreaterThan(0);
+    expect(await codeOf(() => fx.tc.filter.list({ dev: 'kk0', prio: 1.5 }))).toBe('EINVAL');
+    expect((await fx.tc.qdisc.list()).length).toBeGreaterThan(0);
   });
 
   ktest('listing a device that is gone is ENODEV, by index and by a cached name (issue 15 §6)', async () => {
-    ns.addVethPair('kk2', 'kk3');
-    const index = ns.ifindex('kk2');
-    expect(await tc.class.list({ dev: 'kk2' })).toEqual([]); // the name is cached now
-    ns.ip('link', 'del', 'kk2');
+    fx.ns.addVethPair('kk2', 'kk3');
+    const index = fx.ns.ifindex('kk2');
+    expect(await fx.tc.class.list({ dev: 'kk2' })).toEqual([]); // the name is cached now
+    fx.ns.ip('link', 'del', 'kk2');
     for (const dev of [index, 'kk2']) {
-      await expect(tc.class.list({ dev })).rejects.toMatchObject({ code: 'ENODEV', message: expect.stringContaining('no such device') });
-      await expect(tc.filter.list({ dev })).rejects.toMatchObject({ code: 'ENODEV' });
-      await expect(tc.qdisc.list({ dev })).rejects.toMatchObject({ code: 'ENODEV' });
+      await expect(fx.tc.class.list({ dev })).rejects.toMatchObject({ code: 'ENODEV', message: expect.stringContaining('no such device') });
+      await expect(fx.tc.filter.list({ dev })).rejects.toMatchObject({ code: 'ENODEV' });
+      await expect(fx.tc.qdisc.list({ dev })).rejects.toMatchObject({ code: 'ENODEV' });
     }
     // a device with nothing on it still lists as empty
-    expect(await tc.class.list({ dev: 'kk0' })).toEqual([]);
-    expect(await tc.filter.list({ dev: ns.ifindex('kk0') })).toEqual([]);
+    expect(await fx.tc.class.list({ dev: 'kk0' })).toEqual([]);
+    expect(await fx.tc.filter.list({ dev: fx.ns.ifindex('kk0') })).toEqual([]);
   });
 
   ktest('a name whose device was replaced lists the new device', async () => {
-    ns.addVethPair('kk2', 'kk3');
-    expect(await tc.class.list({ dev: 'kk2' })).toEqual([]);
-    ns.ip('link', 'del', 'kk2');
-    ns.addVethPair('kk2', 'kk3');
-    ns.tc('qdisc', 'add', 'dev', 'kk2', 'root', 'handle', '1:', 'htb');
-    ns.tc('class', 'add', 'dev', 'kk2', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '1mbit');
-    expect(await tc.class.list({ dev: 'kk2' })).toEqual([expect.objectContaining({ classid: '1:1', ifindex: ns.ifindex('kk2') })]);
+    fx.ns.addVethPair('kk2', 'kk3');
+    expect(await fx.tc.class.list({ dev: 'kk2' })).toEqual([]);
+    fx.ns.ip('link', 'del', 'kk2');
+    fx.ns.addVethPair('kk2', 'kk3');
+    fx.ns.tc('qdisc', 'add', 'dev', 'kk2', 'root', 'handle', '1:', 'htb');
+    fx.ns.tc('class', 'add', 'dev', 'kk2', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '1mbit');
+    expect(await fx.tc.class.list({ dev: 'kk2' })).toEqual([expect.objectContaining({ classid: '1:1', ifindex: fx.ns.ifindex('kk2') })]);
   });
 
   ktest('closed, and Symbol.asyncDispose closes', async () => {
-    const other = await Tc.open({ netns: ns.name });
+    const other = await Tc.open({ netns: fx.ns.name });
     expect(other.closed).toBe(false);
     await other[Symbol.asyncDispose]();
     expect(other.closed).toBe(true);
