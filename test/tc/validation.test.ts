@@ -123,6 +123,9 @@ describe('option objects and specs (issue 15 §4)', () => {
       expect(await codeOf(() => qdiscRequest('add', { dev: 1, kind: 'fq_codel', options: { ceThresholdSelector } } as never, 1, ctx))).toBe('EINVAL');
     }
     expect(await codeOf(() => filterRequest('add', { dev: 1, kind: 'u32', options: { indev: 'kk0\0junk' } }, 1, ctx))).toBe('EINVAL');
+    for (const match of ['x', [null], [5], [{ ip: 'dport', value: 80, mak: 0xff }], [{ ip: 'dst', value: '10.0.0.0/8', mask: 1 }], [{ u32: 1, mask: 1, at: 0, x: 1 }], [{ at: 0 }]]) {
+      expect(await codeOf(() => filterRequest('add', { dev: 1, kind: 'u32', options: { match } } as never, 1, ctx))).toBe('EINVAL');
+    }
     expect(await codeOf(() => qdiscRequest('delete', { dev: 1, kind: 'pfifo\0junk' } as never, 1, ctx))).toBe('EINVAL');
   });
 

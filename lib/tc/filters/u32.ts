@@ -9,7 +9,7 @@ import { isIPv4 } from 'node:net';
 import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
 import { formatHandle, parseClassId, type Handle } from '../handle';
-import { cString, integerIn, invalid, oneOf, options } from '../../validate';
+import { arrayOf, cString, integerIn, invalid, knownKeys, oneOf, options, plainObject } from '../../validate';
 import { U32_MAX } from '../units';
 import type { FilterCodec } from '../kinds/codec';
 
@@ -138,10 +138,13 @@ function ipv4Word(addr: string, field: string): number {
   return addr.split('.').reduce((acc, o) => acc * 256 + Number(o), 0) >>> 0;
 }
 
-function addMatch(keys: Key[], m: U32Match, i: number): void {
-  const field = `u32.match[${i}]`;
-  if (typeof m !== 'object' || m === null) throw invalid(field, m, 'a match object');
+const MATCH_FORMS = '{ ip: ... }, { u32 }, { u16 } or { u8 }';
+
+function addMatch(keys: Key[], field: string, value: unknown): void {
+  const m = plainObject(field, value, `a match object: ${MATCH_FORMS}`) as U32Match;
   if ('ip' in m) {
+    // src and dst take a prefix, which is their mask
+    knownKeys(field, m, m.ip === 'src' || m.ip === 'dst' ? ['ip', 'value'] : ['ip', 'value', 'mask']);
     switch (m.ip) {
       case 'src':
       case 'dst': {
@@ -170,20 +173,21 @@ function addMatch(keys: Key[], m: U32Match, i: number): void {
         throw invalid(`${field}.ip`, (m as { ip: unknown }).ip, 'one of src, dst, sport, dport, protocol, tos');
     }
   }
+  const width = (['u32', 'u16', 'u8'] as const).find((k) => k in m);
+  if (width === undefined) throw invalid(field, m, MATCH_FORMS);
+  knownKeys(field, m, [width, 'mask', 'at']);
   const at = integerIn(`${field}.at`, (m as { at: unknown }).at, 0, 0x7fffffff);
   if ('u32' in m) packKey(keys, integerIn(`${field}.u32`, m.u32, 0, U32_MAX), integerIn(`${field}.mask`, m.mask, 0, U32_MAX), at, field);
   else if ('u16' in m) packKey16(keys, integerIn(`${field}.u16`, m.u16, 0, 0xffff), integerIn(`${field}.mask`, m.mask, 0, 0xffff), at, field);
   else if ('u8' in m) packKey8(keys, integerIn(`${field}.u8`, m.u8, 0, 0xff), integerIn(`${field}.mask`, m.mask, 0, 0xff), at, field);
-  else throw invalid(field, m, '{ ip: ... }, { u32 }, { u16 } or { u8 }');
 }
 
 const KEYS = ['match', 'classid', 'indev', 'divisor', 'skip'] as const;
 
 function encode(w: ByteWriter, value: unknown): void {
   const o = options<U32Options>('u32', value, KEYS);
-  if (o.match !== undefined && !Array.isArray(o.match)) throw invalid('u32.match', o.match, 'an array of matches');
   const keys: Key[] = [];
-  (o.match ?? []).forEach((m, i) => addMatch(keys, m, i));
+  if (o.match !== undefined) arrayOf('u32.match', o.match, (field, m) => addMatch(keys, field, m));
   const classid = o.classid === undefined ? undefined : parseClassId(o.classid, 'u32.classid');
   let divisor: number | undefined;
   if (o.divisor !== undefined) {
