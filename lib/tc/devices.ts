@@ -6,7 +6,8 @@
  * read, so that a name another device takes over leads to the new device.
  * @module
  */
-import { invalidArgument, KernkitError } from '../errors';
+import { describeValue, KernkitError } from '../errors';
+import { cString, integerIn } from '../validate';
 import { AttrTable, MessageWriter, StructReader, nl, type NetlinkMessage, type NetlinkSocket } from '../netlink';
 import type { Device } from './requests';
 
@@ -70,9 +71,9 @@ export class DeviceTable {
 
   /** The index for `dev` if it is a number or already known; undefined otherwise. */
   cached(dev: Device): number | undefined {
-    if (typeof dev === 'number') return checkIndex(dev);
-    if (typeof dev !== 'string' || dev === '' || dev.length > MAX_NAME) throw invalidArgument('dev', dev, `a device name of 1..${MAX_NAME} characters, or an interface index`);
-    return this.byName.get(dev);
+    if (typeof dev === 'number') return integerIn('dev', dev, 1, 0x7fffffff, 'EINVAL');
+    const name = cString('dev', dev, { nonEmpty: true, maxLength: MAX_NAME, expected: 'a device name of 1..15 characters, or an interface index' });
+    return this.byName.get(name);
   }
 
   /** The index of `dev`, asking the kernel for names not yet known (`ENODEV` if there is none). */
@@ -97,9 +98,7 @@ export class DeviceTable {
     try {
       reply = await this.socket.request(req, `dev ${JSON.stringify(name)}`);
     } catch (err) {
-      if (err instanceof KernkitError && err.code === 'ENODEV') {
-        throw new KernkitError(`dev ${JSON.stringify(name)}: no such device in this network namespace`, { code: 'ENODEV', errno: err.errno, op: err.op });
-      }
+      if (err instanceof KernkitError && err.code === 'ENODEV') throw noSuchDevice(name, err);
       throw err;
     }
     const link = reply.messages.find((m) => m.type === nl.RTM_NEWLINK);
@@ -107,6 +106,28 @@ export class DeviceTable {
     const { index } = linkOf(link);
     this.remember(index, name);
     return index;
+  }
+
+  /**
+   * Whether the namespace has a device with this index now (asked of the
+   * kernel). A dump for an index the kernel does not know answers with
+   * nothing rather than an error: this tells "none" from "no such device".
+   */
+  async exists(index: number): Promise<boolean> {
+    const req = new MessageWriter(nl.RTM_GETLINK, 0);
+    const at = req.zeros(nl.IFINFOMSG_LEN);
+    req.setU32(at + 4, index);
+    req.attrU32(nl.IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+    try {
+      await this.socket.request(req, `dev ${index}`);
+      return true;
+    } catch (err) {
+      if (err instanceof KernkitError && err.code === 'ENODEV') {
+        this.forget(index);
+        return false;
+      }
+      throw err;
+    }
   }
 
   /** Forgets what is known about `dev` (after the kernel said it is gone). */
@@ -144,7 +165,7 @@ export class DeviceTable {
   }
 }
 
-function checkIndex(dev: number): number {
-  if (!Number.isInteger(dev) || dev <= 0 || dev > 0x7fffffff) throw invalidArgument('dev', dev, 'an interface index is a positive 32-bit integer');
-  return dev;
+/** The `ENODEV` for a device the namespace does not have (`cause`: the kernel's own error). */
+export function noSuchDevice(dev: Device, cause?: KernkitError): KernkitError {
+  return new KernkitError(`dev ${describeValue(dev)}: no such device in this network namespace`, { code: 'ENODEV', errno: cause?.errno ?? -19, op: cause?.op });
 }

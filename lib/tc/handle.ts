@@ -3,15 +3,20 @@
  * (`1:`, `1:10`, `:10`, `root`, `ingress`, `none`), or as plain numbers.
  * @module
  */
-import { describeValue, KernkitError } from '../errors';
+import { integerIn, invalid } from '../validate';
 import { TC_H_CLSACT, TC_H_INGRESS, TC_H_MIN_EGRESS, TC_H_MIN_INGRESS, TC_H_ROOT, TC_H_UNSPEC } from './constants';
 
 /** A handle as tc writes it (`'1:10'`, `'1:'`, `'root'`) or the 32-bit number. */
 export type Handle = string | number;
 
-/** `TC_H_MAKE(major, minor)`: major is the top 16 bits. */
+/**
+ * `TC_H_MAKE(major, minor)`: major is the top 16 bits. Both must be whole
+ * numbers from 0 to 0xffff (`EINVAL` for anything else, `ERANGE` outside).
+ */
 export function makeHandle(major: number, minor: number): number {
-  return (((major & 0xffff) << 16) | (minor & 0xffff)) >>> 0;
+  integerIn('major', major, 0, 0xffff);
+  integerIn('minor', minor, 0, 0xffff);
+  return ((major << 16) | minor) >>> 0;
 }
 
 /** The major part (top 16 bits, shifted down). */
@@ -24,10 +29,6 @@ export function handleMinor(h: number): number {
   return h & 0xffff;
 }
 
-function invalidHandle(field: string, value: unknown, allowed: string): KernkitError {
-  return new KernkitError(`invalid ${field}: ${describeValue(value)} (${allowed})`, { code: 'EINVAL' });
-}
-
 const HEX = /^(?:0[xX])?[0-9a-fA-F]+$/;
 
 /** Reads a hex number as strtoul(…, 16) does for the whole string (an optional 0x prefix). */
@@ -35,11 +36,9 @@ function hex(s: string): number | undefined {
   return HEX.test(s) ? parseInt(s, 16) : undefined;
 }
 
+/** A handle given as a number: the whole 32-bit value (a fraction or a negative number is `EINVAL`, as no handle). */
 function checkNumber(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw invalidHandle(field, value, 'a 32-bit handle number, or "major:minor" in hex');
-  }
-  return value;
+  return integerIn(field, value, 0, 0xffffffff, 'EINVAL');
 }
 
 /**
@@ -50,14 +49,14 @@ function checkNumber(field: string, value: number): number {
 export function parseQdiscHandle(value: Handle, field = 'handle'): number {
   if (typeof value === 'number') {
     const h = checkNumber(field, value);
-    if (handleMinor(h) !== 0) throw invalidHandle(field, value, 'a qdisc handle has minor 0, e.g. 0x10000 for "1:"');
+    if (handleMinor(h) !== 0) throw invalid(field, value, 'a qdisc handle with minor 0, e.g. 0x10000 for "1:"');
     return h;
   }
-  if (typeof value !== 'string') throw invalidHandle(field, value, 'expected "major:" in hex or a number');
+  if (typeof value !== 'string') throw invalid(field, value, '"major:" in hex or a number');
   if (value === 'none') return TC_H_UNSPEC;
   const m = /^([^:]*)(:?)$/.exec(value);
   const major = m ? hex(m[1]) : undefined;
-  if (major === undefined || major >= 0x10000) throw invalidHandle(field, value, 'expected "major:" with major 0..ffff in hex, e.g. "1:"');
+  if (major === undefined || major >= 0x10000) throw invalid(field, value, '"major:" with major 0..ffff in hex, e.g. "1:"');
   return makeHandle(major, 0);
 }
 
@@ -68,21 +67,21 @@ export function parseQdiscHandle(value: Handle, field = 'handle'): number {
  */
 export function parseClassId(value: Handle, field = 'classid'): number {
   if (typeof value === 'number') return checkNumber(field, value);
-  if (typeof value !== 'string') throw invalidHandle(field, value, 'expected "major:minor" in hex or a number');
+  if (typeof value !== 'string') throw invalid(field, value, '"major:minor" in hex or a number');
   if (value === 'root') return TC_H_ROOT;
   if (value === 'none') return TC_H_UNSPEC;
   const colon = value.indexOf(':');
-  const allowed = 'expected "major:minor" with both parts 0..ffff in hex, e.g. "1:10"';
+  const allowed = '"major:minor" with both parts 0..ffff in hex, e.g. "1:10"';
   if (colon < 0) {
     const whole = hex(value);
-    if (whole === undefined || whole > 0xffffffff) throw invalidHandle(field, value, allowed);
+    if (whole === undefined || whole > 0xffffffff) throw invalid(field, value, allowed);
     return whole;
   }
   const majorText = value.slice(0, colon);
   const minorText = value.slice(colon + 1);
   const major = majorText === '' ? 0 : hex(majorText);
   const minor = minorText === '' ? 0 : hex(minorText);
-  if (major === undefined || minor === undefined || major >= 0x10000 || minor >= 0x10000) throw invalidHandle(field, value, allowed);
+  if (major === undefined || minor === undefined || major >= 0x10000 || minor >= 0x10000) throw invalid(field, value, allowed);
   return makeHandle(major, minor);
 }
 
@@ -105,9 +104,9 @@ export function parseFilterParent(value: Handle, field = 'parent'): number {
   return parseClassId(value, field);
 }
 
-/** Writes a handle as tc prints it: `root`, `none`, `1:`, `:10`, `1:10` (hex). */
+/** Writes a handle (a whole number, 0..0xffffffff) as tc prints it: `root`, `none`, `1:`, `:10`, `1:10` (hex). */
 export function formatHandle(h: number): string {
-  h >>>= 0;
+  integerIn('handle', h, 0, 0xffffffff);
   if (h === TC_H_ROOT) return 'root';
   if (h === TC_H_UNSPEC) return 'none';
   const major = handleMajor(h);

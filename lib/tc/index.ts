@@ -22,7 +22,7 @@ export { Psched, type LinkLayer, type BurstRounding } from './psched';
 export { parseRate, parseSize, parseTime, parseTime64, parsePercent, formatRate, formatSize, formatTime, type Rate, type Size, type Time, type Percent } from './units';
 export { parseQdiscHandle, parseClassId, formatHandle, makeHandle, type Handle } from './handle';
 export type { TcStats, TcRateEstimate } from './stats';
-export type { EstimatorOptions } from './estimator';
+export type { TcEstimatorOptions, EstimatorOptions } from './tca-rate';
 export type { FifoOptions, FifoInfo } from './kinds/fifo';
 export type { TbfOptions, TbfInfo } from './kinds/tbf';
 export type { HtbQdiscOptions, HtbQdiscInfo, HtbClassOptions, HtbClassInfo, HtbClassXstats } from './kinds/htb';

@@ -17,7 +17,7 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { KernkitError, invalidArgument, outOfRange } from '../errors';
+import { cString, integerIn, invalid, oneOf, outOfRange } from '../validate';
 import { TC_LINKLAYER_ATM, TC_LINKLAYER_ETHERNET, TC_LINKLAYER_MASK } from './constants';
 
 /** Microseconds per second: tc's time unit. */
@@ -84,8 +84,9 @@ export class Psched {
   readonly hz: number;
 
   /**
-   * From the four hex fields of `/proc/net/psched`, and the iproute2
-   * arithmetic to follow (default `'truncate'`: iproute2 up to 6.14).
+   * From the four hex fields of `/proc/net/psched` (each a whole number
+   * from 1 to 2^32-1: `EINVAL` otherwise, `ERANGE` outside), and the
+   * iproute2 arithmetic to follow (default `'truncate'`: iproute2 up to 6.14).
    */
   constructor(
     readonly t2us: number,
@@ -94,7 +95,8 @@ export class Psched {
     hz: number,
     readonly rounding: BurstRounding = 'truncate',
   ) {
-    if (rounding !== 'truncate' && rounding !== 'round-up') throw invalidArgument('burstRounding', rounding, 'expected "truncate" (iproute2 up to 6.14) or "round-up" (iproute2 6.15 and later)');
+    for (const [field, v] of [['t2us', t2us], ['us2t', us2t], ['clockRes', clockRes], ['hz', hz]] as const) integerIn(field, v, 1, 0xffffffff);
+    oneOf('burstRounding', rounding, ['truncate', 'round-up']);
     // tc_core_init(): a nanosecond clock advertises a multiplier of 1000 for old binaries; it means 1.
     const t2 = clockRes === 1000000000 ? us2t : t2us;
     this.clockFactor = clockRes / TIME_UNITS_PER_SEC;
@@ -110,8 +112,8 @@ export class Psched {
   /** Parses the text of `/proc/net/psched`. */
   static parse(text: string): Psched {
     const fields = text.trim().split(/\s+/).map((f) => parseInt(f, 16));
-    if (fields.length < 3 || fields.slice(0, 3).some((f) => !Number.isFinite(f)) || fields[1] === 0) {
-      throw new KernkitError(`psched: cannot parse ${JSON.stringify(text)}`, { code: 'EINVAL' });
+    if (fields.length < 3 || fields.slice(0, 3).some((f) => !(f >= 1 && f <= 0xffffffff))) {
+      throw invalid('psched', text, 'the text of /proc/net/psched: four hex numbers, the first three non-zero');
     }
     // __get_hz(): the clock rate is the fourth field when the third is 1000000.
     const hz = fields[2] === 1000000 && Number.isFinite(fields[3]) && fields[3] > 0 ? fields[3] : DEFAULT_HZ;
@@ -120,7 +122,7 @@ export class Psched {
 
   /** Reads `/proc/net/psched` (or `file`). */
   static async read(file = '/proc/net/psched'): Promise<Psched> {
-    return Psched.parse(await readFile(file, 'utf8'));
+    return Psched.parse(await readFile(cString('file', file, { nonEmpty: true, expected: 'a path' }), 'utf8'));
   }
 
   /** `tc_core_time2big`: would `us` microseconds overflow 32-bit ticks? */
@@ -147,7 +149,7 @@ export class Psched {
     const us = TIME_UNITS_PER_SEC * (size / rate);
     const ticks = this.rounding === 'round-up' ? Math.ceil(us * this.tickInUsec) : this.time2tick(us);
     if (!(us < TWO_32) || !(ticks < TWO_32)) {
-      throw outOfRange(field, size, `sending ${size} bytes at ${rate} bytes/s takes ${Math.round(us)}us, beyond the kernel's 32-bit tick count (about 274s)`);
+      throw outOfRange(field, size, `a size sent within the kernel's 32-bit tick count (about 274s); at ${rate} bytes/s it takes ${Math.round(us)}us`);
     }
     return ticks;
   }

@@ -4,21 +4,20 @@
  * is already an index), so that it can be compared with what iproute2 sends.
  * @module
  */
-import { invalidArgument } from '../errors';
 import { MessageWriter, nl } from '../netlink';
 import { ETH_P_8021Q, ETH_P_ALL, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, TCA_CHAIN, TCA_DUMP_INVISIBLE, TCA_EGRESS_BLOCK, TCA_INGRESS_BLOCK, TCA_KIND, TCA_RATE, TC_H_INGRESS, TC_H_ROOT } from './constants';
-import { estimatorBytes, setupEstimator, type EstimatorOptions } from './estimator';
+import { estimatorBytes, setupEstimator, type TcEstimatorOptions } from './tca-rate';
 import type { FifoOptions } from './kinds/fifo';
 import type { FqOptions } from './kinds/fq';
 import type { FqCodelOptions } from './kinds/fq_codel';
 import type { HtbClassOptions, HtbQdiscOptions } from './kinds/htb';
-import { FILTER_KINDS, QDISC_KINDS, type CodecContext } from './kinds';
+import { FILTER_KINDS, QDISC_KINDS, type CodecContext, type QdiscCodec } from './kinds';
 import type { NetemOptions } from './kinds/netem';
 import type { TbfOptions } from './kinds/tbf';
 import type { U32Options } from './filters/u32';
 import { handleMajor, makeHandle, parseClassId, parseFilterParent, parseParent, parseQdiscHandle, type Handle } from './handle';
 import { writeTcMsg } from './tcmsg';
-import { parseUint } from './units';
+import { cString, integerIn, invalid, oneOf, options } from '../validate';
 
 /** A device: its name in the namespace, or its interface index. */
 export type Device = string | number;
@@ -39,7 +38,7 @@ export interface QdiscTarget {
 /** Options common to qdisc add/replace/change. */
 export interface QdiscCommon extends QdiscTarget {
   /** A rate estimator (`estimator INTERVAL TIME_CONSTANT`). */
-  estimator?: EstimatorOptions;
+  estimator?: TcEstimatorOptions;
   /** Shared ingress filter block (`ingress_block`), for ingress/clsact. */
   ingressBlock?: number;
   /** Shared egress filter block (`egress_block`), for clsact. */
@@ -73,7 +72,7 @@ export interface ClassSpec {
   /** The parent class or qdisc (`'1:1'`, `'1:'`); defaults to the qdisc the class id names (`'1:'` for `'1:10'`). */
   parent?: Handle;
   /** A rate estimator. */
-  estimator?: EstimatorOptions;
+  estimator?: TcEstimatorOptions;
   /** The kind (the qdisc's). */
   kind: 'htb';
   /** The kind's class options. */
@@ -110,7 +109,7 @@ export interface FilterTarget {
 }
 
 /** A filter with its kind and options. */
-export type FilterSpec = FilterTarget & { estimator?: EstimatorOptions } & { kind: 'u32'; options?: U32Options };
+export type FilterSpec = FilterTarget & { estimator?: TcEstimatorOptions } & { kind: 'u32'; options?: U32Options };
 
 /** Which filter(s) to delete: a whole priority, or with kind and handle one filter. */
 export type FilterDeleteSpec = FilterTarget & { kind?: 'u32' };
@@ -137,44 +136,61 @@ const CLASS_FLAGS: Record<Operation, number> = {
   delete: 0,
 };
 
-function kindCodec(kind: unknown, field = 'kind') {
-  const codec = typeof kind === 'string' ? QDISC_KINDS.get(kind) : undefined;
-  if (!codec) throw invalidArgument(field, kind, `one of ${[...QDISC_KINDS.keys()].join(', ')}`);
-  return codec;
+/** The keys each kind of spec takes: any other is `EINVAL`, so that a misspelt option is not silently left out. */
+const TARGET_KEYS = ['dev', 'parent', 'handle'] as const;
+const QDISC_KEYS = [...TARGET_KEYS, 'kind', 'options', 'estimator', 'ingressBlock', 'egressBlock'] as const;
+const QDISC_DELETE_KEYS = [...TARGET_KEYS, 'kind'] as const;
+const CLASS_KEYS = ['dev', 'classid', 'parent', 'estimator', 'kind', 'options'] as const;
+const CLASS_DELETE_KEYS = ['dev', 'classid', 'parent'] as const;
+const FILTER_DELETE_KEYS = ['dev', 'parent', 'prio', 'protocol', 'handle', 'chain', 'kind'] as const;
+const FILTER_KEYS = [...FILTER_DELETE_KEYS, 'estimator', 'options'] as const;
+
+/** The spec of an operation (`qdisc add`, ...): a plain object with only the keys that operation takes. */
+function checkSpec<T extends object>(op: string, value: unknown, known: readonly string[]): T {
+  if (value === undefined) throw invalid(op, value, `an object with ${known.join(', ')}`);
+  return options<T>(op, value, known) as T;
 }
 
-function writeEstimator(w: MessageWriter, est: EstimatorOptions | undefined): void {
+/** IFNAMSIZ - 1: the longest name TCA_KIND and device names take. */
+const MAX_NAME = 15;
+
+function kindCodec(kind: unknown): QdiscCodec {
+  return QDISC_KINDS.get(oneOf('kind', kind, [...QDISC_KINDS.keys()])) as QdiscCodec;
+}
+
+function writeEstimator(w: MessageWriter, est: TcEstimatorOptions | undefined): void {
   if (est === undefined) return;
-  if (typeof est !== 'object' || est === null) throw invalidArgument('estimator', est, 'expected { interval, timeConstant }');
   w.attr(TCA_RATE, estimatorBytes(setupEstimator(est)), 'estimator');
 }
 
 /** The RTM_NEWQDISC/RTM_DELQDISC message for a qdisc operation. */
-export function qdiscRequest(op: Operation, spec: QdiscSpec | QdiscDeleteSpec, ifindex: number, ctx: CodecContext): MessageWriter {
+export function qdiscRequest(op: Operation, value: QdiscSpec | QdiscDeleteSpec, ifindex: number, ctx: CodecContext): MessageWriter {
+  const spec = checkSpec<QdiscSpec | QdiscDeleteSpec>(`qdisc ${op}`, value, op === 'delete' ? QDISC_DELETE_KEYS : QDISC_KEYS);
   const w = new MessageWriter(op === 'delete' ? nl.RTM_DELQDISC : nl.RTM_NEWQDISC, QDISC_FLAGS[op], op === 'delete' ? 64 : REQUEST_CAPACITY);
   const hookKind = spec.kind === 'ingress' || spec.kind === 'clsact';
   const parent = spec.parent === undefined ? (hookKind ? TC_H_INGRESS : TC_H_ROOT) : parseParent(spec.parent);
   let handle = spec.handle === undefined ? 0 : parseQdiscHandle(spec.handle);
-  if (hookKind && parent !== TC_H_INGRESS) throw invalidArgument('parent', spec.parent, `${spec.kind} attaches at "ingress"`);
+  if (hookKind && parent !== TC_H_INGRESS) throw invalid('parent', spec.parent, `"ingress": ${spec.kind} attaches there`);
   // tc's `ingress`/`clsact` keywords: the fixed parent with handle ffff:.
   if (parent === TC_H_INGRESS && spec.handle === undefined) handle = makeHandle(TC_H_INGRESS >>> 16, 0);
   writeTcMsg(w, { ifindex, handle, parent, info: 0 });
   if (op === 'delete') {
-    if (spec.kind !== undefined) w.attrString(TCA_KIND, String(spec.kind), 'kind');
+    if (spec.kind !== undefined) w.attrString(TCA_KIND, cString('kind', spec.kind, { nonEmpty: true, maxLength: MAX_NAME, expected: 'a qdisc kind' }), 'kind');
     return w;
   }
   const s = spec as QdiscSpec;
   const codec = kindCodec(s.kind);
   w.attrString(TCA_KIND, codec.kind, 'kind');
   writeEstimator(w, s.estimator);
-  if (s.ingressBlock !== undefined) w.attrU32(TCA_INGRESS_BLOCK, parseUint(s.ingressBlock, 'ingressBlock', 0xffffffff, 1), 'ingressBlock');
-  if (s.egressBlock !== undefined) w.attrU32(TCA_EGRESS_BLOCK, parseUint(s.egressBlock, 'egressBlock', 0xffffffff, 1), 'egressBlock');
+  if (s.ingressBlock !== undefined) w.attrU32(TCA_INGRESS_BLOCK, integerIn('ingressBlock', s.ingressBlock, 1, 0xffffffff), 'ingressBlock');
+  if (s.egressBlock !== undefined) w.attrU32(TCA_EGRESS_BLOCK, integerIn('egressBlock', s.egressBlock, 1, 0xffffffff), 'egressBlock');
   codec.encode(w, s.options, ctx);
   return w;
 }
 
 /** The RTM_NEWTCLASS/RTM_DELTCLASS message for a class operation. */
-export function classRequest(op: Operation, spec: ClassSpec | ClassDeleteSpec, ifindex: number, ctx: CodecContext): MessageWriter {
+export function classRequest(op: Operation, value: ClassSpec | ClassDeleteSpec, ifindex: number, ctx: CodecContext): MessageWriter {
+  const spec = checkSpec<ClassSpec | ClassDeleteSpec>(`class ${op}`, value, op === 'delete' ? CLASS_DELETE_KEYS : CLASS_KEYS);
   const w = new MessageWriter(op === 'delete' ? nl.RTM_DELTCLASS : nl.RTM_NEWTCLASS, CLASS_FLAGS[op], op === 'delete' ? 64 : REQUEST_CAPACITY);
   const classid = parseClassId(spec.classid, 'classid');
   const parent = spec.parent === undefined ? (op === 'delete' ? 0 : makeHandle(handleMajor(classid), 0)) : parseClassId(spec.parent, 'parent');
@@ -182,7 +198,7 @@ export function classRequest(op: Operation, spec: ClassSpec | ClassDeleteSpec, i
   if (op === 'delete') return w;
   const s = spec as ClassSpec;
   const codec = kindCodec(s.kind);
-  if (!codec.classes) throw invalidArgument('kind', s.kind, `${s.kind} is classless`);
+  if (!codec.classes) throw invalid('kind', s.kind, `a classful kind (${s.kind} is classless)`);
   w.attrString(TCA_KIND, codec.kind, 'kind');
   writeEstimator(w, s.estimator);
   codec.classes.encode(w, s.options, ctx);
@@ -194,8 +210,9 @@ const PROTOCOL_NUMBERS: Record<string, number> = { all: ETH_P_ALL, ip: ETH_P_IP,
 /** An ETH_P_* protocol in network byte order, as tc puts it in tcm_info's low 16 bits. */
 export function protocolValue(p: FilterProtocol): number {
   const n = typeof p === 'string' ? PROTOCOL_NUMBERS[p.toLowerCase()] : p;
-  if (n === undefined) throw invalidArgument('protocol', p, `one of ${Object.keys(PROTOCOL_NUMBERS).join(', ')}, or an ETH_P_* number`);
-  const v = parseUint(n, 'protocol', 0xffff);
+  const expected = `one of ${Object.keys(PROTOCOL_NUMBERS).join(', ')}, or an ETH_P_* number from 0 to 65535`;
+  if (n === undefined) throw invalid('protocol', p, expected);
+  const v = integerIn('protocol', n, 0, 0xffff);
   return ((v & 0xff) << 8) | (v >>> 8);
 }
 
@@ -207,21 +224,21 @@ export function protocolName(netOrder: number): FilterProtocol {
 }
 
 /** The RTM_NEWTFILTER/RTM_DELTFILTER message for a filter operation. */
-export function filterRequest(op: Operation, spec: FilterSpec | FilterDeleteSpec, ifindex: number, ctx: CodecContext): MessageWriter {
+export function filterRequest(op: Operation, value: FilterSpec | FilterDeleteSpec, ifindex: number, ctx: CodecContext): MessageWriter {
+  const spec = checkSpec<FilterSpec | FilterDeleteSpec>(`filter ${op}`, value, op === 'delete' ? FILTER_DELETE_KEYS : FILTER_KEYS);
   const w = new MessageWriter(op === 'delete' ? nl.RTM_DELTFILTER : nl.RTM_NEWTFILTER, CLASS_FLAGS[op]);
   const parent = spec.parent === undefined ? 0 : parseFilterParent(spec.parent);
-  const prio = spec.prio === undefined ? 0 : parseUint(spec.prio, 'prio', 0xffff);
+  const prio = spec.prio === undefined ? 0 : integerIn('prio', spec.prio, 0, 0xffff);
   // tc fills in ETH_P_ALL only when creating.
   const protocol = spec.protocol !== undefined ? protocolValue(spec.protocol) : op === 'add' || op === 'replace' ? protocolValue('all') : 0;
-  const codec = spec.kind === undefined ? undefined : FILTER_KINDS.get(spec.kind);
-  if (spec.kind !== undefined && !codec) throw invalidArgument('kind', spec.kind, `one of ${[...FILTER_KINDS.keys()].join(', ')}`);
+  const codec = spec.kind === undefined ? undefined : FILTER_KINDS.get(oneOf('kind', spec.kind, [...FILTER_KINDS.keys()]));
   let handle = 0;
   if (spec.handle !== undefined) {
-    if (!codec?.parseHandle) throw invalidArgument('handle', spec.handle, 'a filter handle needs the filter kind');
+    if (!codec?.parseHandle) throw invalid('handle', spec.handle, 'no handle without the filter\'s kind, which gives it its syntax');
     handle = codec.parseHandle(spec.handle, 'handle');
   }
   writeTcMsg(w, { ifindex, handle, parent, info: ((prio << 16) | protocol) >>> 0 });
-  if (spec.chain !== undefined) w.attrU32(TCA_CHAIN, parseUint(spec.chain, 'chain'), 'chain');
+  if (spec.chain !== undefined) w.attrU32(TCA_CHAIN, integerIn('chain', spec.chain, 0, 0xffffffff), 'chain');
   if (codec) w.attrString(TCA_KIND, codec.kind, 'kind');
   if (op !== 'delete' && codec) codec.encode(w, (spec as FilterSpec).options, ctx);
   if (op !== 'delete') writeEstimator(w, (spec as FilterSpec).estimator);

@@ -5,10 +5,11 @@
  * NETLINK_ROUTE socket and answered with the kernel's own errors.
  * @module
  */
-import { invalidArgument, KernkitError } from '../errors';
+import { KernkitError } from '../errors';
+import { boolean, cString, integerIn, invalid, oneOf, options } from '../validate';
 import { AttrTable, NetlinkSocket, nl, type MessageWriter, type NetlinkMessage, type NetlinkSocketOptions } from '../netlink';
 import { TCA_CHAIN, TCA_HW_OFFLOAD, TCA_KIND, TCA_OPTIONS, TCMSG_LEN, TC_H_ROOT } from './constants';
-import { DeviceTable } from './devices';
+import { DeviceTable, noSuchDevice } from './devices';
 import { formatHandle, handleMajor, makeHandle, parseClassId, parseFilterParent, parseQdiscHandle, parseParent, type Handle } from './handle';
 import { FILTER_KINDS, QDISC_KINDS, type CodecContext } from './kinds';
 import { Psched, type BurstRounding } from './psched';
@@ -34,7 +35,8 @@ import {
 import type { U32Info } from './filters/u32';
 import { decodeStats, type TcStats } from './stats';
 import { readTcMsg, type TcMsg } from './tcmsg';
-import { parseUint } from './units';
+
+const OPEN_KEYS = ['netns', 'pid', 'psched', 'burstRounding'] as const;
 
 /** Where to open tc: the caller's network namespace by default, or another by name, path or pid. */
 export interface TcOpenOptions extends Pick<NetlinkSocketOptions, 'netns' | 'pid'> {
@@ -155,6 +157,8 @@ export class Tc {
   /** @internal */
   readonly devices: DeviceTable;
 
+  private isClosed = false;
+
   private constructor(
     /** The netlink socket requests go through. @internal */
     readonly socket: NetlinkSocket,
@@ -170,14 +174,26 @@ export class Tc {
   /**
    * Opens tc in the caller's network namespace, or in another:
    * `{ netns: 'blue' }` (a name as `ip netns add` makes), `{ netns: '/proc/1234/ns/net' }`,
-   * or `{ pid: 1234 }`.
+   * or `{ pid: 1234 }`. Options are checked before anything is opened:
+   * anything but an object (or undefined), an unknown key, a netns with a NUL
+   * byte, a `psched` that is not a {@link Psched} are `EINVAL`.
    */
-  static async open(options: TcOpenOptions = {}): Promise<Tc> {
-    let psched = options.psched ?? (await Psched.read());
-    if (options.burstRounding !== undefined) psched = psched.withRounding(options.burstRounding);
+  static async open(value?: TcOpenOptions): Promise<Tc> {
+    const o = options<TcOpenOptions>('options', value, OPEN_KEYS);
+    // A NUL would end the path early: the namespace opened would not be the one named.
+    if (o.netns !== undefined) cString('netns', o.netns, { nonEmpty: true, expected: 'a namespace name or an absolute path' });
+    if (o.psched !== undefined && !(o.psched instanceof Psched)) throw invalid('psched', o.psched, 'a Psched (from Psched.read() or Psched.parse())');
+    if (o.burstRounding !== undefined) oneOf('burstRounding', o.burstRounding, ['truncate', 'round-up']);
+    let psched = o.psched ?? (await Psched.read());
+    if (o.burstRounding !== undefined) psched = psched.withRounding(o.burstRounding);
     // Link notifications keep the device-name cache true (see DeviceTable).
-    const socket = await NetlinkSocket.open({ netns: options.netns, pid: options.pid, groups: [nl.RTNLGRP_LINK] });
+    const socket = await NetlinkSocket.open({ netns: o.netns, pid: o.pid, groups: [nl.RTNLGRP_LINK] });
     return new Tc(socket, psched);
+  }
+
+  /** True once {@link Tc.close} has been called. */
+  get closed(): boolean {
+    return this.isClosed;
   }
 
   /**
@@ -186,7 +202,13 @@ export class Tc {
    * already have been carried out by the kernel.
    */
   close(): Promise<void> {
+    this.isClosed = true;
     return this.socket.close();
+  }
+
+  /** `await using tc = await Tc.open()` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** @internal */
@@ -202,8 +224,8 @@ export class Tc {
    * @internal
    */
   async modify(op: string, spec: unknown, build: (ifindex: number) => MessageWriter): Promise<TcResult> {
-    const dev = requireDev(spec, op);
-    const msg = build(0);
+    const msg = build(0); // checks the whole spec first
+    const dev = (spec as { dev: Device }).dev;
     const cached = this.devices.cached(dev);
     const ifindex = cached ?? (await this.devices.index(dev));
     msg.setU32(TCM_IFINDEX_OFFSET, ifindex);
@@ -219,17 +241,44 @@ export class Tc {
     }
   }
 
+  /**
+   * The decoded entries of a dump for one device (all devices when `dev` is
+   * undefined) that `keep` selects. The kernel answers a dump for an index
+   * it does not know with nothing, not an error: an empty answer is checked,
+   * and a device that is gone is `ENODEV`. A cached name whose device is
+   * gone is looked up again once, as for changes.
+   * @internal
+   */
+  async dumpOf(dev: Device | undefined, op: string, what: string, request: (ifindex: number) => MessageWriter, keep: (e: Decoded, ifindex: number) => boolean): Promise<Decoded[]> {
+    for (let attempt = 0; ; attempt++) {
+      const ifindex = dev === undefined ? 0 : await this.devices.index(dev);
+      const msgs = await this.socket.dump(request(ifindex), op);
+      const entries = msgs.map((m) => decodeEntry(m, what)).filter((e) => keep(e, ifindex));
+      if (entries.length > 0 || dev === undefined || (await this.devices.exists(ifindex))) return entries;
+      if (typeof dev !== 'string' || attempt > 0) throw noSuchDevice(dev);
+      this.devices.forget(dev); // its name may belong to another device now
+    }
+  }
+
   /** @internal */
   async names(entries: Decoded[]): Promise<Map<number, string>> {
     return this.devices.names(entries.map((e) => e.msg.ifindex));
   }
 }
 
-function requireDev(spec: unknown, op: string): Device {
-  if (typeof spec !== 'object' || spec === null) throw invalidArgument(op, spec, 'expected an object with at least dev');
-  const dev = (spec as { dev?: unknown }).dev;
-  if (typeof dev !== 'string' && typeof dev !== 'number') throw invalidArgument('dev', dev, 'a device name or interface index');
-  return dev;
+const LIST_KEYS = {
+  qdisc: ['dev', 'handle', 'parent', 'invisible'],
+  class: ['dev', 'parent', 'classid'],
+  filter: ['dev', 'parent', 'prio', 'protocol', 'chain'],
+} as const;
+
+/** The filter of a listing: `undefined` (qdiscs only) or an object with only the keys that listing takes. */
+function listFilter<T extends object>(what: keyof typeof LIST_KEYS, value: unknown, devRequired: boolean): Partial<T> & { dev?: Device } {
+  const field = `${what} list`;
+  if (devRequired && value === undefined) throw invalid(field, value, `an object with dev and optionally ${LIST_KEYS[what].slice(1).join(', ')}`);
+  const o = options<T & { dev?: Device }>(field, value, LIST_KEYS[what]);
+  if (devRequired && o.dev === undefined) throw invalid('dev', undefined, 'a device name or an interface index (required)');
+  return o;
 }
 
 /** Qdisc operations; see {@link Tc.qdisc}. */
@@ -263,15 +312,21 @@ export class TcQdiscs {
   }
 
   /** `tc -s qdisc show [dev D]`: qdiscs with options and statistics; filter by handle or parent. */
-  async list(filter: { dev?: Device; handle?: Handle; parent?: Handle; invisible?: boolean } = {}): Promise<QdiscInfo[]> {
-    const handle = filter.handle === undefined ? undefined : parseQdiscHandle(filter.handle);
-    const parent = filter.parent === undefined ? undefined : parseParent(filter.parent);
-    const ifindex = filter.dev === undefined ? 0 : await this.tc.devices.index(filter.dev);
-    const msgs = await this.tc.socket.dump(qdiscDumpRequest(ifindex, filter.invisible === true), 'qdisc list');
+  async list(filter?: { dev?: Device; handle?: Handle; parent?: Handle; invisible?: boolean }): Promise<QdiscInfo[]> {
+    const f = listFilter<NonNullable<typeof filter>>('qdisc', filter, false);
+    const handle = f.handle === undefined ? undefined : parseQdiscHandle(f.handle);
+    const parent = f.parent === undefined ? undefined : parseParent(f.parent);
+    const invisible = f.invisible === undefined ? false : boolean('invisible', f.invisible);
+    if (f.dev !== undefined) this.tc.devices.cached(f.dev); // checked before any request
     const ctx = this.tc.context('qdisc list');
-    const entries = msgs
-      .map((m) => decodeEntry(m, 'qdisc'))
-      .filter((e) => (!ifindex || e.msg.ifindex === ifindex) && (handle === undefined || e.msg.handle === handle) && (parent === undefined || e.msg.parent === parent));
+    // A device has at least its root qdisc (noqueue): a device's empty list means the device is gone.
+    const entries = await this.tc.dumpOf(
+      f.dev,
+      'qdisc list',
+      'qdisc',
+      (ifindex) => qdiscDumpRequest(ifindex, invisible),
+      (e, ifindex) => (!ifindex || e.msg.ifindex === ifindex) && (handle === undefined || e.msg.handle === handle) && (parent === undefined || e.msg.parent === parent),
+    );
     const names = await this.tc.names(entries);
     return entries.map(({ msg, attrs, kind }) => {
       const codec = QDISC_KINDS.get(kind);
@@ -338,15 +393,19 @@ export class TcClasses {
 
   /** `tc -s class show dev D [parent P]`: a device's classes with options and statistics. */
   async list(filter: { dev: Device; parent?: Handle; classid?: Handle }): Promise<ClassInfo[]> {
-    const dev = requireDev(filter, 'class list');
-    const parent = filter.parent === undefined ? 0 : parseClassId(filter.parent, 'parent');
-    const classid = filter.classid === undefined ? undefined : parseClassId(filter.classid, 'classid');
-    const ifindex = await this.tc.devices.index(dev);
-    const msgs = await this.tc.socket.dump(classDumpRequest(ifindex, parent === TC_H_ROOT ? 0 : makeHandle(handleMajor(parent), 0)), 'class list');
+    const f = listFilter<typeof filter>('class', filter, true);
+    const parent = f.parent === undefined ? 0 : parseClassId(f.parent, 'parent');
+    const classid = f.classid === undefined ? undefined : parseClassId(f.classid, 'classid');
+    this.tc.devices.cached(f.dev as Device);
+    const dumpParent = parent === TC_H_ROOT ? 0 : makeHandle(handleMajor(parent), 0);
     const ctx = this.tc.context('class list');
-    const entries = msgs
-      .map((m) => decodeEntry(m, 'class'))
-      .filter((e) => e.msg.ifindex === ifindex && (classid === undefined || e.msg.handle === classid) && underParent(e.msg, parent));
+    const entries = await this.tc.dumpOf(
+      f.dev,
+      'class list',
+      'class',
+      (ifindex) => classDumpRequest(ifindex, dumpParent),
+      (e, ifindex) => e.msg.ifindex === ifindex && (classid === undefined || e.msg.handle === classid) && underParent(e.msg, parent),
+    );
     const names = await this.tc.names(entries);
     return entries.map(({ msg, attrs, kind }) => {
       const cls = QDISC_KINDS.get(kind)?.classes;
@@ -404,16 +463,21 @@ export class TcFilters {
    * one priority or protocol.
    */
   async list(filter: { dev: Device; parent?: Handle; prio?: number; protocol?: FilterProtocol; chain?: number }): Promise<FilterInfo[]> {
-    const dev = requireDev(filter, 'filter list');
-    const parent = filter.parent === undefined ? 0 : parseFilterParent(filter.parent);
-    const prio = filter.prio === undefined ? 0 : parseUint(filter.prio, 'prio', 0xffff);
-    const protocol = filter.protocol === undefined ? 0 : protocolValue(filter.protocol);
-    const chain = filter.chain === undefined ? undefined : parseUint(filter.chain, 'chain');
-    const ifindex = await this.tc.devices.index(dev);
-    const msgs = await this.tc.socket.dump(filterDumpRequest(ifindex, parent, prio, protocol, chain), 'filter list');
+    const f = listFilter<typeof filter>('filter', filter, true);
+    const parent = f.parent === undefined ? 0 : parseFilterParent(f.parent);
+    const prio = f.prio === undefined ? 0 : integerIn('prio', f.prio, 0, 0xffff);
+    const protocol = f.protocol === undefined ? 0 : protocolValue(f.protocol);
+    const chain = f.chain === undefined ? undefined : integerIn('chain', f.chain, 0, 0xffffffff);
+    this.tc.devices.cached(f.dev as Device);
     const ctx = this.tc.context('filter list');
     // Handle 0 is the priority's own entry (tc prints it as a bare header line), not a filter.
-    const entries = msgs.map((m) => decodeEntry(m, 'filter')).filter((e) => e.msg.ifindex === ifindex && e.kind !== '' && e.msg.handle !== 0);
+    const entries = await this.tc.dumpOf(
+      f.dev,
+      'filter list',
+      'filter',
+      (ifindex) => filterDumpRequest(ifindex, parent, prio, protocol, chain),
+      (e, ifindex) => e.msg.ifindex === ifindex && e.kind !== '' && e.msg.handle !== 0,
+    );
     const names = await this.tc.names(entries);
     return entries.map(({ msg, attrs, kind }) => {
       const codec = FILTER_KINDS.get(kind);

@@ -3,10 +3,12 @@
  * `get_time`, `get_time64`, `parse_percent` and their printers). A string
  * takes tc's suffixes; a plain number means what a bare number means to tc:
  * bits per second for a rate, bytes for a size, microseconds for a time
- * (nanoseconds for the few 64-bit times).
+ * (nanoseconds for the few 64-bit times). A string is rounded as tc rounds it
+ * (`'1.5'` bytes is 1); a number must be a whole count (`1.5` is `EINVAL`),
+ * since nothing in between can be sent.
  * @module
  */
-import { describeValue, invalidArgument, KernkitError, outOfRange } from '../errors';
+import { finite, integerIn, invalid, outOfRange } from '../validate';
 
 /** A rate: `'10mbit'`, `'1.5gbit'`, `'100KBps'`, or bits per second. */
 export type Rate = string | number;
@@ -17,7 +19,8 @@ export type Time = string | number;
 /** A percentage: `'0.5%'`, `'12'`, or a number of percent. */
 export type Percent = string | number;
 
-const U32_MAX = 0xffffffff;
+/** The largest value of the kernel's 32-bit fields. */
+export const U32_MAX = 0xffffffff;
 const TWO_64 = 18446744073709551616;
 
 // iproute2's rate suffixes (lib/utils_math.c), matched ignoring case, first match wins.
@@ -49,17 +52,25 @@ const LEADING_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/;
 /** Splits "10mbit" into 10 and "mbit", as strtod leaves it. */
 function splitNumber(field: string, text: string, allowed: string): [number, string] {
   const m = LEADING_NUMBER.exec(text);
-  if (!m) throw invalidArgument(field, text, allowed);
+  if (!m) throw invalid(field, text, allowed);
   const n = Number(m[0]);
-  if (n < 0) throw invalidArgument(field, text, `${allowed}; it cannot be negative`);
+  if (n < 0) throw invalid(field, text, `${allowed}, not negative`);
   return [n, text.slice(m[0].length)];
 }
 
-function plainNumber(field: string, value: unknown, unit: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalidArgument(field, value, `expected a string with a unit or a non-negative number of ${unit}`);
-  }
-  return value;
+/**
+ * A bare number: a whole count (of bytes, packets, bits per second, time
+ * units) from 0 to `max`. A fraction or a negative number is `EINVAL` (tc
+ * reads neither as a count), a larger one `ERANGE`.
+ */
+function wholeCount(field: string, value: number, max: number): number {
+  if (value < 0) throw invalid(field, value, `an integer from 0 to ${max}`);
+  return integerIn(field, value, 0, max);
+}
+
+/** The refusal of a suffix tc does not know. */
+function unknownUnit(field: string, value: string, suffix: string, allowed: string) {
+  return invalid(field, value, `${allowed}; unknown unit "${suffix}"`);
 }
 
 /**
@@ -70,29 +81,29 @@ export function parseRate(value: Rate, field = 'rate'): number {
   const allowed = 'a rate such as "10mbit", "1.5gbit", "100kbps", or bits per second';
   let bits: number;
   if (typeof value === 'number') {
-    bits = plainNumber(field, value, 'bits per second');
+    bits = wholeCount(field, value, Number.MAX_SAFE_INTEGER);
   } else if (typeof value === 'string') {
     const [n, suffix] = splitNumber(field, value, allowed);
     let scale = 1;
     if (suffix !== '') {
       const found = RATE_SUFFIXES.find(([name]) => name === suffix.toLowerCase());
-      if (!found) throw invalidArgument(field, value, `unknown unit "${suffix}"; ${allowed}`);
+      if (!found) throw unknownUnit(field, value, suffix, allowed);
       scale = found[1];
     }
     bits = n * scale;
   } else {
-    throw invalidArgument(field, value, allowed);
+    throw invalid(field, value, allowed);
   }
   const bytes = Math.trunc(bits / 8);
-  if (bytes >= TWO_64) throw outOfRange(field, value, 'at most 2^64-1 bytes per second');
-  if (bytes > Number.MAX_SAFE_INTEGER) throw outOfRange(field, value, 'kernkit handles rates up to 2^53-1 bytes per second');
+  if (bytes >= TWO_64) throw outOfRange(field, value, 'a rate of at most 2^64-1 bytes per second');
+  if (bytes > Number.MAX_SAFE_INTEGER) throw outOfRange(field, value, 'a rate of at most 2^53-1 bytes per second (kernkit\'s limit)');
   return bytes;
 }
 
 /** A rate that must fit the kernel's 32-bit field (iproute2's `get_rate`), in bytes per second. */
 export function parseRate32(value: Rate, field = 'rate'): number {
   const bytes = parseRate(value, field);
-  if (bytes > U32_MAX) throw outOfRange(field, value, 'at most 34.36gbit (2^32-1 bytes per second) for this option');
+  if (bytes > U32_MAX) throw outOfRange(field, value, 'a rate of at most 34.36gbit (2^32-1 bytes per second) for this option');
   return bytes;
 }
 
@@ -105,7 +116,7 @@ export function parseSize(value: Size, field = 'size'): number {
   const allowed = 'a size such as "15k", "1.5mb", "64kbit", or bytes';
   let bytes: number;
   if (typeof value === 'number') {
-    bytes = plainNumber(field, value, 'bytes');
+    bytes = wholeCount(field, value, U32_MAX);
   } else if (typeof value === 'string') {
     const [n, suffix] = splitNumber(field, value, allowed);
     const scale: Record<string, number> = {
@@ -122,13 +133,13 @@ export function parseSize(value: Size, field = 'size'): number {
       gbit: (1024 * 1024 * 1024) / 8,
     };
     const s = scale[suffix.toLowerCase()];
-    if (s === undefined) throw invalidArgument(field, value, `unknown unit "${suffix}"; ${allowed}`);
+    if (s === undefined) throw unknownUnit(field, value, suffix, allowed);
     bytes = n * s;
   } else {
-    throw invalidArgument(field, value, allowed);
+    throw invalid(field, value, allowed);
   }
   const out = Math.trunc(bytes);
-  if (out > U32_MAX) throw outOfRange(field, value, 'at most 4294967295 bytes (4gb)');
+  if (out > U32_MAX) throw outOfRange(field, value, 'a size of at most 4294967295 bytes (4gb)');
   return out;
 }
 
@@ -139,7 +150,7 @@ export function parseSizeAndCell(value: Size, field = 'burst'): { size: number; 
   const size = parseSize(sizeText, field);
   const cell = /^\d+$/.test(cellText) ? Number(cellText) : NaN;
   for (let i = 0; i < 32; i++) if (2 ** i === cell) return { size, cellLog: i };
-  throw invalidArgument(field, value, 'the cell after "/" must be a power of two, e.g. "10kb/8"');
+  throw invalid(field, value, 'a size with a cell after "/" that is a power of two, e.g. "10kb/8"');
 }
 
 const TIME_SCALE_US: Record<string, number> = { '': 1, s: 1e6, sec: 1e6, secs: 1e6, ms: 1e3, msec: 1e3, msecs: 1e3, us: 1, usec: 1, usecs: 1 };
@@ -164,17 +175,17 @@ export function parseTime(value: Time, field = 'time'): number {
   const allowed = 'a time such as "100ms", "40us", "1.5s", or microseconds';
   let us: number;
   if (typeof value === 'number') {
-    us = plainNumber(field, value, 'microseconds');
+    us = wholeCount(field, value, U32_MAX);
   } else if (typeof value === 'string') {
     const [n, suffix] = splitNumber(field, value, allowed);
     const s = TIME_SCALE_US[suffix.toLowerCase()];
-    if (s === undefined) throw invalidArgument(field, value, `unknown unit "${suffix}"; ${allowed}`);
+    if (s === undefined) throw unknownUnit(field, value, suffix, allowed);
     us = n * s;
   } else {
-    throw invalidArgument(field, value, allowed);
+    throw invalid(field, value, allowed);
   }
   const out = Math.trunc(us);
-  if (out > U32_MAX) throw outOfRange(field, value, 'at most 4294967295us (about 71 minutes)');
+  if (out > U32_MAX) throw outOfRange(field, value, 'a time of at most 4294967295us (about 71 minutes)');
   return out;
 }
 
@@ -183,17 +194,17 @@ export function parseTime64(value: Time, field = 'time'): number {
   const allowed = 'a time such as "10us", "1ms", "500ns", or nanoseconds';
   let ns: number;
   if (typeof value === 'number') {
-    ns = plainNumber(field, value, 'nanoseconds');
+    ns = wholeCount(field, value, Number.MAX_SAFE_INTEGER);
   } else if (typeof value === 'string') {
     const [n, suffix] = splitNumber(field, value, allowed);
     const s = TIME_SCALE_NS[suffix.toLowerCase()];
-    if (s === undefined) throw invalidArgument(field, value, `unknown unit "${suffix}"; ${allowed}`);
+    if (s === undefined) throw unknownUnit(field, value, suffix, allowed);
     ns = n * s;
   } else {
-    throw invalidArgument(field, value, allowed);
+    throw invalid(field, value, allowed);
   }
   const out = Math.trunc(ns);
-  if (out > Number.MAX_SAFE_INTEGER) throw outOfRange(field, value, 'at most 2^53-1 nanoseconds');
+  if (out > Number.MAX_SAFE_INTEGER) throw outOfRange(field, value, 'a time of at most 2^53-1 nanoseconds');
   return out;
 }
 
@@ -202,44 +213,28 @@ export function parsePercent(value: Percent, field = 'percent'): number {
   const allowed = 'a percentage from 0 to 100, e.g. "0.5%" or 0.5';
   let per: number;
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw invalidArgument(field, value, allowed);
-    per = value / 100;
+    per = finite(field, value, 0, 100) / 100;
   } else if (typeof value === 'string') {
     const m = LEADING_NUMBER.exec(value);
-    if (!m) throw invalidArgument(field, value, allowed);
+    if (!m) throw invalid(field, value, allowed);
     const rest = value.slice(m[0].length);
-    if (rest !== '' && rest !== '%') throw invalidArgument(field, value, allowed);
+    if (rest !== '' && rest !== '%') throw invalid(field, value, allowed);
     per = Number(m[0]) / 100;
   } else {
-    throw invalidArgument(field, value, allowed);
+    throw invalid(field, value, allowed);
   }
-  if (per > 1 || per < 0) throw outOfRange(field, value, 'from 0% to 100%');
+  if (per > 1 || per < 0) throw outOfRange(field, value, 'a percentage from 0 to 100');
   return per;
-}
-
-/** A non-negative integer option that the kernel holds in `bits` bits. */
-export function parseUint(value: unknown, field: string, max = U32_MAX, min = 0): number {
-  if (typeof value === 'string' && /^(0[xX][0-9a-fA-F]+|\d+)$/.test(value)) value = Number(value);
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw invalidArgument(field, value, `expected an integer from ${min} to ${max}`);
-  }
-  if (value < min || value > max) throw outOfRange(field, value, `from ${min} to ${max}`);
-  return value;
-}
-
-/** A boolean option. */
-export function parseBool(value: unknown, field: string): boolean {
-  if (typeof value !== 'boolean') throw invalidArgument(field, value, 'expected true or false');
-  return value;
 }
 
 /**
  * Formats bytes per second as tc prints a rate (`print_rate`, SI units):
- * `1Mbit`, `1500Kbit`, `12Gbit`.
+ * `1Mbit`, `1500Kbit`, `12Gbit`. `EINVAL` for anything but a whole number,
+ * `ERANGE` beyond 0..2^53-1.
  */
 export function formatRate(bytesPerSecond: number): string {
   const units = ['', 'K', 'M', 'G', 'T'];
-  let rate = bytesPerSecond * 8;
+  let rate = integerIn('bytesPerSecond', bytesPerSecond, 0, Number.MAX_SAFE_INTEGER) * 8;
   let i = 0;
   for (; i < units.length - 1; i++) {
     if (rate < 1000) break;
@@ -261,32 +256,21 @@ function rint(v: number): number {
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** Formats bytes as tc prints a size (`sprint_size`): `1600b`, `10Kb`, `1Mb`. */
+/** Formats bytes (a whole number, 0..2^32-1) as tc prints a size (`sprint_size`): `1600b`, `10Kb`, `1Mb`. */
 export function formatSize(bytes: number): string {
+  integerIn('bytes', bytes, 0, U32_MAX);
   const kilo = 1024;
   const mega = kilo * kilo;
   if (bytes >= mega && Math.abs(mega * rint(bytes / mega) - bytes) < 1024) return `${rint(bytes / mega)}Mb`;
   if (bytes >= kilo && Math.abs(kilo * rint(bytes / kilo) - bytes) < 16) return `${rint(bytes / kilo)}Kb`;
-  return `${bytes >>> 0}b`;
+  return `${bytes}b`;
 }
 
-/** Formats microseconds as tc prints a time (`sprint_time`): `40us`, `100ms`, `1.5s`. */
+/** Formats microseconds (a whole number, 0..2^32-1) as tc prints a time (`sprint_time`): `40us`, `100ms`, `1.5s`. */
 export function formatTime(us: number): string {
+  integerIn('us', us, 0, U32_MAX);
   if (us >= 1e6) return `${g3(us / 1e6)}s`;
   if (us >= 1e3) return `${g3(us / 1e3)}ms`;
-  return `${us >>> 0}us`;
+  return `${us}us`;
 }
 
-/** Throws unless `value` is a plain object (the options of a kind). */
-export function checkOptions(value: unknown, field: string, known: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new KernkitError(`invalid ${field}: ${describeValue(value)} (expected an object)`, { code: 'EINVAL' });
-  }
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new KernkitError(`invalid ${field}: unknown option "${key}" (known: ${known.join(', ')})`, { code: 'EINVAL' });
-    }
-  }
-  return value as Record<string, unknown>;
-}

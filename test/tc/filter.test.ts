@@ -152,8 +152,8 @@ describe('u32 filter operations', () => {
     const bad: Array<[FilterSpec['options'], RegExp]> = [
       [{ match: [{ ip: 'dst', value: '10.0.0.0/33' }] }, /u32\.match\[0\]\.value.*prefix length/],
       [{ match: [{ ip: 'src', value: '::1' }] }, /IPv4/],
-      [{ match: [{ ip: 'dport', value: 70000 }] }, /u32\.match\[0\]\.value out of range/],
-      [{ match: [{ ip: 'dport', value: 80 }, { ip: 'dport', value: 81 }] }, /u32\.match\[1\].*contradicts/],
+      [{ match: [{ ip: 'dport', value: 70000 }] }, /u32\.match\[0\]\.value: 70000 \(expected an integer from 0 to 65535\)/],
+      [{ match: [{ ip: 'dport', value: 80 }, { ip: 'dport', value: 81 }] }, /u32\.match\[1\].*agrees with the earlier ones/],
       [{ match: [{ u32: 1, mask: 1, at: 2 }] }, /multiple of 4/],
       [{ divisor: 3 }, /u32\.divisor.*power of two/],
       [{ classid: '1:x' }, /u32\.classid/],

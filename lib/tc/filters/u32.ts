@@ -6,11 +6,11 @@
  * @module
  */
 import { isIPv4 } from 'node:net';
-import { invalidArgument } from '../../errors';
 import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
 import { formatHandle, parseClassId, type Handle } from '../handle';
-import { checkOptions, parseUint } from '../units';
+import { arrayOf, cString, integerIn, invalid, knownKeys, oneOf, options, plainObject } from '../../validate';
+import { U32_MAX } from '../units';
 import type { FilterCodec } from '../kinds/codec';
 
 const TCA_U32_CLASSID = 1;
@@ -103,20 +103,20 @@ function packKey(keys: Key[], val: number, mask: number, off: number, field: str
   val = (val & mask) >>> 0;
   for (const k of keys) {
     if (k.off === off && k.offmask === 0) {
-      if (((val ^ k.val) & mask & k.mask) >>> 0) throw invalidArgument(field, val, 'contradicts an earlier match at the same offset');
+      if (((val ^ k.val) & mask & k.mask) >>> 0) throw invalid(field, val, 'a match that agrees with the earlier ones at the same offset');
       k.val = (k.val | val) >>> 0;
       k.mask = (k.mask | mask) >>> 0;
       return;
     }
   }
-  if (keys.length >= MAX_KEYS) throw invalidArgument(field, keys.length, `at most ${MAX_KEYS} keys`);
-  if (off % 4) throw invalidArgument(field, off, 'a u32 key offset must be a multiple of 4');
+  if (keys.length >= MAX_KEYS) throw invalid(field, keys.length, `at most ${MAX_KEYS} keys`);
+  if (off % 4) throw invalid(field, off, 'an offset that is a multiple of 4');
   keys.push({ val, mask: mask >>> 0, off, offmask: 0 });
 }
 
 /** pack_key16(): a 16-bit value at a 2-byte offset within a word. */
 function packKey16(keys: Key[], val: number, mask: number, off: number, field: string): void {
-  if (val > 0xffff || mask > 0xffff) throw invalidArgument(field, val, 'a 16-bit value and mask');
+  if (val > 0xffff || mask > 0xffff) throw invalid(field, val, 'a 16-bit value and mask');
   if ((off & 3) === 0) {
     val = val * 0x10000;
     mask = mask * 0x10000;
@@ -126,7 +126,7 @@ function packKey16(keys: Key[], val: number, mask: number, off: number, field: s
 
 /** pack_key8(): an 8-bit value at any byte of a word. */
 function packKey8(keys: Key[], val: number, mask: number, off: number, field: string): void {
-  if (val > 0xff || mask > 0xff) throw invalidArgument(field, val, 'an 8-bit value and mask');
+  if (val > 0xff || mask > 0xff) throw invalid(field, val, 'an 8-bit value and mask');
   const shift = [24, 16, 8, 0][off & 3];
   packKey(keys, (val * 2 ** shift) >>> 0, (mask * 2 ** shift) >>> 0, off & ~3, field);
 }
@@ -134,68 +134,71 @@ function packKey8(keys: Key[], val: number, mask: number, off: number, field: st
 const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17 };
 
 function ipv4Word(addr: string, field: string): number {
-  if (!isIPv4(addr)) throw invalidArgument(field, addr, 'an IPv4 address or prefix, e.g. "10.1.0.0/16"');
+  if (!isIPv4(addr)) throw invalid(field, addr, 'an IPv4 address or prefix, e.g. "10.1.0.0/16"');
   return addr.split('.').reduce((acc, o) => acc * 256 + Number(o), 0) >>> 0;
 }
 
-function addMatch(keys: Key[], m: U32Match, i: number): void {
-  const field = `u32.match[${i}]`;
-  if (typeof m !== 'object' || m === null) throw invalidArgument(field, m, 'expected a match object');
+const MATCH_FORMS = '{ ip: ... }, { u32 }, { u16 } or { u8 }';
+
+function addMatch(keys: Key[], field: string, value: unknown): void {
+  const m = plainObject(field, value, `a match object: ${MATCH_FORMS}`) as U32Match;
   if ('ip' in m) {
+    // src and dst take a prefix, which is their mask
+    knownKeys(field, m, m.ip === 'src' || m.ip === 'dst' ? ['ip', 'value'] : ['ip', 'value', 'mask']);
     switch (m.ip) {
       case 'src':
       case 'dst': {
-        if (typeof m.value !== 'string') throw invalidArgument(`${field}.value`, m.value, 'an IPv4 address or prefix');
+        if (typeof m.value !== 'string') throw invalid(`${field}.value`, m.value, 'an IPv4 address or prefix');
         const [addr, lenText] = m.value.split('/');
         const bits = lenText === undefined ? 32 : /^\d+$/.test(lenText) ? Number(lenText) : NaN;
-        if (!(bits >= 0 && bits <= 32)) throw invalidArgument(`${field}.value`, m.value, 'the prefix length is 0..32');
+        if (!(bits >= 0 && bits <= 32)) throw invalid(`${field}.value`, m.value, 'an IPv4 address with a prefix length from 0 to 32');
         const mask = bits === 0 ? 0 : (0xffffffff * 2 ** (32 - bits)) % 2 ** 32;
         packKey(keys, ipv4Word(addr, `${field}.value`), mask >>> 0, m.ip === 'src' ? 12 : 16, field);
         return;
       }
       case 'sport':
       case 'dport':
-        packKey16(keys, parseUint(m.value, `${field}.value`, 0xffff), m.mask === undefined ? 0xffff : parseUint(m.mask, `${field}.mask`, 0xffff), m.ip === 'sport' ? 20 : 22, field);
+        packKey16(keys, integerIn(`${field}.value`, m.value, 0, 0xffff), m.mask === undefined ? 0xffff : integerIn(`${field}.mask`, m.mask, 0, 0xffff), m.ip === 'sport' ? 20 : 22, field);
         return;
       case 'protocol': {
         const v = typeof m.value === 'string' ? PROTOCOLS[m.value] : m.value;
-        if (v === undefined) throw invalidArgument(`${field}.value`, m.value, 'a protocol number or "tcp", "udp", "icmp"');
-        packKey8(keys, parseUint(v, `${field}.value`, 0xff), m.mask === undefined ? 0xff : parseUint(m.mask, `${field}.mask`, 0xff), 9, field);
+        if (v === undefined) throw invalid(`${field}.value`, m.value, 'a protocol number or "tcp", "udp", "icmp"');
+        packKey8(keys, integerIn(`${field}.value`, v, 0, 0xff), m.mask === undefined ? 0xff : integerIn(`${field}.mask`, m.mask, 0, 0xff), 9, field);
         return;
       }
       case 'tos':
-        packKey8(keys, parseUint(m.value, `${field}.value`, 0xff), m.mask === undefined ? 0xff : parseUint(m.mask, `${field}.mask`, 0xff), 1, field);
+        packKey8(keys, integerIn(`${field}.value`, m.value, 0, 0xff), m.mask === undefined ? 0xff : integerIn(`${field}.mask`, m.mask, 0, 0xff), 1, field);
         return;
       default:
-        throw invalidArgument(`${field}.ip`, (m as { ip: unknown }).ip, 'one of src, dst, sport, dport, protocol, tos');
+        throw invalid(`${field}.ip`, (m as { ip: unknown }).ip, 'one of src, dst, sport, dport, protocol, tos');
     }
   }
-  const at = parseUint((m as { at: unknown }).at, `${field}.at`, 0x7fffffff);
-  if ('u32' in m) packKey(keys, parseUint(m.u32, `${field}.u32`), parseUint(m.mask, `${field}.mask`), at, field);
-  else if ('u16' in m) packKey16(keys, parseUint(m.u16, `${field}.u16`, 0xffff), parseUint(m.mask, `${field}.mask`, 0xffff), at, field);
-  else if ('u8' in m) packKey8(keys, parseUint(m.u8, `${field}.u8`, 0xff), parseUint(m.mask, `${field}.mask`, 0xff), at, field);
-  else throw invalidArgument(field, m, 'expected { ip: ... }, { u32 }, { u16 } or { u8 }');
+  const width = (['u32', 'u16', 'u8'] as const).find((k) => k in m);
+  if (width === undefined) throw invalid(field, m, MATCH_FORMS);
+  knownKeys(field, m, [width, 'mask', 'at']);
+  const at = integerIn(`${field}.at`, (m as { at: unknown }).at, 0, 0x7fffffff);
+  if ('u32' in m) packKey(keys, integerIn(`${field}.u32`, m.u32, 0, U32_MAX), integerIn(`${field}.mask`, m.mask, 0, U32_MAX), at, field);
+  else if ('u16' in m) packKey16(keys, integerIn(`${field}.u16`, m.u16, 0, 0xffff), integerIn(`${field}.mask`, m.mask, 0, 0xffff), at, field);
+  else if ('u8' in m) packKey8(keys, integerIn(`${field}.u8`, m.u8, 0, 0xff), integerIn(`${field}.mask`, m.mask, 0, 0xff), at, field);
 }
 
 const KEYS = ['match', 'classid', 'indev', 'divisor', 'skip'] as const;
 
-function encode(w: ByteWriter, options: unknown): void {
-  const o = checkOptions(options, 'u32 options', KEYS) as U32Options;
-  if (o.match !== undefined && !Array.isArray(o.match)) throw invalidArgument('u32.match', o.match, 'an array of matches');
+function encode(w: ByteWriter, value: unknown): void {
+  const o = options<U32Options>('u32', value, KEYS);
   const keys: Key[] = [];
-  (o.match ?? []).forEach((m, i) => addMatch(keys, m, i));
+  if (o.match !== undefined) arrayOf('u32.match', o.match, (field, m) => addMatch(keys, field, m));
   const classid = o.classid === undefined ? undefined : parseClassId(o.classid, 'u32.classid');
   let divisor: number | undefined;
   if (o.divisor !== undefined) {
-    divisor = parseUint(o.divisor, 'u32.divisor', 0x100, 1);
-    if ((divisor - 1) & divisor) throw invalidArgument('u32.divisor', o.divisor, 'a power of two from 1 to 256');
+    divisor = integerIn('u32.divisor', o.divisor, 1, 0x100);
+    if ((divisor - 1) & divisor) throw invalid('u32.divisor', o.divisor, 'a power of two from 1 to 256');
   }
-  if (o.indev !== undefined && (typeof o.indev !== 'string' || o.indev === '' || o.indev.length > 15)) {
-    throw invalidArgument('u32.indev', o.indev, 'a device name of 1..15 characters');
-  }
-  if (o.skip !== undefined && o.skip !== 'hw' && o.skip !== 'sw') throw invalidArgument('u32.skip', o.skip, '"hw" or "sw"');
+  // A NUL would end the name early: the kernel would match another device.
+  if (o.indev !== undefined) cString('u32.indev', o.indev, { nonEmpty: true, maxLength: 15, expected: 'a device name of 1..15 characters' });
+  if (o.skip !== undefined) oneOf('u32.skip', o.skip, ['hw', 'sw']);
   // An empty option set sends no TCA_OPTIONS, as tc does for a bare `u32`.
-  if (options === undefined || Object.keys(o).length === 0) return;
+  if (Object.keys(o).length === 0) return;
 
   w.nest(TCA_OPTIONS, () => {
     // Attributes in the order tc's argument loop would emit them for this spelling:
@@ -263,17 +266,17 @@ function decode(options: Uint8Array | undefined): U32Info | undefined {
 
 /** get_u32_handle(): `htid:hash:node` in hex (`800::1`), or a `0x` number. */
 function parseHandle(value: string | number, field: string): number {
-  if (typeof value === 'number') return parseUint(value, field);
-  if (typeof value !== 'string') throw invalidArgument(field, value, 'a u32 handle such as "800::1"');
+  if (typeof value === 'number') return integerIn(field, value, 0, U32_MAX);
+  if (typeof value !== 'string') throw invalid(field, value, 'a u32 handle such as "800::1"');
   const allowed = 'a u32 handle "htid:hash:node" in hex (htid < 1000, hash < 100, node < 1000), e.g. "800::1"';
   if (!value.includes(':')) {
-    if (/^0x[0-9a-fA-F]+$/.test(value)) return parseUint(parseInt(value, 16), field);
-    throw invalidArgument(field, value, allowed);
+    if (/^0x[0-9a-fA-F]+$/.test(value)) return integerIn(field, parseInt(value, 16), 0, U32_MAX);
+    throw invalid(field, value, allowed);
   }
   const parts = value.split(':');
-  if (parts.length > 3 || parts.some((p) => p !== '' && !/^[0-9a-fA-F]+$/.test(p))) throw invalidArgument(field, value, allowed);
+  if (parts.length > 3 || parts.some((p) => p !== '' && !/^[0-9a-fA-F]+$/.test(p))) throw invalid(field, value, allowed);
   const [htid, hash, node] = [0, 1, 2].map((i) => (parts[i] ? parseInt(parts[i], 16) : 0));
-  if (htid >= 0x1000 || hash >= 0x100 || node >= 0x1000) throw invalidArgument(field, value, allowed);
+  if (htid >= 0x1000 || hash >= 0x100 || node >= 0x1000) throw invalid(field, value, allowed);
   return ((htid << 20) | (hash << 12) | node) >>> 0;
 }
 

@@ -7,7 +7,8 @@
  */
 import { StructReader, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
-import { checkOptions, parseSize, type Size } from '../units';
+import { options } from '../../validate';
+import { parseSize, type Size } from '../units';
 import type { QdiscCodec } from './codec';
 
 /** Options of pfifo, bfifo and pfifo_head_drop. */
@@ -28,8 +29,8 @@ export interface FifoInfo {
 function fifo(kind: string): QdiscCodec {
   return {
     kind,
-    encode(w: ByteWriter, options: unknown): void {
-      const o = checkOptions(options, `${kind} options`, ['limit']) as FifoOptions;
+    encode(w: ByteWriter, value: unknown): void {
+      const o = options<FifoOptions>(kind, value, ['limit']);
       if (o.limit === undefined) return;
       const at = w.beginAttr(TCA_OPTIONS, 'limit');
       w.u32(parseSize(o.limit, `${kind}.limit`));

@@ -11,10 +11,10 @@
  * the issue's "quantum 1..2^20": where they differ, the running kernel wins.
  * @module
  */
-import { invalidArgument, outOfRange } from '../../errors';
 import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
-import { checkOptions, parseBool, parseRate32, parseTime, parseTime64, parseUint, type Rate, type Time } from '../units';
+import { boolean, integerIn, invalid, options, outOfRange } from '../../validate';
+import { parseRate32, parseTime, parseTime64, U32_MAX, type Rate, type Time } from '../units';
 import type { QdiscCodec } from './codec';
 
 const TCA_FQ_PLIMIT = 1;
@@ -192,61 +192,61 @@ const KEYS = [
 ] as const;
 
 function bucketsLog(value: unknown): number {
-  const n = parseUint(value, 'fq.buckets');
+  const n = integerIn('fq.buckets', value, 0, U32_MAX);
   const log = Math.log2(n);
-  if (!Number.isInteger(log)) throw invalidArgument('fq.buckets', value, 'a power of two from 2 to 262144');
+  if (!Number.isInteger(log)) throw invalid('fq.buckets', value, 'a power of two from 2 to 262144');
   if (log < 1 || log > MAX_BUCKETS_LOG) throw outOfRange('fq.buckets', value, 'a power of two from 2 to 262144');
   return log;
 }
 
 function parseInitialQuantum(value: unknown): number {
-  const n = parseUint(value, 'fq.initialQuantum');
-  if (n > MAX_INITIAL_QUANTUM) throw outOfRange('fq.initialQuantum', value, `from 0 to ${MAX_INITIAL_QUANTUM}, sch_fq's limit as of Linux 6.18`);
+  const n = integerIn('fq.initialQuantum', value, 0, U32_MAX);
+  if (n > MAX_INITIAL_QUANTUM) throw outOfRange('fq.initialQuantum', value, `an integer from 0 to ${MAX_INITIAL_QUANTUM}, sch_fq's limit as of Linux 6.18`);
   return n;
 }
 
 function priomapBytes(value: unknown): Uint8Array {
   if (!Array.isArray(value) || value.length !== PRIOMAP_LEN) {
-    throw invalidArgument('fq.priomap', value, `an array of ${PRIOMAP_LEN} bands, one per priority`);
+    throw invalid('fq.priomap', value, `an array of ${PRIOMAP_LEN} bands, one per priority`);
   }
   const out = new Uint8Array(4 + PRIOMAP_LEN);
   new DataView(out.buffer).setInt32(0, FQ_BANDS, true);
-  value.forEach((band, i) => (out[4 + i] = parseUint(band, `fq.priomap[${i}]`, FQ_BANDS - 1)));
+  value.forEach((band, i) => (out[4 + i] = integerIn(`fq.priomap[${i}]`, band, 0, FQ_BANDS - 1)));
   return out;
 }
 
 function weightsBytes(value: unknown): Uint8Array {
-  if (!Array.isArray(value) || value.length !== FQ_BANDS) throw invalidArgument('fq.weights', value, `an array of ${FQ_BANDS} weights`);
+  if (!Array.isArray(value) || value.length !== FQ_BANDS) throw invalid('fq.weights', value, `an array of ${FQ_BANDS} weights`);
   const out = new Uint8Array(4 * FQ_BANDS);
   const view = new DataView(out.buffer);
-  value.forEach((w, i) => view.setInt32(i * 4, parseUint(w, `fq.weights[${i}]`, INT_MAX, FQ_MIN_WEIGHT), true));
+  value.forEach((w, i) => view.setInt32(i * 4, integerIn(`fq.weights[${i}]`, w, FQ_MIN_WEIGHT, INT_MAX), true));
   return out;
 }
 
-function encode(w: ByteWriter, options: unknown): void {
-  const o = checkOptions(options, 'fq options', KEYS) as FqOptions;
+function encode(w: ByteWriter, value: unknown): void {
+  const o = options<FqOptions>('fq', value, KEYS);
   // Validate everything before writing anything.
   const v = {
     bucketsLog: o.buckets === undefined ? undefined : bucketsLog(o.buckets),
-    limit: o.limit === undefined ? undefined : parseUint(o.limit, 'fq.limit'),
-    flowLimit: o.flowLimit === undefined ? undefined : parseUint(o.flowLimit, 'fq.flowLimit'),
-    quantum: o.quantum === undefined ? undefined : parseUint(o.quantum, 'fq.quantum'),
+    limit: o.limit === undefined ? undefined : integerIn('fq.limit', o.limit, 0, U32_MAX),
+    flowLimit: o.flowLimit === undefined ? undefined : integerIn('fq.flowLimit', o.flowLimit, 0, U32_MAX),
+    quantum: o.quantum === undefined ? undefined : integerIn('fq.quantum', o.quantum, 0, U32_MAX),
     initialQuantum: o.initialQuantum === undefined ? undefined : parseInitialQuantum(o.initialQuantum),
-    pacing: o.pacing === undefined ? undefined : parseBool(o.pacing, 'fq.pacing'),
+    pacing: o.pacing === undefined ? undefined : boolean('fq.pacing', o.pacing),
     maxrate: o.maxrate === undefined ? undefined : parseRate32(o.maxrate, 'fq.maxrate'),
     lowRateThreshold: o.lowRateThreshold === undefined ? undefined : parseRate32(o.lowRateThreshold, 'fq.lowRateThreshold'),
     defrate: o.defrate === undefined ? undefined : parseRate32(o.defrate, 'fq.defrate'),
     refillDelay: o.refillDelay === undefined ? undefined : parseTime(o.refillDelay, 'fq.refillDelay'),
-    orphanMask: o.orphanMask === undefined ? undefined : parseUint(o.orphanMask, 'fq.orphanMask'),
+    orphanMask: o.orphanMask === undefined ? undefined : integerIn('fq.orphanMask', o.orphanMask, 0, U32_MAX),
     ceThreshold: o.ceThreshold === undefined ? undefined : parseTime(o.ceThreshold, 'fq.ceThreshold'),
     timerSlack: o.timerSlack === undefined ? undefined : parseTime64(o.timerSlack, 'fq.timerSlack'),
     horizon: o.horizon === undefined ? undefined : parseTime(o.horizon, 'fq.horizon'),
-    horizonDrop: o.horizonDrop === undefined ? undefined : parseBool(o.horizonDrop, 'fq.horizonDrop'),
+    horizonDrop: o.horizonDrop === undefined ? undefined : boolean('fq.horizonDrop', o.horizonDrop),
     priomap: o.priomap === undefined ? undefined : priomapBytes(o.priomap),
     weights: o.weights === undefined ? undefined : weightsBytes(o.weights),
     offloadHorizon: o.offloadHorizon === undefined ? undefined : parseTime(o.offloadHorizon, 'fq.offloadHorizon'),
   };
-  if (v.timerSlack !== undefined && v.timerSlack > 0xffffffff) throw outOfRange('fq.timerSlack', o.timerSlack, 'at most 4294967295ns');
+  if (v.timerSlack !== undefined && v.timerSlack > 0xffffffff) throw outOfRange('fq.timerSlack', o.timerSlack, 'a time of at most 4294967295ns');
 
   w.nest(TCA_OPTIONS, () => {
     if (v.bucketsLog !== undefined) w.attrU32(TCA_FQ_BUCKETS_LOG, v.bucketsLog, 'fq.buckets');

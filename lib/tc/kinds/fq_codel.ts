@@ -5,10 +5,10 @@
  * sent. Ranges are the kernel's: flows 1..65536, quantum at most 2^20.
  * @module
  */
-import { invalidArgument, outOfRange } from '../../errors';
 import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
-import { checkOptions, parseBool, parseSize, parseTime, parseUint, type Size, type Time } from '../units';
+import { boolean, integerIn, options, outOfRange } from '../../validate';
+import { parseSize, parseTime, U32_MAX, type Size, type Time } from '../units';
 import type { QdiscCodec } from './codec';
 
 const TCA_FQ_CODEL_TARGET = 1;
@@ -26,7 +26,6 @@ const TCA_FQ_CODEL_CE_THRESHOLD_MASK = 11;
 const MAX_FLOWS = 65536;
 /** FQ_CODEL_QUANTUM_MAX. */
 const MAX_QUANTUM = 1 << 20;
-const U32_MAX = 0xffffffff;
 
 /** Options of fq_codel. */
 export interface FqCodelOptions {
@@ -100,25 +99,24 @@ export interface FqCodelXstats {
 
 const KEYS = ['limit', 'flows', 'quantum', 'target', 'interval', 'ecn', 'ceThreshold', 'ceThresholdSelector', 'memoryLimit', 'dropBatch'] as const;
 
-function encode(w: ByteWriter, options: unknown): void {
-  const o = checkOptions(options, 'fq_codel options', KEYS) as FqCodelOptions;
-  const limit = o.limit === undefined ? 0 : parseUint(o.limit, 'fq_codel.limit');
-  const flows = o.flows === undefined ? 0 : parseUint(o.flows, 'fq_codel.flows', MAX_FLOWS, 1);
-  const quantum = o.quantum === undefined ? 0 : parseUint(o.quantum, 'fq_codel.quantum', MAX_QUANTUM);
+function encode(w: ByteWriter, value: unknown): void {
+  const o = options<FqCodelOptions>('fq_codel', value, KEYS);
+  const limit = o.limit === undefined ? 0 : integerIn('fq_codel.limit', o.limit, 0, U32_MAX);
+  const flows = o.flows === undefined ? 0 : integerIn('fq_codel.flows', o.flows, 1, MAX_FLOWS);
+  const quantum = o.quantum === undefined ? 0 : integerIn('fq_codel.quantum', o.quantum, 0, MAX_QUANTUM);
   const target = o.target === undefined ? 0 : parseTime(o.target, 'fq_codel.target');
   const interval = o.interval === undefined ? 0 : parseTime(o.interval, 'fq_codel.interval');
-  const ecn = o.ecn === undefined ? undefined : parseBool(o.ecn, 'fq_codel.ecn');
+  const ecn = o.ecn === undefined ? undefined : boolean('fq_codel.ecn', o.ecn);
   const ceThreshold = o.ceThreshold === undefined ? U32_MAX : parseTime(o.ceThreshold, 'fq_codel.ceThreshold');
   let selector: { value: number; mask: number } | undefined;
   if (o.ceThresholdSelector !== undefined) {
-    const s = o.ceThresholdSelector;
-    if (typeof s !== 'object' || s === null) throw invalidArgument('fq_codel.ceThresholdSelector', s, 'expected { value, mask }, each 0..255');
-    selector = { value: parseUint(s.value, 'fq_codel.ceThresholdSelector.value', 0xff), mask: parseUint(s.mask, 'fq_codel.ceThresholdSelector.mask', 0xff) };
+    const s = options<{ value: number; mask: number }>('fq_codel.ceThresholdSelector', o.ceThresholdSelector, ['value', 'mask']);
+    selector = { value: integerIn('fq_codel.ceThresholdSelector.value', s.value, 0, 0xff), mask: integerIn('fq_codel.ceThresholdSelector.mask', s.mask, 0, 0xff) };
     // tc uses 0xff as "no selector": a selector of 0xff cannot be expressed.
-    if (selector.value === 0xff) throw outOfRange('fq_codel.ceThresholdSelector.value', s.value, 'from 0 to 254');
+    if (selector.value === 0xff) throw outOfRange('fq_codel.ceThresholdSelector.value', s.value, 'an integer from 0 to 254 (255 means no selector to tc)');
   }
   const memory = o.memoryLimit === undefined ? U32_MAX : parseSize(o.memoryLimit, 'fq_codel.memoryLimit');
-  const dropBatch = o.dropBatch === undefined ? 0 : parseUint(o.dropBatch, 'fq_codel.dropBatch');
+  const dropBatch = o.dropBatch === undefined ? 0 : integerIn('fq_codel.dropBatch', o.dropBatch, 0, U32_MAX);
 
   w.nest(TCA_OPTIONS, () => {
     if (limit) w.attrU32(TCA_FQ_CODEL_LIMIT, limit, 'fq_codel.limit');

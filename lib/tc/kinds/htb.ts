@@ -6,10 +6,10 @@
  * rates as separate attributes when they exceed 32 bits.
  * @module
  */
-import { invalidArgument, outOfRange } from '../../errors';
 import { AttrTable, StructReader, badMessage, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
-import { checkOptions, parseBool, parseRate, parseSizeAndCell, parseUint, type Rate, type Size } from '../units';
+import { boolean, integerIn, invalid, options, outOfRange } from '../../validate';
+import { parseRate, parseSizeAndCell, U32_MAX, type Rate, type Size } from '../units';
 import type { CodecContext, QdiscCodec } from './codec';
 import { linkLayerName, linkLayerNumber, parseLinkLayer, rate32, rateTableBytes, readRateSpec, writeRateSpec, type RateSpec } from './ratespec';
 
@@ -137,18 +137,18 @@ export interface HtbClassXstats {
 /** Reads `default` as tc does: a string in hex, a number as is. */
 function parseDefault(value: unknown): number {
   if (typeof value === 'string') {
-    if (!/^(0[xX])?[0-9a-fA-F]+$/.test(value)) throw invalidArgument('htb.default', value, 'a class minor id in hex, e.g. "10"');
-    return parseUint(parseInt(value, 16), 'htb.default');
+    if (!/^(0[xX])?[0-9a-fA-F]+$/.test(value)) throw invalid('htb.default', value, 'a class minor id in hex, e.g. "10"');
+    return integerIn('htb.default', parseInt(value, 16), 0, U32_MAX);
   }
-  return parseUint(value, 'htb.default');
+  return integerIn('htb.default', value, 0, U32_MAX);
 }
 
-function encodeQdisc(w: ByteWriter, options: unknown): void {
-  const o = checkOptions(options, 'htb options', ['default', 'r2q', 'directQlen', 'offload']) as HtbQdiscOptions;
+function encodeQdisc(w: ByteWriter, value: unknown): void {
+  const o = options<HtbQdiscOptions>('htb', value, ['default', 'r2q', 'directQlen', 'offload']);
   const defcls = o.default === undefined ? 0 : parseDefault(o.default);
-  const r2q = o.r2q === undefined ? 10 : parseUint(o.r2q, 'htb.r2q');
-  const directQlen = o.directQlen === undefined ? undefined : parseUint(o.directQlen, 'htb.directQlen', 0xfffffffe);
-  const offload = o.offload === undefined ? false : parseBool(o.offload, 'htb.offload');
+  const r2q = o.r2q === undefined ? 10 : integerIn('htb.r2q', o.r2q, 0, U32_MAX);
+  const directQlen = o.directQlen === undefined ? undefined : integerIn('htb.directQlen', o.directQlen, 0, 0xfffffffe);
+  const offload = o.offload === undefined ? false : boolean('htb.offload', o.offload);
   w.nest(TCA_OPTIONS, () => {
     const at = w.beginAttr(TCA_HTB_INIT, 'htb options');
     w.u32(HTB_PROTOVER);
@@ -184,20 +184,21 @@ function decodeQdisc(options: Uint8Array | undefined): HtbQdiscInfo | undefined 
 
 const CLASS_KEYS = ['rate', 'ceil', 'burst', 'cburst', 'prio', 'quantum', 'mtu', 'mpu', 'overhead', 'linklayer'] as const;
 
-function encodeClass(w: ByteWriter, options: unknown, ctx: CodecContext): void {
-  const o = checkOptions(options, 'htb class options', CLASS_KEYS) as Partial<HtbClassOptions>;
-  if (o.rate === undefined) throw invalidArgument('htb.rate', undefined, 'rate is required');
+function encodeClass(w: ByteWriter, value: unknown, ctx: CodecContext): void {
+  if (value === undefined) throw invalid('htb', value, 'class options with at least a rate');
+  const o = options<HtbClassOptions>('htb', value, CLASS_KEYS);
+  if (o.rate === undefined) throw invalid('htb.rate', undefined, 'a rate (required)');
   const rate64 = parseRate(o.rate, 'htb.rate');
   const ceil64 = o.ceil === undefined ? rate64 : parseRate(o.ceil, 'htb.ceil');
   // sch_htb refuses a zero rate or ceil (the 32-bit fields) with EINVAL and no message.
-  if (rate64 === 0) throw invalidArgument('htb.rate', o.rate, 'the rate must be non-zero (at least 8bit)');
-  if (ceil64 === 0) throw invalidArgument('htb.ceil', o.ceil, 'the ceil must be non-zero (at least 8bit)');
+  if (rate64 === 0) throw invalid('htb.rate', o.rate, 'a rate of at least 8bit (the kernel refuses 0)');
+  if (ceil64 === 0) throw invalid('htb.ceil', o.ceil, 'a ceil of at least 8bit (the kernel refuses 0)');
   // The kernel clamps a higher prio to 7 silently; kernkit refuses it instead.
-  const prio = o.prio === undefined ? 0 : parseUint(o.prio, 'htb.prio', HTB_NUMPRIO - 1);
-  const quantum = o.quantum === undefined ? 0 : parseUint(o.quantum, 'htb.quantum');
-  const mtu = o.mtu === undefined ? DEFAULT_MTU : parseUint(o.mtu, 'htb.mtu');
-  const mpu = o.mpu === undefined ? 0 : parseUint(o.mpu, 'htb.mpu', 0xffff);
-  const overhead = o.overhead === undefined ? 0 : parseUint(o.overhead, 'htb.overhead', 0xffff);
+  const prio = o.prio === undefined ? 0 : integerIn('htb.prio', o.prio, 0, HTB_NUMPRIO - 1);
+  const quantum = o.quantum === undefined ? 0 : integerIn('htb.quantum', o.quantum, 0, U32_MAX);
+  const mtu = o.mtu === undefined ? DEFAULT_MTU : integerIn('htb.mtu', o.mtu, 0, U32_MAX);
+  const mpu = o.mpu === undefined ? 0 : integerIn('htb.mpu', o.mpu, 0, 0xffff);
+  const overhead = o.overhead === undefined ? 0 : integerIn('htb.overhead', o.overhead, 0, 0xffff);
   const linklayer = o.linklayer === undefined ? 'ethernet' : parseLinkLayer(o.linklayer, 'htb.linklayer');
   const burst = o.burst === undefined ? undefined : parseSizeAndCell(o.burst, 'htb.burst');
   const cburst = o.cburst === undefined ? undefined : parseSizeAndCell(o.cburst, 'htb.cburst');
@@ -206,7 +207,7 @@ function encodeClass(w: ByteWriter, options: unknown, ctx: CodecContext): void {
   // tc's default buckets: one clock tick's worth of bytes plus an mtu.
   const buffer = burst?.size || Math.trunc(rate64 / ps.hz) + mtu;
   const cbuffer = cburst?.size || Math.trunc(ceil64 / ps.hz) + mtu;
-  if (buffer > 0xffffffff || cbuffer > 0xffffffff) throw outOfRange('htb.burst', o.burst, 'the default burst exceeds 32 bits; give burst and cburst');
+  if (buffer > 0xffffffff || cbuffer > 0xffffffff) throw outOfRange('htb.burst', o.burst, 'burst and cburst given: the default burst at this rate exceeds 32 bits');
 
   const rateSpec: RateSpec = { cellLog: 0, linklayer: 0, overhead, cellAlign: 0, mpu, rate: rate32(rate64) };
   const ceilSpec: RateSpec = { cellLog: 0, linklayer: 0, overhead, cellAlign: 0, mpu, rate: rate32(ceil64) };

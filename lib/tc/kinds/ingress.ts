@@ -4,16 +4,14 @@
  * always `ffff:fff1` and their handle `ffff:`.
  * @module
  */
-import { invalidArgument } from '../../errors';
+import { options } from '../../validate';
 import type { QdiscCodec } from './codec';
 
 function hook(kind: string): QdiscCodec {
   return {
     kind,
-    encode(_w, options): void {
-      if (options !== undefined && (typeof options !== 'object' || options === null || Object.keys(options).length > 0)) {
-        throw invalidArgument(`${kind} options`, options, `${kind} takes no options`);
-      }
+    encode(_w, value): void {
+      options(kind, value, []); // it takes none
     },
     decode(): undefined {
       return undefined;

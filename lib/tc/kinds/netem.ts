@@ -7,10 +7,10 @@
  * nanosecond attributes newer tc always uses.
  * @module
  */
-import { invalidArgument, outOfRange } from '../../errors';
 import { AttrTable, StructReader, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
-import { checkOptions, parseBool, parsePercent, parseRate, parseSize, parseTime, parseUint, type Percent, type Rate, type Size, type Time } from '../units';
+import { boolean, integerIn, invalid, options } from '../../validate';
+import { parsePercent, parseRate, parseSize, parseTime, U32_MAX, type Percent, type Rate, type Size, type Time } from '../units';
 import type { CodecContext, QdiscCodec } from './codec';
 
 const TCA_NETEM_CORR = 1;
@@ -22,7 +22,6 @@ const TCA_NETEM_RATE64 = 8;
 const TCA_NETEM_LATENCY64 = 10;
 const TCA_NETEM_JITTER64 = 11;
 const QOPT_LEN = 24;
-const U32_MAX = 0xffffffff;
 
 /** Options of netem. */
 export interface NetemOptions {
@@ -136,18 +135,12 @@ function scaled(value: Percent | undefined, field: string): number {
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-function parseS32(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArgument(field, value, 'expected an integer');
-  if (value < -0x80000000 || value > 0x7fffffff) throw outOfRange(field, value, 'a signed 32-bit integer');
-  return value;
-}
-
-function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
-  const o = checkOptions(options, 'netem options', KEYS) as NetemOptions;
+function encode(w: ByteWriter, value: unknown, ctx: CodecContext): void {
+  const o = options<NetemOptions>('netem', value, KEYS);
   const ps = ctx.psched;
   const limit = o.limit === undefined ? 1000 : parseSize(o.limit, 'netem.limit');
-  if (o.jitter !== undefined && o.delay === undefined) throw invalidArgument('netem.jitter', o.jitter, 'jitter needs delay');
-  if (o.delayCorrelation !== undefined && o.jitter === undefined) throw invalidArgument('netem.delayCorrelation', o.delayCorrelation, 'a delay correlation needs delay and jitter');
+  if (o.jitter !== undefined && o.delay === undefined) throw invalid('netem.jitter', o.jitter, 'no jitter without a delay');
+  if (o.delayCorrelation !== undefined && o.jitter === undefined) throw invalid('netem.delayCorrelation', o.delayCorrelation, 'no delay correlation without delay and jitter');
   const delayUs = o.delay === undefined ? 0 : parseTime(o.delay, 'netem.delay');
   const jitterUs = o.jitter === undefined ? 0 : parseTime(o.jitter, 'netem.jitter');
   // get_ticks(): iproute2 6.1 sends ticks; a delay whose ticks overflow goes as 64-bit nanoseconds.
@@ -158,15 +151,15 @@ function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
   const duplicate = scaled(o.duplicate, 'netem.duplicate');
   const reorder = scaled(o.reorder, 'netem.reorder');
   const corrupt = scaled(o.corrupt, 'netem.corrupt');
-  let gap = o.gap === undefined ? 0 : parseUint(o.gap, 'netem.gap');
+  let gap = o.gap === undefined ? 0 : integerIn('netem.gap', o.gap, 0, U32_MAX);
   if (o.reorder !== undefined && reorder) {
-    if (delayUs === 0) throw invalidArgument('netem.reorder', o.reorder, 'reordering needs a delay');
+    if (delayUs === 0) throw invalid('netem.reorder', o.reorder, 'no reordering without a delay');
     if (gap === 0) gap = 1;
   } else if (gap > 0) {
-    throw invalidArgument('netem.gap', o.gap, 'gap needs a reorder probability');
+    throw invalid('netem.gap', o.gap, 'no gap without a reorder probability');
   }
-  const ecn = o.ecn === undefined ? false : parseBool(o.ecn, 'netem.ecn');
-  if (ecn && loss === 0) throw invalidArgument('netem.ecn', o.ecn, 'ecn needs a loss probability');
+  const ecn = o.ecn === undefined ? false : boolean('netem.ecn', o.ecn);
+  if (ecn && loss === 0) throw invalid('netem.ecn', o.ecn, 'no ecn without a loss probability');
   const corr = {
     delay: scaled(o.delayCorrelation, 'netem.delayCorrelation'),
     loss: scaled(o.lossCorrelation, 'netem.lossCorrelation'),
@@ -175,10 +168,10 @@ function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
   const anyCorr = [o.delayCorrelation, o.lossCorrelation, o.duplicateCorrelation, o.reorderCorrelation, o.corruptCorrelation].some((c) => c !== undefined);
   const rate64 = o.rate === undefined ? undefined : parseRate(o.rate, 'netem.rate');
   const rateExtras = o.packetOverhead !== undefined || o.cellSize !== undefined || o.cellOverhead !== undefined;
-  if (rateExtras && rate64 === undefined) throw invalidArgument('netem.rate', undefined, 'packetOverhead, cellSize and cellOverhead need a rate');
-  const packetOverhead = o.packetOverhead === undefined ? 0 : parseS32(o.packetOverhead, 'netem.packetOverhead');
-  const cellSize = o.cellSize === undefined ? 0 : parseUint(o.cellSize, 'netem.cellSize');
-  const cellOverhead = o.cellOverhead === undefined ? 0 : parseS32(o.cellOverhead, 'netem.cellOverhead');
+  if (rateExtras && rate64 === undefined) throw invalid('netem.rate', undefined, 'a rate: packetOverhead, cellSize and cellOverhead need one');
+  const packetOverhead = o.packetOverhead === undefined ? 0 : integerIn('netem.packetOverhead', o.packetOverhead, -0x80000000, 0x7fffffff);
+  const cellSize = o.cellSize === undefined ? 0 : integerIn('netem.cellSize', o.cellSize, 0, U32_MAX);
+  const cellOverhead = o.cellOverhead === undefined ? 0 : integerIn('netem.cellOverhead', o.cellOverhead, -0x80000000, 0x7fffffff);
 
   // TCA_OPTIONS holds the struct and, after it, netem's attributes.
   const at = w.beginAttr(TCA_OPTIONS, 'netem options');

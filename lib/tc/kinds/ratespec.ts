@@ -4,7 +4,7 @@
  * mpu, and the cell size of the table tc computes alongside.
  * @module
  */
-import { invalidArgument } from '../../errors';
+import { invalid } from '../../validate';
 import { StructReader, type ByteWriter } from '../../netlink';
 import { TC_RTAB_SIZE } from '../constants';
 import { linkLayerName, linkLayerNumber, type LinkLayer, type Psched } from '../psched';
@@ -96,7 +96,7 @@ export function rateTableBytes(
 export function parseLinkLayer(value: unknown, field: string): LinkLayer {
   if (value === 'ethernet') return 'ethernet';
   if (value === 'atm' || value === 'adsl') return 'atm';
-  throw invalidArgument(field, value, 'expected "ethernet", "atm" or "adsl"');
+  throw invalid(field, value, '"ethernet", "atm" or "adsl"');
 }
 
 export { linkLayerName, linkLayerNumber };

@@ -5,11 +5,11 @@
  * `limit` or is derived from `latency` with tc's formula.
  * @module
  */
-import { invalidArgument, outOfRange } from '../../errors';
 import { AttrTable, StructReader, badMessage, type ByteWriter } from '../../netlink';
 import { TCA_OPTIONS } from '../constants';
 import { TIME_UNITS_PER_SEC } from '../psched';
-import { checkOptions, parseRate, parseSize, parseSizeAndCell, parseTime, parseUint, type Rate, type Size, type Time } from '../units';
+import { integerIn, invalid, options, outOfRange } from '../../validate';
+import { parseRate, parseSize, parseSizeAndCell, parseTime, type Rate, type Size, type Time } from '../units';
 import type { CodecContext, QdiscCodec } from './codec';
 import { linkLayerName, linkLayerNumber, parseLinkLayer, rate32, rateTableBytes, readRateSpec, writeRateSpec, type RateSpec } from './ratespec';
 
@@ -66,39 +66,40 @@ export interface TbfInfo {
 
 const KEYS = ['rate', 'burst', 'limit', 'latency', 'peakrate', 'mtu', 'mpu', 'overhead', 'linklayer'] as const;
 
-function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
-  const o = checkOptions(options, 'tbf options', KEYS) as Partial<TbfOptions>;
-  if (o.rate === undefined) throw invalidArgument('tbf.rate', undefined, 'rate is required');
-  if (o.burst === undefined) throw invalidArgument('tbf.burst', undefined, 'burst is required');
-  if (o.limit !== undefined && o.latency !== undefined) throw invalidArgument('tbf.latency', o.latency, 'give limit or latency, not both');
-  if (o.limit === undefined && o.latency === undefined) throw invalidArgument('tbf.limit', undefined, 'limit or latency is required');
-  if (o.peakrate !== undefined && o.mtu === undefined) throw invalidArgument('tbf.mtu', undefined, 'mtu is required with peakrate');
+function encode(w: ByteWriter, value: unknown, ctx: CodecContext): void {
+  if (value === undefined) throw invalid('tbf', value, 'options with rate, burst and limit or latency');
+  const o = options<TbfOptions>('tbf', value, KEYS);
+  if (o.rate === undefined) throw invalid('tbf.rate', undefined, 'a rate (required)');
+  if (o.burst === undefined) throw invalid('tbf.burst', undefined, 'a size (required)');
+  if (o.limit !== undefined && o.latency !== undefined) throw invalid('tbf.latency', o.latency, 'no latency with a limit: give one of them');
+  if (o.limit === undefined && o.latency === undefined) throw invalid('tbf.limit', undefined, 'a limit or a latency (one is required)');
+  if (o.peakrate !== undefined && o.mtu === undefined) throw invalid('tbf.mtu', undefined, 'a size (required with peakrate)');
 
   const rate64 = parseRate(o.rate, 'tbf.rate');
-  if (rate64 === 0) throw invalidArgument('tbf.rate', o.rate, 'the rate must be at least 8bit');
+  if (rate64 === 0) throw invalid('tbf.rate', o.rate, 'a rate of at least 8bit');
   const { size: buffer, cellLog: rcellLog } = parseSizeAndCell(o.burst, 'tbf.burst');
-  if (buffer === 0) throw invalidArgument('tbf.burst', o.burst, 'the burst must be non-zero');
+  if (buffer === 0) throw invalid('tbf.burst', o.burst, 'a non-zero size');
   const prate64 = o.peakrate === undefined ? 0 : parseRate(o.peakrate, 'tbf.peakrate');
   const peak = o.mtu === undefined ? { size: 0, cellLog: undefined } : parseSizeAndCell(o.mtu, 'tbf.mtu');
   const mtu = peak.size;
   const mpu = o.mpu === undefined ? 0 : parseSize(o.mpu, 'tbf.mpu');
-  const overhead = o.overhead === undefined ? 0 : parseUint(o.overhead, 'tbf.overhead', 0xffff);
+  const overhead = o.overhead === undefined ? 0 : integerIn('tbf.overhead', o.overhead, 0, 0xffff);
   const linklayer = o.linklayer === undefined ? 'ethernet' : parseLinkLayer(o.linklayer, 'tbf.linklayer');
-  if (mpu > 0xffff) throw outOfRange('tbf.mpu', o.mpu, 'at most 65535 bytes');
+  if (mpu > 0xffff) throw outOfRange('tbf.mpu', o.mpu, 'a size of at most 65535 bytes');
   if (o.peakrate !== undefined && prate64 <= rate64) {
     // sch_tbf refuses this with EINVAL (and only a kernel log line): say why here.
-    throw invalidArgument('tbf.peakrate', o.peakrate, `the peak rate must exceed the rate (${rate64 * 8} bits/s)`);
+    throw invalid('tbf.peakrate', o.peakrate, `a peak rate above the rate (${rate64 * 8} bits/s)`);
   }
 
   // sch_tbf takes peakrate with a zero peak bucket and then refuses it with a bare EINVAL.
-  if (o.peakrate !== undefined && mtu === 0) throw invalidArgument('tbf.mtu', o.mtu, 'the peak bucket must be non-zero with peakrate');
+  if (o.peakrate !== undefined && mtu === 0) throw invalid('tbf.mtu', o.mtu, 'a non-zero peak bucket with peakrate');
 
   let limit: number;
   if (o.limit !== undefined) {
     limit = parseSize(o.limit, 'tbf.limit');
     // tc reads a zero limit as "not given" and refuses the command; the kernel
     // would keep noop_qdisc as the child and drop every packet.
-    if (limit === 0) throw invalidArgument('tbf.limit', o.limit, 'the limit must be non-zero (a tbf with no queue drops every packet)');
+    if (limit === 0) throw invalid('tbf.limit', o.limit, 'a non-zero limit (a tbf with no queue drops every packet)');
   } else {
     const latency = parseTime(o.latency as Time, 'tbf.latency');
     let lim = (rate64 * latency) / TIME_UNITS_PER_SEC + buffer;
@@ -107,7 +108,7 @@ function encode(w: ByteWriter, options: unknown, ctx: CodecContext): void {
       if (lim2 < lim) lim = lim2;
     }
     limit = Math.trunc(lim);
-    if (limit > 0xffffffff) throw outOfRange('tbf.latency', o.latency, 'the byte limit it implies must fit 32 bits');
+    if (limit > 0xffffffff) throw outOfRange('tbf.latency', o.latency, 'a latency whose byte limit fits 32 bits');
   }
 
   const ps = ctx.psched;
