@@ -23,8 +23,11 @@ export function outOfRange(field: string, value: unknown, range: string): Kernki
 
 /** How a range is worded in messages: `an integer from 0 to 7`, `an integer >= 1`. */
 function integerRange(min: number | bigint, max: number | bigint): string {
-  const top = typeof max === 'number' ? max : Number(max);
-  if (top === Number.MAX_SAFE_INTEGER || top === Infinity) return `an integer >= ${min}`;
+  const noTop = Number(max) >= Number.MAX_SAFE_INTEGER;
+  const noBottom = Number(min) <= Number.MIN_SAFE_INTEGER;
+  if (noTop && noBottom) return 'a safe integer';
+  if (noTop) return `an integer >= ${min}`;
+  if (noBottom) return `an integer <= ${max}`;
   return `an integer from ${min} to ${max}`;
 }
 

@@ -29,6 +29,8 @@ describe('validate', () => {
     expect(codeAndMessage(() => integer('n', -1, { min: 0 }))).toEqual({ code: 'ERANGE', message: 'n: -1 (expected an integer >= 0)' });
     expect(codeAndMessage(() => integerIn('n', 8, 0, 7, 'EINVAL')).code).toBe('EINVAL');
     expect(integerIn('n', 0, 0, 7)).toBe(0);
+    expect(codeAndMessage(() => integer('n', 0.5)).message).toBe('n: 0.5 (expected a safe integer)');
+    expect(codeAndMessage(() => integer('n', 9, { max: 8 })).message).toBe('n: 9 (expected an integer <= 8)');
   });
 
   test('bigInteger takes numbers and bigints', () => {
