@@ -43,13 +43,10 @@ interface Region {
   plain: boolean;
 }
 
-/** A list the kernel's parser refuses: `<field>: "<list>" (expected <what> at position <pos>, ...)`. */
+/** A list the kernel's parser refuses: `<field>: "<list>" (expected a cpulist ...; at position <pos>: <what>)`. */
 function malformed(field: string, list: string, pos: number, what: string, code = 'EINVAL'): KernkitError {
-  return invalid(field, list, `${what} at position ${pos}, in a cpulist such as "0-3,8" or "0-15:2/4"`, code);
+  return invalid(field, list, `a cpulist such as "0-3,8" or "0-15:2/4"; at position ${pos}: ${what}`, code);
 }
-
-/** What was found where something else was expected, for messages. */
-const found = (c: string | undefined): string => (c === undefined ? 'the end' : JSON.stringify(c));
 
 // The kernel's character classes: end_of_str is NUL or newline; a region ends at
 // whitespace, a comma or the end of the string. The kernel's isspace() works on bytes with a
@@ -114,7 +111,7 @@ class RegionReader {
   private expect(c: string): void {
     const got = this.list[this.pos];
     if (got !== c) {
-      throw malformed(this.field, this.list, this.pos, `"${c}" (found ${found(got)})`);
+      throw malformed(this.field, this.list, this.pos, got === undefined ? `"${c}" is missing` : `"${c}" expected, found ${JSON.stringify(got)}`);
     }
     this.pos++;
   }
@@ -129,10 +126,12 @@ class RegionReader {
     }
     let end = at;
     while (end < s.length && s.charCodeAt(end) >= 48 && s.charCodeAt(end) <= 57) end++;
-    if (end === at) throw malformed(this.field, s, at, `a number (found ${found(s[at])})`);
+    if (end === at) {
+      throw malformed(this.field, s, at, s[at] === undefined ? 'a number is missing' : `a number expected, found ${JSON.stringify(s[at])}`);
+    }
     this.pos = end;
     const n = Number(s.slice(at, end));
-    if (n > UINT_MAX) throw malformed(this.field, s, at, `a number up to ${UINT_MAX} (${s.slice(at, end)} does not fit an unsigned int)`, 'EOVERFLOW');
+    if (n > UINT_MAX) throw malformed(this.field, s, at, `${s.slice(at, end)} does not fit an unsigned int`, 'EOVERFLOW');
     return n;
   }
 }
@@ -143,13 +142,11 @@ function parseWithBits(list: string, nbits: number, field: string): number[] {
   let highest = -1;
   for (let r = reader.next(); r; r = reader.next()) {
     // bitmap_check_region: EINVAL for a backwards range, an empty group or more used than the group, then ERANGE.
-    if (r.start > r.end) throw malformed(field, list, r.pos, `a range from low to high (${r.start}-${r.end} runs backwards)`);
-    if (r.group === 0) {
-      throw malformed(field, list, r.pos, r.plain ? `a CPU within the largest cpumask (CPU ${r.end} is past it)` : 'a group length of at least 1');
-    }
-    if (r.used > r.group) throw malformed(field, list, r.pos, `at most as many used CPUs as the group has (${r.used} used, a group of ${r.group})`);
+    if (r.start > r.end) throw malformed(field, list, r.pos, `range ${r.start}-${r.end} runs backwards`);
+    if (r.group === 0) throw malformed(field, list, r.pos, r.plain ? `CPU ${r.end} is past the largest cpumask` : 'group length 0');
+    if (r.used > r.group) throw malformed(field, list, r.pos, `${r.used} used CPUs do not fit a group of ${r.group}`);
     if (r.end >= nbits) {
-      throw outOfRange(field, list, `CPUs of this machine, 0-${nbits - 1} (CPU ${r.end} at position ${r.pos} is not one)`);
+      throw outOfRange(field, list, `CPUs of this machine, 0-${nbits - 1}; the list names CPU ${r.end} at position ${r.pos}`);
     }
     regions.push(r);
     if (r.end > highest) highest = r.end;

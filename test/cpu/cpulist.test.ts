@@ -104,7 +104,7 @@ describe('parseCpuList', () => {
       }
       expect(err).toBeInstanceOf(KernkitError);
       expect(err).toMatchObject({ code: 'EINVAL' });
-      expect((err as Error).message).toContain(`at position ${pos},`);
+      expect((err as Error).message).toContain(`at position ${pos}:`);
       expect((err as Error).message.startsWith(`cpulist: ${JSON.stringify(list)} (expected `)).toBe(true);
     }
   });
@@ -113,7 +113,7 @@ describe('parseCpuList', () => {
     expect(codeOf(() => parseCpuListWithBits('8', 8))).toBe('ERANGE');
     expect(codeOf(() => parseCpuListWithBits('0-8', 8))).toBe('ERANGE');
     expect(codeOf(() => parseCpuListWithBits('0-7,2-9:1/2', 8))).toBe('ERANGE');
-    expect(() => parseCpuListWithBits('0,12', 8)).toThrow(/^cpulist: "0,12" \(expected CPUs of this machine, 0-7 \(CPU 12 at position 2 is not one\)\)$/);
+    expect(() => parseCpuListWithBits('0,12', 8)).toThrow(/^cpulist: "0,12" \(expected CPUs of this machine, 0-7; the list names CPU 12 at position 2\)$/);
     // The checks run in the kernel's order: a backwards range is EINVAL even when out of range.
     expect(codeOf(() => parseCpuListWithBits('20-10', 8))).toBe('EINVAL');
     expect(codeOf(() => parseCpuListWithBits('4294967296', 8))).toBe('EOVERFLOW');
