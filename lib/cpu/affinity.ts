@@ -11,12 +11,16 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { describeValue, invalidArgument, outOfRange } from '../errors';
-import { formatCpuList, parseCpuList, possibleCpuCount } from './cpulist';
+import { integer, integerIn, invalid, optional, outOfRange } from '../validate';
+import { formatCpuList, isIterable, parseCpuList, parseCpuListField, possibleCpuCount } from './cpulist';
 import { affinityNative } from './native';
 
-/** CPUs as a cpulist string (`"0-3,8"`, `"0-15:2/4"`) or CPU numbers. */
-export type CpuSpec = string | Iterable<number>;
+/**
+ * CPUs as input: an array of CPU numbers (`[0, 1, 2, 3, 8]`; any iterable of
+ * them works) or a cpulist string (`"0-3,8"`, `"0-15:2/4"`). Outputs are always
+ * `number[]`, ascending.
+ */
+export type CpuSpec = string | readonly number[] | Iterable<number>;
 
 /** The kernel's nice range (MIN_NICE, MAX_NICE). */
 export const MIN_NICE = -20;
@@ -25,36 +29,41 @@ export const MAX_NICE = 19;
 
 const MAX_TID = 0x7fffffff;
 
-function checkTid(tid: number | undefined): number {
-  if (tid === undefined) return 0;
-  if (!Number.isInteger(tid) || tid < 0 || tid > MAX_TID) {
-    throw invalidArgument('tid', tid, `expected a thread id, an integer from 0 to ${MAX_TID} (0: the calling thread)`);
-  }
-  return tid;
+/**
+ * A tid argument: undefined is the calling thread (0). `EINVAL` for anything
+ * but an integer from 0 to 2^31 - 1, out of range too: such a value is no
+ * thread id at all (pid_t is an int).
+ */
+function checkTid(tid: unknown): number {
+  return optional(tid, (t) => integerIn('tid', t, 0, MAX_TID, 'EINVAL'), 0);
 }
 
 /**
- * Turns a cpulist or CPU numbers into sorted unique CPU numbers, each below
- * {@link possibleCpuCount}: `EINVAL` for a malformed list or a non-integer,
- * `ERANGE` for a CPU this machine cannot have, `EINVAL` for an empty set.
+ * The one input path for CPUs: a cpulist string or CPU numbers, turned into
+ * sorted unique CPU numbers, each below {@link possibleCpuCount}. `EINVAL` for
+ * a malformed list, a non-integer or an empty set (unless `allowEmpty`),
+ * `ERANGE` for a CPU this machine cannot have.
  * @internal
  */
-export function resolveCpus(cpus: CpuSpec, field = 'cpus'): number[] {
+export function resolveCpus(cpus: unknown, field = 'cpus', allowEmpty = false): number[] {
   let list: number[];
   if (typeof cpus === 'string') {
-    list = parseCpuList(cpus);
-  } else if (cpus !== null && typeof cpus === 'object' && typeof (cpus as Iterable<number>)[Symbol.iterator] === 'function') {
+    list = parseCpuListField(field, cpus);
+  } else if (isIterable(cpus)) {
     const possible = possibleCpuCount();
-    list = [...new Set(cpus)];
-    for (const cpu of list) {
-      if (!Number.isInteger(cpu) || cpu < 0) throw invalidArgument(field, cpus, `${describeValue(cpu)} is not a CPU number (an integer >= 0)`);
-      if (cpu >= possible) throw outOfRange(field, cpus, `CPU ${cpu} does not exist; this machine's CPUs are 0-${possible - 1}`);
-    }
-    list.sort((a, b) => a - b);
+    const given = [...cpus];
+    given.forEach((cpu, i) => {
+      // EINVAL for a negative number, as for "-1" in a cpulist: it is no CPU number at all.
+      integer(`${field}[${i}]`, cpu, { min: 0, rangeCode: 'EINVAL' });
+      if ((cpu as number) >= possible) {
+        throw outOfRange(`${field}[${i}]`, cpu, `a CPU of this machine, 0-${possible - 1} (CPU ${cpu} does not exist)`);
+      }
+    });
+    list = [...new Set(given as number[])].sort((a, b) => a - b);
   } else {
-    throw invalidArgument(field, cpus, 'expected a cpulist such as "0-3,8" or an array of CPU numbers');
+    throw invalid(field, cpus, 'a cpulist such as "0-3,8" or an array of CPU numbers');
   }
-  if (list.length === 0) throw invalidArgument(field, cpus, 'a CPU mask needs at least one CPU');
+  if (list.length === 0 && !allowEmpty) throw invalid(field, cpus, 'at least one CPU');
   return list;
 }
 
@@ -105,7 +114,7 @@ export function checkOnline(cpus: readonly number[], field = 'cpus'): void {
   const online = new Set(onlineCpus());
   const offline = cpus.find((cpu) => !online.has(cpu));
   if (offline !== undefined) {
-    throw invalidArgument(field, formatCpuList(cpus), `CPU ${offline} is not online; online CPUs: ${formatCpuList(online)}`);
+    throw invalid(field, [...cpus], `online CPUs only (CPU ${offline} is not; online: ${formatCpuList(online)})`);
   }
 }
 
@@ -131,7 +140,5 @@ export function getNice(tid?: number): number {
  */
 export function setNice(nice: number, tid?: number): void {
   const t = checkTid(tid);
-  if (typeof nice !== 'number' || !Number.isInteger(nice)) throw invalidArgument('nice', nice, `expected an integer from ${MIN_NICE} to ${MAX_NICE}`);
-  if (nice < MIN_NICE || nice > MAX_NICE) throw outOfRange('nice', nice, `${MIN_NICE} to ${MAX_NICE}`);
-  affinityNative.setNice(t, nice);
+  affinityNative.setNice(t, integerIn('nice', nice, MIN_NICE, MAX_NICE));
 }

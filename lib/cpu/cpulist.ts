@@ -6,7 +6,8 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { KernkitError, describeValue } from '../errors';
+import type { KernkitError } from '../errors';
+import { integerIn, invalid, outOfRange, string } from '../validate';
 
 const POSSIBLE_FILE = '/sys/devices/system/cpu/possible';
 /** Bits allowed when parsing the possible-CPU file itself (far above CONFIG_NR_CPUS's 8192). */
@@ -42,11 +43,9 @@ interface Region {
   plain: boolean;
 }
 
-function malformed(list: string, pos: number, what: string, code = 'EINVAL'): KernkitError {
-  return new KernkitError(
-    `invalid cpulist ${describeValue(list)} at position ${pos}: ${what} (expected e.g. "0-3,8" or "0-15:2/4")`,
-    { code },
-  );
+/** A list the kernel's parser refuses: `<field>: "<list>" (expected a cpulist ...; at position <pos>: <what>)`. */
+function malformed(field: string, list: string, pos: number, what: string, code = 'EINVAL'): KernkitError {
+  return invalid(field, list, `a cpulist such as "0-3,8" or "0-15:2/4"; at position ${pos}: ${what}`, code);
 }
 
 // The kernel's character classes: end_of_str is NUL or newline; a region ends at
@@ -64,6 +63,7 @@ class RegionReader {
   pos = 0;
 
   constructor(
+    private readonly field: string,
     private readonly list: string,
     private readonly lastbit: number,
   ) {}
@@ -111,7 +111,7 @@ class RegionReader {
   private expect(c: string): void {
     const got = this.list[this.pos];
     if (got !== c) {
-      throw malformed(this.list, this.pos, got === undefined ? `"${c}" is missing` : `expected "${c}", found ${JSON.stringify(got)}`);
+      throw malformed(this.field, this.list, this.pos, got === undefined ? `"${c}" is missing` : `"${c}" expected, found ${JSON.stringify(got)}`);
     }
     this.pos++;
   }
@@ -126,29 +126,27 @@ class RegionReader {
     }
     let end = at;
     while (end < s.length && s.charCodeAt(end) >= 48 && s.charCodeAt(end) <= 57) end++;
-    if (end === at) throw malformed(s, at, s[at] === undefined ? 'a number is missing' : `expected a number, found ${JSON.stringify(s[at])}`);
+    if (end === at) {
+      throw malformed(this.field, s, at, s[at] === undefined ? 'a number is missing' : `a number expected, found ${JSON.stringify(s[at])}`);
+    }
     this.pos = end;
     const n = Number(s.slice(at, end));
-    if (n > UINT_MAX) throw malformed(s, at, `${s.slice(at, end)} does not fit an unsigned int`, 'EOVERFLOW');
+    if (n > UINT_MAX) throw malformed(this.field, s, at, `${s.slice(at, end)} does not fit an unsigned int`, 'EOVERFLOW');
     return n;
   }
 }
 
 function parseWithBits(list: string, nbits: number, field: string): number[] {
-  const reader = new RegionReader(list, nbits - 1);
+  const reader = new RegionReader(field, list, nbits - 1);
   const regions: Region[] = [];
   let highest = -1;
   for (let r = reader.next(); r; r = reader.next()) {
     // bitmap_check_region: EINVAL for a backwards range, an empty group or more used than the group, then ERANGE.
-    if (r.start > r.end) throw malformed(list, r.pos, `range ${r.start}-${r.end} runs backwards`);
-    if (r.group === 0) throw malformed(list, r.pos, r.plain ? `CPU ${r.end} is past the largest cpumask` : 'group length 0');
-    if (r.used > r.group) throw malformed(list, r.pos, `${r.used} used CPUs do not fit a group of ${r.group}`);
+    if (r.start > r.end) throw malformed(field, list, r.pos, `range ${r.start}-${r.end} runs backwards`);
+    if (r.group === 0) throw malformed(field, list, r.pos, r.plain ? `CPU ${r.end} is past the largest cpumask` : 'group length 0');
+    if (r.used > r.group) throw malformed(field, list, r.pos, `${r.used} used CPUs do not fit a group of ${r.group}`);
     if (r.end >= nbits) {
-      throw new KernkitError(
-        `${field} out of range: ${describeValue(list)} names CPU ${r.end} at position ${r.pos} ` +
-          `(this machine's CPUs are 0-${nbits - 1})`,
-        { code: 'ERANGE' },
-      );
+      throw outOfRange(field, list, `CPUs of this machine, 0-${nbits - 1}; the list names CPU ${r.end} at position ${r.pos}`);
     }
     regions.push(r);
     if (r.end > highest) highest = r.end;
@@ -184,10 +182,17 @@ function parseWithBits(list: string, nbits: number, field: string): number[] {
  * the first non-ASCII character, which is where such a list fails.
  */
 export function parseCpuList(list: string): number[] {
-  if (typeof list !== 'string') {
-    throw new KernkitError(`invalid cpulist: ${describeValue(list)} (expected a string such as "0-3,8")`, { code: 'EINVAL' });
-  }
-  return parseWithBits(list, possibleCpuCount(), 'cpulist');
+  return parseCpuListField('cpulist', list);
+}
+
+/** {@link parseCpuList} with the name errors give the list (`cpus`, `options.cpus`, ...). @internal */
+export function parseCpuListField(field: string, list: unknown): number[] {
+  return parseWithBits(string(field, list, { expected: 'a cpulist string such as "0-3,8"' }), possibleCpuCount(), field);
+}
+
+/** True for an array, a Set or any other iterable object (not a string). @internal */
+export function isIterable(value: unknown): value is Iterable<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as Iterable<unknown>)[Symbol.iterator] === 'function';
 }
 
 /**
@@ -197,16 +202,11 @@ export function parseCpuList(list: string): number[] {
  * to 4294967295. An empty list formats as `""`.
  */
 export function formatCpuList(cpus: Iterable<number>): string {
-  if (cpus === null || typeof cpus !== 'object' || typeof (cpus as Iterable<number>)[Symbol.iterator] !== 'function') {
-    throw new KernkitError(`invalid cpus: ${describeValue(cpus)} (expected an array of CPU numbers)`, { code: 'EINVAL' });
-  }
-  const sorted = [...new Set(cpus)];
-  for (const c of sorted) {
-    if (!Number.isInteger(c) || c < 0 || c > UINT_MAX) {
-      throw new KernkitError(`invalid CPU number: ${describeValue(c)} (expected an integer from 0 to ${UINT_MAX})`, { code: 'EINVAL' });
-    }
-  }
-  sorted.sort((a, b) => a - b);
+  if (!isIterable(cpus)) throw invalid('cpus', cpus, 'an array of CPU numbers');
+  const given = [...cpus];
+  // EINVAL past an unsigned int too: no CPU number is that large.
+  given.forEach((cpu, i) => integerIn(`cpus[${i}]`, cpu, 0, UINT_MAX, 'EINVAL'));
+  const sorted = [...new Set(given)].sort((a, b) => a - b);
   const parts: string[] = [];
   for (let i = 0; i < sorted.length; ) {
     let j = i;

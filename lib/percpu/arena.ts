@@ -102,6 +102,11 @@ export function acquire(chunk: number, offset: number, width: number, token: num
   return { view: chunkView(chunk), offset, width, token };
 }
 
+/** Drops the reference {@link acquire} took, for an attach that fails after it. */
+export function unacquire(place: Placement): void {
+  percpuNative.release(place.view.id, place.offset);
+}
+
 /** Drops this thread's reference to `place` once `owner` is garbage-collected. */
 export function track(owner: object, place: Placement): void {
   releaser.register(owner, { chunk: place.view.id, offset: place.offset });
@@ -185,7 +190,3 @@ export function readApprox(v: ChunkView, col: number): number {
   return x;
 }
 
-/** Number of shards a reader scans now (for stats and tests). */
-export function shardsInUse(): number {
-  return Atomics.load(control, 0);
-}

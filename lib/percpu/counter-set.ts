@@ -3,8 +3,10 @@
  * `conns, inpkts, outpkts, inbytes, outbytes`), in adjacent native slots.
  * @module
  */
-import { invalidArgument } from '../errors';
-import { acquire, addSlow, allocate, FOLD_THRESHOLD, type Placement, readApprox, sumRaw, track } from './arena';
+import { createHash } from 'node:crypto';
+import { integerIn, invalid, oneOf, string } from '../validate';
+import { acquire, addSlow, allocate, FOLD_THRESHOLD, type Placement, readApprox, sumRaw, track, unacquire } from './arena';
+import { notSafeInteger } from './counter';
 import { checkHandle } from './handle';
 
 const FOLD = FOLD_THRESHOLD;
@@ -16,22 +18,34 @@ export interface CounterSetHandle {
   readonly fields: readonly string[];
   readonly chunk: number;
   readonly offset: number;
+  /** Proves that the handle names a live allocation (checked by the addon). */
   readonly token: number;
+  /**
+   * Binds `fields` to `token`: attach refuses a handle whose field names were
+   * changed (`EINVAL`), since the set would then report under the wrong names.
+   */
+  readonly digest: string;
 }
 
-let attaching: Placement | undefined; // set by attach() around its `new CounterSet`
+/** Only {@link CounterSet.attach} holds this: with it, the constructor takes the placement it is given. */
+const ATTACHED: unique symbol = Symbol('kernkit.CounterSet.attached');
 
-function checkFields(fields: unknown): string[] {
+function checkFields(field: string, fields: unknown): string[] {
   if (!Array.isArray(fields) || fields.length === 0 || fields.length > MAX_FIELDS) {
-    throw invalidArgument('fields', fields, `expected an array of 1 to ${MAX_FIELDS} field names`);
+    throw invalid(field, fields, `an array of 1 to ${MAX_FIELDS} field names`);
   }
   const seen = new Set<string>();
   fields.forEach((f, i) => {
-    if (typeof f !== 'string' || f === '') throw invalidArgument(`fields[${i}]`, f, 'expected a non-empty string');
-    if (seen.has(f)) throw invalidArgument(`fields[${i}]`, f, 'field names must be unique');
+    string(`${field}[${i}]`, f, { nonEmpty: true });
+    if (seen.has(f)) throw invalid(`${field}[${i}]`, f, 'a name not already in the list');
     seen.add(f);
   });
   return [...fields] as string[];
+}
+
+/** The handle's digest of `fields`, keyed by the allocation's token so that one set's digest fits no other. */
+function digestOf(token: number, fields: readonly string[]): string {
+  return createHash('sha256').update(`${token}\0${JSON.stringify(fields)}`).digest('base64url').slice(0, 22);
 }
 
 /** A checked field list and its name-to-index map, shared by every set with those fields. */
@@ -45,11 +59,11 @@ interface Schema {
 const schemas = new Map<string, Schema>();
 const MAX_SCHEMAS = 1024;
 
-function schemaOf(fields: unknown): Schema {
+function schemaOf(field: string, fields: unknown): Schema {
   const key = Array.isArray(fields) && fields.every((f) => typeof f === 'string') ? JSON.stringify(fields) : undefined;
   const known = key === undefined ? undefined : schemas.get(key);
   if (known) return known;
-  const names = checkFields(fields);
+  const names = checkFields(field, fields);
   const schema: Schema = { fields: Object.freeze(names), positions: new Map(names.map((f, i) => [f, i])) };
   if (key !== undefined && schemas.size < MAX_SCHEMAS) schemas.set(key, schema);
   return schema;
@@ -82,40 +96,57 @@ export class CounterSet<F extends string = string> {
   private scratch: bigint[] | undefined; // made on the first read
 
   /** Creates the set with every field at zero. */
-  constructor(fields: readonly F[]) {
-    const schema = schemaOf(fields);
+  constructor(fields: readonly F[]);
+  /** @internal {@link CounterSet.attach}'s path: a set over a placement it acquired. */
+  constructor(fields: readonly F[], via: typeof ATTACHED, place: Placement);
+  constructor(fields: readonly F[], via?: typeof ATTACHED, place?: Placement) {
+    const schema = schemaOf('fields', fields);
     this.fields = schema.fields as readonly F[];
     this.width = schema.fields.length;
     this.positions = schema.positions;
-    this.place = attaching ?? allocate(this.width);
+    this.place = via === ATTACHED && place !== undefined ? place : allocate(this.width);
     track(this, this.place);
     this.slots = this.place.view.mine;
     this.offset = this.place.offset;
     this.scratch = undefined;
   }
 
-  /** A set over the same memory as the one `handle` came from (see {@link Counter.attach}). */
+  /**
+   * A set over the same memory as the one `handle` came from (see
+   * {@link Counter.attach}), with its field names. `EINVAL` for a handle that
+   * is forged, whose set is gone, or whose `fields` are not the original's.
+   */
   static attach<F extends string = string>(handle: CounterSetHandle): CounterSet<F> {
     const h = checkHandle(handle, 'kernkit.counterset');
-    const fields = schemaOf(h.fields).fields as F[];
-    attaching = acquire(h.chunk, h.offset, fields.length, h.token);
-    try {
-      return new CounterSet<F>(fields);
-    } finally {
-      attaching = undefined;
+    const digest = string('handle.digest', h.digest);
+    const fields = schemaOf('handle.fields', h.fields).fields as F[];
+    // The addon checks the token (and the width) first, so a stale or forged handle says so.
+    const place = acquire(h.chunk, h.offset, fields.length, h.token);
+    if (digestOf(h.token, fields) !== digest) {
+      unacquire(place);
+      throw invalid('handle.fields', h.fields, 'the field names of the set the handle came from');
     }
+    return new CounterSet<F>(fields, ATTACHED, place);
   }
 
   /** The structured-cloneable descriptor to pass to another thread. */
   get handle(): CounterSetHandle {
-    return { kind: 'kernkit.counterset', fields: this.fields, chunk: this.place.view.id, offset: this.offset, token: this.place.token };
+    const token = this.place.token;
+    return {
+      kind: 'kernkit.counterset',
+      fields: this.fields,
+      chunk: this.place.view.id,
+      offset: this.offset,
+      token,
+      digest: digestOf(token, this.fields),
+    };
   }
 
   /** The index of a field, for {@link inc} and {@link add}; `EINVAL` for an unknown name. */
   index(field: F): number {
     const i = this.positions.get(field);
-    if (i === undefined) throw invalidArgument('field', field, `expected one of ${this.fields.join(', ')}`);
-    return i;
+    if (i === undefined) oneOf('field', field, this.fields); // not a field name: throws, listing them
+    return i!;
   }
 
   /** Adds one to field `i`. */
@@ -147,10 +178,9 @@ export class CounterSet<F extends string = string> {
   }
 
   private addChecked(i: number, n: number): void {
-    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.width) {
-      throw invalidArgument('field index', i, `expected an integer from 0 to ${this.width - 1}`);
-    }
-    if (!Number.isSafeInteger(n)) throw invalidArgument('n', n, 'expected a safe integer');
+    // EINVAL past the end too: an index that names no field is like an unknown field name.
+    integerIn('field index', i, 0, this.width - 1, 'EINVAL');
+    if (!Number.isSafeInteger(n)) notSafeInteger(n);
     addSlow(this.place.view, this.offset + i, n);
   }
 
@@ -172,11 +202,19 @@ export class CounterSet<F extends string = string> {
     return out;
   }
 
-  /** Cheap approximate values (see {@link Counter.read}). */
-  read(): Record<F, number> {
+  /** Cheap approximate values, field by field (see {@link Counter.approx}); {@link sum} is exact. */
+  approx(): Record<F, number> {
     const out = {} as Record<F, number>;
     for (let i = 0; i < this.width; i++) out[this.fields[i]] = readApprox(this.place.view, this.offset + i);
     return out;
+  }
+
+  /**
+   * The approximate values, as {@link approx}; kept until 1.0.
+   * @deprecated Use {@link approx} (or {@link sum} for exact values).
+   */
+  read(): Record<F, number> {
+    return this.approx();
   }
 
   /** Zeroes every field for readers, as ip_vs_zero_stats: a base is recorded, writers go on. */

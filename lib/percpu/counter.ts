@@ -2,7 +2,7 @@
  * `Counter`: one per-thread sharded counter, like the kernel's percpu_counter.
  * @module
  */
-import { invalidArgument, outOfRange } from '../errors';
+import { invalid, optional, outOfRange, string } from '../validate';
 import { acquire, addSlow, allocate, FOLD_THRESHOLD, type Placement, readApprox, sumRawOne, track } from './arena';
 import { checkHandle } from './handle';
 
@@ -18,7 +18,13 @@ export interface CounterHandle {
   readonly token: number;
 }
 
-let attaching: Placement | undefined; // set by attach() around its `new Counter`
+/** Only {@link Counter.attach} holds this: with it, the constructor takes the placement it is given. */
+const ATTACHED: unique symbol = Symbol('kernkit.Counter.attached');
+
+/** `EINVAL` for an amount that is not a safe integer (shared with CounterSet). @internal */
+export function notSafeInteger(value: unknown): never {
+  throw invalid('n', value, 'a safe integer, from -(2^53 - 1) to 2^53 - 1');
+}
 
 /**
  * A counter that any number of threads increment without contention: each
@@ -42,10 +48,12 @@ export class Counter {
   private readonly offset: number;
 
   /** Creates a counter at zero. `name` is a label for logs and handles. */
-  constructor(name = '') {
-    if (typeof name !== 'string') throw invalidArgument('name', name, 'expected a string');
-    this.name = name;
-    this.place = attaching ?? allocate(1);
+  constructor(name?: string);
+  /** @internal {@link Counter.attach}'s path: a counter over a placement it acquired. */
+  constructor(name: string, via: typeof ATTACHED, place: Placement);
+  constructor(name: string = '', via?: typeof ATTACHED, place?: Placement) {
+    this.name = string('name', name);
+    this.place = via === ATTACHED && place !== undefined ? place : allocate(1);
     track(this, this.place);
     this.slots = this.place.view.mine;
     this.offset = this.place.offset;
@@ -58,14 +66,8 @@ export class Counter {
    */
   static attach(handle: CounterHandle): Counter {
     const h = checkHandle(handle, 'kernkit.counter');
-    if (h.name !== undefined && typeof h.name !== 'string') throw invalidArgument('handle.name', h.name, 'expected a string');
-    const name = h.name ?? '';
-    attaching = acquire(h.chunk, h.offset, 1, h.token);
-    try {
-      return new Counter(name);
-    } finally {
-      attaching = undefined;
-    }
+    const name = optional(h.name, (v) => string('handle.name', v), '');
+    return new Counter(name, ATTACHED, acquire(h.chunk, h.offset, 1, h.token));
   }
 
   /** The structured-cloneable descriptor to pass to another thread. */
@@ -97,7 +99,7 @@ export class Counter {
   }
 
   private addChecked(n: number): void {
-    if (!Number.isSafeInteger(n)) throw invalidArgument('n', n, 'expected a safe integer');
+    if (!Number.isSafeInteger(n)) notSafeInteger(n);
     addSlow(this.place.view, this.offset, n);
   }
 
@@ -117,17 +119,26 @@ export class Counter {
   /** The exact value as a number; `ERANGE` if it is beyond ±(2^53 − 1). */
   value(): number {
     const s = this.sum();
-    if (s > MAX_SAFE || s < -MAX_SAFE) throw outOfRange('counter value', s, 'a number is exact to ±(2^53 - 1); use sum()');
+    if (s > MAX_SAFE || s < -MAX_SAFE) throw outOfRange('counter value', s, 'at most ±(2^53 - 1) as a number; sum() gives any value');
     return Number(s);
   }
 
   /**
    * A cheap, approximate value: no snapshot and float arithmetic, so it can be
    * off while other threads fold or past 2^53. Like percpu_counter_read, but it
-   * does add the shards (the kernel's skips them).
+   * does add the shards (the kernel's skips them). For the exact value, see
+   * {@link sum} and {@link value}.
+   */
+  approx(): number {
+    return readApprox(this.place.view, this.offset);
+  }
+
+  /**
+   * The approximate value, as {@link approx}; kept until 1.0.
+   * @deprecated Use {@link approx} (or {@link sum}/{@link value} for the exact value).
    */
   read(): number {
-    return readApprox(this.place.view, this.offset);
+    return this.approx();
   }
 
   /**

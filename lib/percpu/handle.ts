@@ -4,7 +4,7 @@
  * Internal: not part of the public API.
  * @module
  */
-import { invalidArgument } from '../errors';
+import { integerIn, oneOf, plainObject } from '../validate';
 
 /** The fields every percpu handle carries. */
 export interface RawHandle {
@@ -15,19 +15,14 @@ export interface RawHandle {
   [key: string]: unknown;
 }
 
-function isUint32(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
-}
-
-/** Checks a handle's shape and kind; EINVAL naming the first bad field. The addon checks that it is live. */
-export function checkHandle(handle: unknown, kind: string): RawHandle {
-  if (typeof handle !== 'object' || handle === null) {
-    throw invalidArgument('handle', handle, `expected the object from .handle of a ${kind.replace('kernkit.', '')}`);
-  }
-  const h = handle as Record<string, unknown>;
-  if (h.kind !== kind) throw invalidArgument('handle.kind', h.kind, `expected "${kind}"`);
-  for (const field of ['chunk', 'offset', 'token'] as const) {
-    if (!isUint32(h[field])) throw invalidArgument(`handle.${field}`, h[field], 'expected an integer from 0 to 4294967295');
-  }
+/**
+ * Checks a handle's shape and kind; `EINVAL` naming the first bad field. The
+ * addon checks that it is live. A number out of range is `EINVAL` too: such a
+ * handle was not made by `.handle`, so it names nothing.
+ */
+export function checkHandle(handle: unknown, kind: 'kernkit.counter' | 'kernkit.counterset'): RawHandle {
+  const h = plainObject('handle', handle, `the object from .handle of a ${kind === 'kernkit.counter' ? 'Counter' : 'CounterSet'}`);
+  oneOf('handle.kind', h.kind, [kind]);
+  for (const field of ['chunk', 'offset', 'token'] as const) integerIn(`handle.${field}`, h[field], 0, 0xffffffff, 'EINVAL');
   return h as RawHandle;
 }

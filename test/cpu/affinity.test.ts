@@ -138,6 +138,21 @@ describe('affinity errors', () => {
     expect(getAffinity()).toEqual(original); // nothing was changed on the way
   });
 
+  test('messages name the field, the value and what is allowed', () => {
+    const n = possibleCpuCount();
+    expect(() => setAffinity([0, -1])).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'cpus[1]: -1 (expected an integer >= 0)' }));
+    expect(() => setAffinity([0, n])).toThrow(expect.objectContaining({ code: 'ERANGE', message: `cpus[1]: ${n} (expected a CPU of this machine, 0-${n - 1} (CPU ${n} does not exist))` }));
+    expect(() => setAffinity('0,x')).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'cpus: "0,x" (expected a cpulist such as "0-3,8" or "0-15:2/4"; at position 2: a number expected, found "x")' }));
+    expect(() => setAffinity([])).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'cpus: [] (expected at least one CPU)' }));
+    expect(() => setAffinity(null as unknown as number[])).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^cpus: null \(expected a cpulist/) }));
+    expect(() => getAffinity(-1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^tid: -1 \(expected an integer from 0 to 2147483647\)$/) }));
+    expect(() => setNice(20)).toThrow(expect.objectContaining({ code: 'ERANGE', message: 'nice: 20 (expected an integer from -20 to 19)' }));
+    expect(() => setNice(1.5)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'nice: 1.5 (expected an integer from -20 to 19)' }));
+    // A Set works as CPU numbers too; outputs are always ascending arrays.
+    setAffinity(new Set([...original].reverse()));
+    expect(getAffinity()).toEqual(original);
+  });
+
   test('bad tids and nice values', () => {
     expect(codeOf(() => getAffinity(-1))).toBe('EINVAL');
     expect(codeOf(() => getAffinity(1.5))).toBe('EINVAL');
