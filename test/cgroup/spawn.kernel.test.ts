@@ -182,6 +182,7 @@ describe('concurrent spawns', () => {
       argv: ['true'],
       envp: [],
       procsFiles: cg.spawnTargets().procsFiles,
+      pidsDirs: [],
       stdio: ['ignore', 'ignore', 'ignore'],
       setsid: false,
     };
