@@ -5,7 +5,7 @@
  * @module
  */
 import { KernkitError, describeValue } from '../errors';
-import { integerIn, invalid, options, string } from '../validate';
+import { cString, integerIn, invalid, options } from '../validate';
 import { parseCpuList } from '../cpu/cpulist';
 import { type MemorySize, CPU_WEIGHT_MAX, CPU_WEIGHT_MIN, parseMemorySize, cpuSharesToWeight, cpuWeightToShares } from './units';
 
@@ -140,13 +140,13 @@ export function validateLimits(input: unknown): ValidLimits {
     const cs = limitObject('cpuset', top.cpuset);
     out.cpuset = {};
     if (cs.cpus !== undefined) {
-      const cpus = string('cpuset.cpus', cs.cpus, { expected: 'a cpulist string such as "0-3,8"' });
+      const cpus = cString('cpuset.cpus', cs.cpus, { expected: 'a cpulist string such as "0-3,8"' });
       parseCpuList(cpus); // EINVAL / ERANGE as the kernel's bitmap_parselist
       out.cpuset.cpus = cpus.trim();
     }
     if (cs.mems !== undefined) {
       const nodes = 'a node list such as "0" or "0-1"';
-      if (!NODELIST.test(string('cpuset.mems', cs.mems, { expected: nodes }))) throw invalid('cpuset.mems', cs.mems, nodes);
+      if (!NODELIST.test(cString('cpuset.mems', cs.mems, { expected: nodes }))) throw invalid('cpuset.mems', cs.mems, nodes);
       out.cpuset.mems = (cs.mems as string).trim();
     }
   }

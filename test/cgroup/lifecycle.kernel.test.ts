@@ -206,7 +206,7 @@ describe('create, open, set, limits', () => {
 
   kernel('bad input: unknown controller, malformed values, cpus outside the parent, escaping paths, missing groups', async () => {
     const name = janitor.name();
-    await expect(Cgroup.create(name, { gpu: { max: 1 } } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('"gpu"') });
+    await expect(Cgroup.create(name, { gpu: { max: 1 } } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('limits.gpu') });
     await expect(Cgroup.create(name, {}, { controllers: ['bogus'] })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create(name, { memory: { max: -5 } })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create(name, { memory: { max: '5 gigs' } })).rejects.toMatchObject({ code: 'EINVAL' });
