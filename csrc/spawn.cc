@@ -827,6 +827,14 @@ class SpawnWorker : public Napi::AsyncWorker {
   std::string detail_;
 };
 
+// A string for the child as a C string: a NUL byte would cut it short (lib/cgroup/spawn.ts refuses
+// it first; this is the last line).
+std::string CString(Napi::Env env, Napi::Value v, const char* name) {
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) throw MakeError(env, "EINVAL", std::string(name) + " contains a NUL byte");
+  return s;
+}
+
 std::vector<std::string> StringArray(Napi::Env env, Napi::Value v, const char* name) {
   if (!v.IsArray()) throw MakeError(env, "EINVAL", std::string(name) + " must be an array of strings");
   auto arr = v.As<Napi::Array>();
@@ -834,7 +842,7 @@ std::vector<std::string> StringArray(Napi::Env env, Napi::Value v, const char* n
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value e = arr.Get(i);
     if (!e.IsString()) throw MakeError(env, "EINVAL", std::string(name) + " must be an array of strings");
-    out.push_back(e.As<Napi::String>().Utf8Value());
+    out.push_back(CString(env, e, name));
   }
   return out;
 }
@@ -854,8 +862,8 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     for (auto& dir : StringArray(env, o.Get("pidsDirs"), "pidsDirs")) {
       c->plan.pidsLimits.push_back({dir, dir + "/pids.max", dir + "/pids.current"});
     }
-    if (o.Get("cwd").IsString()) c->plan.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
-    if (o.Get("cgroupDir").IsString()) c->plan.cgroupDir = o.Get("cgroupDir").As<Napi::String>().Utf8Value();
+    if (o.Get("cwd").IsString()) c->plan.cwd = CString(env, o.Get("cwd"), "cwd");
+    if (o.Get("cgroupDir").IsString()) c->plan.cgroupDir = CString(env, o.Get("cgroupDir"), "cgroupDir");
     c->plan.setsid = o.Get("setsid").ToBoolean().Value();
     c->plan.noClone3 = o.Get("noClone3").ToBoolean().Value();
     c->plan.noCloseRange = o.Get("noCloseRange").ToBoolean().Value();

@@ -155,7 +155,14 @@ function execCandidates(command: string, env: Record<string, string | undefined>
  * instruction. Resolves once the program has been exec'd; rejects with the
  * errno of whatever failed (ENOENT for a missing program, EACCES, the attach
  * error of a v1 hierarchy such as ENOSPC for an empty cpuset, EAGAIN from a
- * pids limit, EBUSY for a frozen group, ...). A group frozen after the check,
+ * pids limit, EBUSY for a frozen group, ...). A pids limit holds as for a fork
+ * inside the group: v2's clone3 into the group is checked by the kernel, and
+ * the child, once attached, checks pids.current against pids.max of the group
+ * and its ancestors in the pids hierarchy and stops before exec (EAGAIN, naming
+ * the group and the limit) when over, since the kernel never checks a move.
+ * Meanwhile the child counts: a fork inside the group at that moment may be
+ * refused. Strings that reach the child (command, args, env, cwd, argv0) and
+ * the group's path are EINVAL with a NUL byte. A group frozen after the check,
  * before the child has exec'd, holds the spawn (and a libuv pool thread)
  * until it is thawed.
  *
