@@ -252,7 +252,9 @@ export class Cgroup {
 
   /**
    * Changes limits. A controller the group is not under yet is added (the
-   * group is created in its hierarchy and its processes moved there). cpuset
+   * group is created in its hierarchy, its limits are written there, then its
+   * processes are moved there, whatever their count against a new pids.max:
+   * they are members already). cpuset
    * CPUs outside the parent's are refused with EACCES on v1, as the kernel
    * does. Everything that can be checked is checked before anything changes;
    * if a write fails, the values written before it are restored, processes
@@ -297,7 +299,11 @@ export class Cgroup {
 
     const undo = new Undo();
     try {
-      for (const { c } of targets) await this.ensureController(c, undo);
+      const joined: CgroupHierarchy[] = [];
+      for (const { c } of targets) {
+        const h = await this.ensureController(c, undo);
+        if (h) joined.push(h);
+      }
       // Files that were not there before (a new directory, a v2 controller just enabled): their values now, for the undo.
       const files = targets.flatMap(({ dir }, i) => writes[i].map((w) => path.join(dir, w.file)));
       const fresh = files.filter((f) => old.get(f) == null);
@@ -312,6 +318,8 @@ export class Cgroup {
         }),
       );
       await runSteps(steps, undo);
+      // Limits first, then the processes: none is ever in the new hierarchy without them.
+      for (const h of joined) await this.bringProcesses(h, undo);
     } catch (err) {
       await undo.run();
       throw err;
@@ -640,9 +648,10 @@ export class Cgroup {
   }
 
   // Makes sure the group is under `controller`: in its hierarchy, and on v2 with it enabled above.
-  // Undo (newest first): processes back where they were, the directories made, and the hierarchy
-  // forgotten only if its directory is really gone.
-  private async ensureController(controller: LimitController, undo: Undo): Promise<void> {
+  // Returns the hierarchy the group has just joined (its processes follow once its limits are
+  // written: bringProcesses), or null. Undo: the directories made, and the hierarchy forgotten
+  // only if its directory is really gone.
+  private async ensureController(controller: LimitController, undo: Undo): Promise<CgroupHierarchy | null> {
     const h = controllerHierarchy(this.layout, controller);
     const dir = this.dirs.get(h);
     if (dir) {
@@ -650,7 +659,7 @@ export class Cgroup {
         const available = (await readText(path.join(dir, 'cgroup.controllers'))).split(/\s+/);
         if (!available.includes(controller)) await enableAlongPath(h, this.path, [controller], undo);
       }
-      return;
+      return null;
     }
     // The group is not in this hierarchy yet: make it there (and missing ancestors).
     const newDir = hierarchyDir(h, this.path);
@@ -660,12 +669,19 @@ export class Cgroup {
     });
     await makeGroupDirIn(h, this.path, h.version === 2 ? [controller] : [], undo);
     this.dirs.set(h, newDir);
-    // Keep membership consistent: the group's processes join it in the new hierarchy too.
+    return h;
+  }
+
+  // Keeps membership consistent after the group joined hierarchy `h` (and its limits there are
+  // written): the group's processes join it there too, whatever their count (they are members
+  // already; the kernel itself lets a lowered pids.max stand below pids.current).
+  private async bringProcesses(h: CgroupHierarchy, undo: Undo): Promise<void> {
+    const newDir = this.dirs.get(h)!;
     for (const pid of await this.procs()) {
       const before = await cgroupsOf(pid, this.layout).catch(() => null);
       const was = before?.get(h);
       try {
-        await writeTask(path.join(newDir, 'cgroup.procs'), pid, controller);
+        await writeTask(path.join(newDir, 'cgroup.procs'), pid, 'set');
       } catch (err) {
         if (errnoCode(err) === 'ESRCH') continue;
         throw err;

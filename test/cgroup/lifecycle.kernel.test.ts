@@ -9,7 +9,8 @@ import { mkdir, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Cgroup, CgroupLayout, attachThreadToCgroup, cgroupsOf, parseCpuList, spawn, type CgroupChild } from '../../lib';
-import { readText, removeDirs } from '../../lib/cgroup/files';
+import { type IoOp, readText, removeDirs } from '../../lib/cgroup/files';
+import { addon } from '../../lib/native';
 import { GroupJanitor, cgroupMissing, dirIn, exists, processGone } from '../helpers/cgroup';
 import { kernelTest } from '../helpers/kernel';
 
@@ -155,7 +156,7 @@ describe('create, open, set, limits', () => {
     try {
       const hierarchies = child.hierarchies;
       const where = await cgroupsOf(sleeper.pid);
-      // The group joins the cpu hierarchy (the sleeper with it), then the kernel refuses 50% under a 10% parent.
+      // The group joins the cpu hierarchy, then the kernel refuses 50% under a 10% parent (before the sleeper would follow).
       await expect(child.set({ cpu: { max: { quota: 50000, period: 100000 } } })).rejects.toMatchObject({
         code: 'EINVAL',
         message: expect.stringContaining('cpu.cfs_quota_us'),
@@ -169,6 +170,27 @@ describe('create, open, set, limits', () => {
     }
     await child.delete();
     for (const h of machine.hierarchies) expect(await exists(dirIn(h, child.path))).toBe(false);
+  });
+
+  kernel('a set that adds a controller writes its limits before any process joins the new hierarchy (issue 15 §6)', async () => {
+    const cg = await Cgroup.create(janitor.name(), { cpu: { weight: 100 } });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
+    const pidsDir = dirIn(machine.hierarchyFor('pids')!, cg.path);
+    const cgroupfs = addon.cgroupfs as { run: (ops: IoOp[], stop: boolean) => Promise<unknown> };
+    const run = jest.spyOn(cgroupfs, 'run');
+    try {
+      await cg.set({ pids: { max: 1 } });
+      const writes = run.mock.calls.flatMap(([ops]) => ops.filter((op) => op[0] === 'write').map((op) => op[1]));
+      const limit = writes.indexOf(path.join(pidsDir, 'pids.max'));
+      const join = writes.indexOf(path.join(pidsDir, 'cgroup.procs'));
+      expect(limit).toBeGreaterThanOrEqual(0);
+      expect(join).toBeGreaterThan(limit);
+      expect((await cgroupsOf(sleeper.pid)).get(machine.hierarchyFor('pids')!)).toBe(cg.path);
+    } finally {
+      run.mockRestore();
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
   });
 
   kernel('a create that fails halfway leaves nothing behind', async () => {
