@@ -372,6 +372,26 @@ describe('pids limits: spawn refuses as a fork inside the group would (issue 15)
   });
 });
 
+describe('clone3 refused with EAGAIN (a v2 pids limit, RLIMIT_NPROC)', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  kernel('names the group and says which limit it may be', async () => {
+    const cg = await Cgroup.create(janitor.name(), {}, { layout: machine.unifiedOnly() });
+    const refusal = Object.assign(new Error('clone3 into x: EAGAIN'), { code: 'EAGAIN', syscall: 'clone3' });
+    jest.spyOn(spawnNative, 'spawn').mockRejectedValue(refusal);
+    await expect(spawn('true', [], { cgroup: cg, stdio: 'ignore' })).rejects.toMatchObject({
+      code: 'EAGAIN',
+      syscall: 'clone3',
+      // No pids on v2 here: the group has no pids.max of its own.
+      message: expect.stringContaining(`clone3 into cgroup ${cg.path} was refused: no pids limit of its own`),
+    });
+    // Another errno, or a spawn without a group, is passed on as it is.
+    const other = Object.assign(new Error('x'), { code: 'ENOMEM', syscall: 'clone3' });
+    jest.spyOn(spawnNative, 'spawn').mockRejectedValue(other);
+    await expect(spawn('true', [], { cgroup: cg, stdio: 'ignore' })).rejects.toBe(other);
+  });
+});
+
 describe('spawn input (issue 15: NUL bytes and options)', () => {
   test.each([
     ['command', () => spawn('tr\0ue')],
