@@ -213,6 +213,14 @@ Kind KindOf(Napi::Env env, const std::string& name) {
   throw MakeError(env, "EINVAL", "cgroupfs: unknown op " + name);
 }
 
+// A path with a NUL byte would be cut short by open(2): the file checked would not be the file
+// used. lib/cgroup refuses such paths first; this is the last line.
+std::string PathArg(Napi::Env env, Napi::Value v) {
+  std::string s = v.ToString().Utf8Value();
+  if (s.find('\0') != std::string::npos) throw MakeError(env, "EINVAL", "cgroupfs: a path contains a NUL byte");
+  return s;
+}
+
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray()) throw MakeError(env, "EINVAL", "cgroupfs.run(ops, stopOnError): ops must be an array");
@@ -225,8 +233,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     auto a = v.As<Napi::Array>();
     Op op;
     op.kind = KindOf(env, a.Get(0u).ToString().Utf8Value());
-    op.path = a.Get(1u).ToString().Utf8Value();
-    if (a.Length() > 2) op.arg = a.Get(2u).ToString().Utf8Value();
+    op.path = PathArg(env, a.Get(1u));
+    if (a.Length() > 2) op.arg = op.kind == kCopy ? PathArg(env, a.Get(2u)) : a.Get(2u).ToString().Utf8Value();
     ops.push_back(std::move(op));
   }
   auto* worker = new BatchWorker(env, std::move(ops), info[1].ToBoolean().Value());

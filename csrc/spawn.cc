@@ -8,6 +8,11 @@
 //   the child attaches itself to the unified group as it does for v1.
 // - cgroup v1 (and the v1 half of a hybrid layout): the child writes "0" (the
 //   kernel's "myself") into every hierarchy's cgroup.procs before exec.
+// - pids limits: a move into a group is never checked against pids.max (the
+//   pids controller charges migrations unconditionally), while a fork in the
+//   group is. So once attached, the child reads pids.current and pids.max of
+//   the group and its ancestors in every pids hierarchy and, if over a limit,
+//   reports EAGAIN (as that fork would get) and exits before exec.
 //
 // Everything that allocates or may fail for reasons of its own (paths, fds,
 // pipes) is prepared before the clone; between clone and exec the child makes
@@ -98,11 +103,19 @@ struct CloneArgs {
 static_assert(sizeof(CloneArgs) == 88, "clone_args v2 is 88 bytes");
 
 // What the child writes to the report pipe when it cannot exec.
-enum Stage : int32_t { kStageAttach = 1, kStageSetsid = 2, kStageStdio = 3, kStageChdir = 4, kStageExec = 5 };
+enum Stage : int32_t { kStageAttach = 1, kStageSetsid = 2, kStageStdio = 3, kStageChdir = 4, kStageExec = 5, kStagePids = 6 };
 struct ChildReport {
   int32_t stage;
-  int32_t index;  // which cgroup.procs file / stdio slot / exec candidate
+  int32_t index;  // which cgroup.procs file / stdio slot / exec candidate / pids directory
   int32_t err;
+  int32_t value;  // kStagePids: the pids.max that was reached
+};
+
+// The files of one pids-controller directory the child checks after attaching.
+struct PidsFiles {
+  std::string dir;
+  std::string max;      // dir + "/pids.max"
+  std::string current;  // dir + "/pids.current"
 };
 
 enum StdioMode { kInherit = 0, kPipe = 1, kIgnore = 2 };
@@ -115,6 +128,7 @@ struct ChildPlan {
   std::string cwd;                      // empty: inherit
   std::string cgroupDir;                // cgroup2 directory for CLONE_INTO_CGROUP, or empty
   std::vector<std::string> procsFiles;  // v1 cgroup.procs files the child attaches itself to
+  std::vector<PidsFiles> pidsLimits;    // the group and its ancestors in each pids hierarchy
   StdioMode stdio[3] = {kInherit, kInherit, kInherit};
   bool setsid = false;
   bool noClone3 = false;      // use the clone() fallback (tests, diagnosis)
@@ -201,11 +215,51 @@ void MarkOthersCloexec(const Prepared& p, bool noCloseRange) {
   for (int fd = 3; fd < p.fdLimit; fd++) SetCloexec(fd);
 }
 
-[[noreturn]] void ChildFail(int reportFd, int32_t stage, int32_t index, int err) {
-  ChildReport r{stage, index, err};
+[[noreturn]] void ChildFail(int reportFd, int32_t stage, int32_t index, int err, int32_t value = 0) {
+  ChildReport r{stage, index, err, value};
   ssize_t ignored = write(reportFd, &r, sizeof r);
   (void)ignored;
   _exit(127);
+}
+
+// Reads a pids.max or pids.current file in the child (open/read/close only):
+// 0 and the count (-1 for "max"), or the errno. ENOENT: no such limit here
+// (a v2 level where pids is not enabled).
+int ReadPidsValue(const char* file, int64_t* value) {
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  char buf[32];
+  ssize_t n;
+  do n = read(fd, buf, sizeof buf - 1);
+  while (n < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  if (n < 0) return err;
+  if (n >= 3 && buf[0] == 'm' && buf[1] == 'a' && buf[2] == 'x') {
+    *value = -1;
+    return 0;
+  }
+  int64_t v = 0;
+  ssize_t i = 0;
+  for (; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) v = v * 10 + (buf[i] - '0');
+  if (i == 0) return EIO;
+  *value = v;
+  return 0;
+}
+
+// Fails the child with EAGAIN if, now that it is counted, any pids directory is over its pids.max:
+// what a fork inside the group would get from pids_can_fork.
+void CheckPidsLimits(const ChildPlan& plan, int reportFd) {
+  for (size_t i = 0; i < plan.pidsLimits.size(); i++) {
+    int64_t max = 0, current = 0;
+    int err = ReadPidsValue(plan.pidsLimits[i].max.c_str(), &max);
+    if (err == ENOENT) continue;
+    if (err != 0) ChildFail(reportFd, kStagePids, static_cast<int32_t>(i), err);
+    if (max < 0) continue;
+    err = ReadPidsValue(plan.pidsLimits[i].current.c_str(), &current);
+    if (err != 0) ChildFail(reportFd, kStagePids, static_cast<int32_t>(i), err);
+    if (current > max) ChildFail(reportFd, kStagePids, static_cast<int32_t>(i), EAGAIN, static_cast<int32_t>(max));
+  }
 }
 
 // Runs in the child, between clone and exec: async-signal-safe calls only.
@@ -230,6 +284,7 @@ void MarkOthersCloexec(const Prepared& p, bool noCloseRange) {
     while (n < 0 && errno == EINTR);
     if (n < 0) ChildFail(p.reportWrite, kStageAttach, static_cast<int32_t>(i), errno);
   }
+  CheckPidsLimits(plan, p.reportWrite);
 
   for (int slot = 0; slot < 3; slot++) {
     int fd = p.childStdio[slot];
@@ -436,6 +491,13 @@ std::string StageText(const ChildPlan& plan, const std::vector<std::string>& pro
     case kStageSetsid: return "setsid";
     case kStageStdio: return "dup2 onto fd " + std::to_string(r.index);
     case kStageChdir: return "chdir to " + plan.cwd;
+    case kStagePids: {
+      if (r.index < 0 || static_cast<size_t>(r.index) >= plan.pidsLimits.size()) return "pids limit";
+      const std::string& dir = plan.pidsLimits[r.index].dir;
+      if (r.err != EAGAIN) return "read pids.max / pids.current of " + dir;
+      return "cgroup " + dir + " is at its pids.max of " + std::to_string(r.value) +
+             " (a fork inside it would be refused; the child was stopped before exec)";
+    }
     default: return "execve " + (plan.candidates.size() == 1 ? plan.candidates[0] : plan.argv[0]);
   }
 }
@@ -446,6 +508,7 @@ const char* StageSyscall(int32_t stage) {
     case kStageExec: return "execve";
     case kStageChdir: return "chdir";
     case kStageStdio: return "dup2";
+    case kStagePids: return "fork";
     default: return "setsid";
   }
 }
@@ -764,6 +827,14 @@ class SpawnWorker : public Napi::AsyncWorker {
   std::string detail_;
 };
 
+// A string for the child as a C string: a NUL byte would cut it short (lib/cgroup/spawn.ts refuses
+// it first; this is the last line).
+std::string CString(Napi::Env env, Napi::Value v, const char* name) {
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) throw MakeError(env, "EINVAL", std::string(name) + " contains a NUL byte");
+  return s;
+}
+
 std::vector<std::string> StringArray(Napi::Env env, Napi::Value v, const char* name) {
   if (!v.IsArray()) throw MakeError(env, "EINVAL", std::string(name) + " must be an array of strings");
   auto arr = v.As<Napi::Array>();
@@ -771,7 +842,7 @@ std::vector<std::string> StringArray(Napi::Env env, Napi::Value v, const char* n
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value e = arr.Get(i);
     if (!e.IsString()) throw MakeError(env, "EINVAL", std::string(name) + " must be an array of strings");
-    out.push_back(e.As<Napi::String>().Utf8Value());
+    out.push_back(CString(env, e, name));
   }
   return out;
 }
@@ -788,8 +859,11 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     c->plan.argv = StringArray(env, o.Get("argv"), "argv");
     c->plan.envp = StringArray(env, o.Get("envp"), "envp");
     c->plan.procsFiles = StringArray(env, o.Get("procsFiles"), "procsFiles");
-    if (o.Get("cwd").IsString()) c->plan.cwd = o.Get("cwd").As<Napi::String>().Utf8Value();
-    if (o.Get("cgroupDir").IsString()) c->plan.cgroupDir = o.Get("cgroupDir").As<Napi::String>().Utf8Value();
+    for (auto& dir : StringArray(env, o.Get("pidsDirs"), "pidsDirs")) {
+      c->plan.pidsLimits.push_back({dir, dir + "/pids.max", dir + "/pids.current"});
+    }
+    if (o.Get("cwd").IsString()) c->plan.cwd = CString(env, o.Get("cwd"), "cwd");
+    if (o.Get("cgroupDir").IsString()) c->plan.cgroupDir = CString(env, o.Get("cgroupDir"), "cgroupDir");
     c->plan.setsid = o.Get("setsid").ToBoolean().Value();
     c->plan.noClone3 = o.Get("noClone3").ToBoolean().Value();
     c->plan.noCloseRange = o.Get("noCloseRange").ToBoolean().Value();

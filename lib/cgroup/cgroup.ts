@@ -7,10 +7,10 @@
  */
 import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
-import { KernkitError, describeValue, invalidArgument } from '../errors';
+import { KernkitError, describeValue } from '../errors';
+import { boolean, durationMs, integerIn, invalid, optional, options as optionsOf } from '../validate';
 import {
   type IoOp,
-  Undo,
   check,
   errnoCode,
   ioError,
@@ -21,7 +21,6 @@ import {
   readText,
   removeDirs,
   runBatch,
-  runRetryingRmdirs,
   writeTask,
   writeValue,
 } from './files';
@@ -45,7 +44,7 @@ import {
 } from './limits';
 import { spawnNative } from './native';
 import { checkConfined, hierarchyDir, normalizeCgroupPath, realMount } from './paths';
-import { CreatePlan, type Step, checkControllerNames, checkCpusWithin, controllerHierarchy, writeStep } from './plan';
+import { CreatePlan, Undo, checkControllerNames, checkCpusWithin, controllerHierarchy, runSteps, writeStep } from './plan';
 import { type CgroupStats, nsToUsec, parseFlatKeyed, parseLimit, parseNumber, parsePressure } from './stats';
 
 /** Options shared by {@link Cgroup.create} and {@link Cgroup.open}. */
@@ -71,7 +70,10 @@ export interface CgroupCreateOptions extends CgroupOptions {
 
 /** Options of operations that wait for the kernel (freeze, thaw, kill, delete). */
 export interface CgroupWaitOptions {
-  /** Give up with ETIMEDOUT after this many milliseconds (default 10000). */
+  /**
+   * Give up with ETIMEDOUT after this many milliseconds: a whole number from 0
+   * to 2^31-1, or `Infinity` to wait as long as it takes (default 10000).
+   */
   timeout?: number;
 }
 
@@ -84,13 +86,27 @@ export interface CgroupDeleteOptions extends CgroupWaitOptions {
 }
 
 const DEFAULT_TIMEOUT = 10000;
+// FUTEX_TID_MASK: no task id is above it.
+const MAX_TASK_ID = 0x3fffffff;
 
-function positiveId(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > 0x3fffffff) {
-    throw invalidArgument(field, value, 'expected a positive integer id');
-  }
-  return value;
+/** A process or thread id: an integer from 1 to 2^30-1 (EINVAL otherwise, as the kernel's cgroup.procs). */
+function taskId(field: string, value: unknown): number {
+  return integerIn(field, value, 1, MAX_TASK_ID, 'EINVAL');
 }
+
+/** The layout option: a {@link CgroupLayout}, or the machine's own when absent. */
+function layoutOption(value: unknown): Promise<CgroupLayout> {
+  if (value === undefined) return CgroupLayout.current();
+  if (!(value instanceof CgroupLayout)) throw invalid('options.layout', value, 'a CgroupLayout');
+  return Promise.resolve(value);
+}
+
+/** The timeout of a wait option, `Infinity` allowed ("no timeout"). */
+function timeoutOption(value: unknown): number {
+  return optional(value, (v) => durationMs('options.timeout', v, 2 ** 31 - 1, true), DEFAULT_TIMEOUT);
+}
+
+const WAIT_KEYS = ['timeout'] as const;
 
 function parseIds(text: string | null): number[] {
   if (!text) return [];
@@ -105,76 +121,13 @@ function sortedUnique(lists: number[][]): number[] {
 }
 
 /**
- * Runs steps in order, as one batch that stops at the first failure (split
- * after each step whose `tolerate` errno decides what follows). On a failure
- * takes back the steps that were done, newest first and best effort, and
- * throws that failure.
- */
-async function runSteps(steps: Step[]): Promise<void> {
-  const done: Step[] = [];
-  for (let i = 0; i < steps.length; ) {
-    const cut = steps.findIndex((s, k) => k >= i && s.tolerate !== undefined);
-    const end = cut < 0 ? steps.length : cut + 1;
-    const batch = steps.slice(i, end);
-    const results = await runBatch(
-      batch.map((s) => s.op),
-      true,
-    );
-    const failed = results.findIndex((r) => r[0] !== 0);
-    const last = batch.length - 1;
-    if (failed === last && batch[last].tolerate === results[last][0]) {
-      // Someone else made it: not ours to undo, nor to fill in.
-      done.push(...batch.slice(0, last));
-      for (i = end; i < steps.length && steps[i].onlyIfMade; i++);
-      continue;
-    }
-    if (failed >= 0) {
-      done.push(...batch.slice(0, failed));
-      await undoSteps(done);
-      const code = results[failed][0] as string;
-      const step = batch[failed];
-      throw step.explain?.(code) ?? ioError(code, ...step.what);
-    }
-    done.push(...batch);
-    i = end;
-  }
-}
-
-// Takes steps back, newest first, best effort; a conditional undo runs only if no other group relies on it.
-async function undoSteps(done: Step[]): Promise<void> {
-  let plain: IoOp[] = [];
-  const flush = async (): Promise<void> => {
-    if (plain.length) await runRetryingRmdirs(plain).catch(() => undefined);
-    plain = [];
-  };
-  for (const step of [...done].reverse()) {
-    if (!step.undo) continue;
-    if (step.undoIfUnused === undefined) {
-      plain.push(step.undo);
-      continue;
-    }
-    await flush(); // the rmdirs before it decide which groups are left
-    if (!(await othersUnder(step.undoIfUnused.dir, step.undoIfUnused.own))) await runBatch([step.undo]).catch(() => undefined);
-  }
-  await flush();
-}
-
-// Whether groups exist under `dir` other than those on the way down to `own` (the group an
-// operation is about, and its ancestors); unknown counts as yes: then nothing is taken away.
-async function othersUnder(dir: string, own: string): Promise<boolean> {
-  const [walk] = await runBatch([['walk', dir]]);
-  if (walk[0] !== 0) return true;
-  return (walk[1] as string[]).some((d) => d !== dir && d !== own && !own.startsWith(d + '/'));
-}
-
-/**
  * The cgroups a task (process or thread id) is in, per hierarchy of `layout`,
  * from `/proc/<id>/cgroup` (paths relative to the hierarchy's mount, as
  * {@link Cgroup} uses them).
  */
 export async function cgroupsOf(id: number, layout?: CgroupLayout): Promise<Map<CgroupHierarchy, string>> {
-  const lay = layout ?? (await CgroupLayout.current());
-  positiveId(id, 'task id');
+  taskId('task id', id);
+  const lay = await layoutOption(layout);
   const text = await readText(`/proc/${id}/cgroup`);
   const out = new Map<CgroupHierarchy, string>();
   for (const line of text.split('\n')) {
@@ -208,6 +161,7 @@ export class Cgroup {
   /** The hierarchies this object works with. */
   readonly layout: CgroupLayout;
   private readonly dirs: Map<CgroupHierarchy, string>;
+  private wasDeleted = false;
 
   private constructor(cgPath: string, layout: CgroupLayout, dirs: Map<CgroupHierarchy, string>) {
     this.path = cgPath;
@@ -220,16 +174,22 @@ export class Cgroup {
    * On v2 it first enables the needed controllers in each ancestor's
    * `cgroup.subtree_control`; on v1 cpuset it copies `cpus` and `mems` from the
    * parent (an empty cpuset refuses tasks with ENOSPC). Missing ancestors are
-   * created. EEXIST if the group exists. If any step fails, every earlier step
-   * is undone and nothing is left behind.
+   * created. The limits are written before the group is returned, so before
+   * anything can be moved or spawned into it. EEXIST if the group exists in
+   * any of the hierarchies it would go into (then {@link Cgroup.open} it and
+   * {@link Cgroup.set} its limits, or {@link Cgroup.delete} it: a create that
+   * was killed midway can leave it without some of them). If any step fails,
+   * every earlier step is undone and nothing is left behind.
    */
-  static async create(cgPath: string, limits?: CgroupLimits, options: CgroupCreateOptions = {}): Promise<Cgroup> {
-    const layout = options.layout ?? (await CgroupLayout.current());
+  static async create(cgPath: string, limits?: CgroupLimits, options?: CgroupCreateOptions): Promise<Cgroup> {
+    const opts = optionsOf<CgroupCreateOptions>('options', options, ['layout', 'controllers', 'threaded']);
+    const threaded = optional(opts.threaded, (v) => boolean('options.threaded', v), false);
+    const layout = await layoutOption(opts.layout);
     const normalized = normalizeCgroupPath(cgPath, layout);
-    if (normalized === '/') throw invalidArgument('cgroup path', cgPath, 'the root cgroup cannot be created');
+    if (normalized === '/') throw invalid('cgroup path', cgPath, 'a group below the root (the root cgroup cannot be created)');
     const valid = validateLimits(limits);
-    const wanted = new Set<string>([...controllersOf(valid), ...checkControllerNames(options.controllers, layout)]);
-    const plan = new CreatePlan(layout, normalized, valid, wanted, options.threaded === true);
+    const wanted = new Set<string>([...controllersOf(valid), ...checkControllerNames(opts.controllers, layout)]);
+    const plan = new CreatePlan(layout, normalized, valid, wanted, threaded);
     const [results, mounts] = await Promise.all([runBatch(plan.probe), Promise.all(plan.targets.map((h) => realMount(h.mountPoint)))]);
     const { steps, dirs } = plan.changes(results, mounts);
     await runSteps(steps);
@@ -237,8 +197,8 @@ export class Cgroup {
   }
 
   /** Opens an existing group in every hierarchy where it exists. ENOENT if it exists in none. */
-  static async open(cgPath: string, options: CgroupOptions = {}): Promise<Cgroup> {
-    const layout = options.layout ?? (await CgroupLayout.current());
+  static async open(cgPath: string, options?: CgroupOptions): Promise<Cgroup> {
+    const layout = await layoutOption(optionsOf<CgroupOptions>('options', options, ['layout']).layout);
     const normalized = normalizeCgroupPath(cgPath, layout);
     const candidates = layout.hierarchies.map((h) => hierarchyDir(h, normalized));
     const [results, mounts] = await Promise.all([
@@ -260,6 +220,20 @@ export class Cgroup {
     return new Cgroup(normalized, layout, dirs);
   }
 
+  /** Whether {@link Cgroup.delete} has removed the group (through this object). */
+  get deleted(): boolean {
+    return this.wasDeleted;
+  }
+
+  /**
+   * `await using cg = await Cgroup.create(...)` deletes the group at the end of
+   * the scope: {@link Cgroup.delete} with its defaults (EBUSY if tasks or child
+   * groups are left: kill them first). Nothing if it was deleted already.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.wasDeleted ? Promise.resolve() : this.delete();
+  }
+
   /** The hierarchies the group exists in (unified first). */
   get hierarchies(): CgroupHierarchy[] {
     return [...this.dirs.keys()];
@@ -278,7 +252,9 @@ export class Cgroup {
 
   /**
    * Changes limits. A controller the group is not under yet is added (the
-   * group is created in its hierarchy and its processes moved there). cpuset
+   * group is created in its hierarchy, its limits are written there, then its
+   * processes are moved there, whatever their count against a new pids.max:
+   * they are members already). cpuset
    * CPUs outside the parent's are refused with EACCES on v1, as the kernel
    * does. Everything that can be checked is checked before anything changes;
    * if a write fails, the values written before it are restored, processes
@@ -323,7 +299,11 @@ export class Cgroup {
 
     const undo = new Undo();
     try {
-      for (const { c } of targets) await this.ensureController(c, undo);
+      const joined: CgroupHierarchy[] = [];
+      for (const { c } of targets) {
+        const h = await this.ensureController(c, undo);
+        if (h) joined.push(h);
+      }
       // Files that were not there before (a new directory, a v2 controller just enabled): their values now, for the undo.
       const files = targets.flatMap(({ dir }, i) => writes[i].map((w) => path.join(dir, w.file)));
       const fresh = files.filter((f) => old.get(f) == null);
@@ -337,7 +317,9 @@ export class Cgroup {
           return writeStep(file, w.value, w.field, before === '' ? '\n' : before);
         }),
       );
-      await runSteps(steps);
+      await runSteps(steps, undo);
+      // Limits first, then the processes: none is ever in the new hierarchy without them.
+      for (const h of joined) await this.bringProcesses(h, undo);
     } catch (err) {
       await undo.run();
       throw err;
@@ -367,9 +349,14 @@ export class Cgroup {
    * Moves a process (all its threads) into the group, in every hierarchy.
    * Retries the kernel's transient EINVAL for a task still being created. If
    * one hierarchy refuses, the process is moved back where it was in the others.
+   *
+   * A pids limit is enforced as for a fork (the kernel itself never refuses a
+   * move): if, once moved, the group or an ancestor has more tasks than its
+   * `pids.max`, the process is moved back and the attach fails with EAGAIN.
+   * A process already in the group stays, whatever the count.
    */
   async attach(pid: number): Promise<void> {
-    positiveId(pid, 'pid');
+    taskId('pid', pid);
     await this.moveTask(pid, 'cgroup.procs', 'cgroup.procs', 'attach');
   }
 
@@ -377,10 +364,11 @@ export class Cgroup {
    * Moves one thread into the group: v1 `tasks` in each v1 hierarchy, v2
    * `cgroup.threads` (the group must be threaded there: create it with
    * `{ threaded: true }`; EOPNOTSUPP otherwise). Without `tid`, the calling
-   * thread (main thread or worker).
+   * thread (main thread or worker). A pids limit is enforced as by
+   * {@link Cgroup.attach}: EAGAIN, and the thread moved back, over the limit.
    */
   async attachThread(tid?: number): Promise<void> {
-    const id = tid === undefined ? spawnNative.gettid() : positiveId(tid, 'tid');
+    const id = tid === undefined ? spawnNative.gettid() : taskId('tid', tid);
     const unified = this.unifiedDir();
     if (unified) {
       const type = (await readText(path.join(unified, 'cgroup.type'))).trim();
@@ -414,13 +402,13 @@ export class Cgroup {
    * ETIMEDOUT if that state is not reached in time (a task in uninterruptible
    * sleep cannot freeze); the group is then thawed again, as runc does.
    */
-  async freeze(options: CgroupWaitOptions = {}): Promise<void> {
-    await this.setFrozen(true, options.timeout ?? DEFAULT_TIMEOUT);
+  async freeze(options?: CgroupWaitOptions): Promise<void> {
+    await this.setFrozen(true, timeoutOption(optionsOf<CgroupWaitOptions>('options', options, WAIT_KEYS).timeout));
   }
 
   /** Thaws the group; resolves once the kernel reports it thawed. */
-  async thaw(options: CgroupWaitOptions = {}): Promise<void> {
-    await this.setFrozen(false, options.timeout ?? DEFAULT_TIMEOUT);
+  async thaw(options?: CgroupWaitOptions): Promise<void> {
+    await this.setFrozen(false, timeoutOption(optionsOf<CgroupWaitOptions>('options', options, WAIT_KEYS).timeout));
   }
 
   /**
@@ -432,8 +420,8 @@ export class Cgroup {
    * freeze times out because a task cannot freeze, SIGKILL until empty).
    * `timeout` bounds each wait (the freeze, then the emptying).
    */
-  async kill(options: CgroupWaitOptions = {}): Promise<void> {
-    const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  async kill(options?: CgroupWaitOptions): Promise<void> {
+    const timeout = timeoutOption(optionsOf<CgroupWaitOptions>('options', options, WAIT_KEYS).timeout);
     // A thread of ours in the group (a worker placed there) would take this whole process down with it.
     const tasks = await this.subtreeTasks([...this.dirs.values()]);
     const own = tasks.length ? new Set((await readdir('/proc/self/task')).map(Number)) : new Set<number>();
@@ -541,7 +529,11 @@ export class Cgroup {
    * EBUSY unless `recursive: true` (then children go first, deepest first).
    * rmdir's transient EBUSY right after the last task exits is retried.
    */
-  async delete(options: CgroupDeleteOptions = {}): Promise<void> {
+  async delete(options?: CgroupDeleteOptions): Promise<void> {
+    const opts = optionsOf<CgroupDeleteOptions>('options', options, ['timeout', 'recursive', 'kill']);
+    const timeout = timeoutOption(opts.timeout);
+    const recursive = optional(opts.recursive, (v) => boolean('options.recursive', v), false);
+    const kill = optional(opts.kill, (v) => boolean('options.kill', v), false);
     const own = [...this.dirs];
     // Batch 1: the subtree in each hierarchy, and whether the group itself holds tasks.
     const probe: IoOp[] = [
@@ -551,7 +543,7 @@ export class Cgroup {
     const results = await runBatch(probe);
     const trees = own.map(([, d], i) => (results[i][0] === 'ENOENT' ? [] : check<string[]>(results[i], 'readdir', d)));
     const withChildren = trees.find((t) => t.length > 1);
-    if (withChildren && !options.recursive) {
+    if (withChildren && !recursive) {
       throw new KernkitError(`cgroup ${this.path} has child groups (${withChildren[1]}); pass { recursive: true } to remove them too`, {
         code: 'EBUSY',
       });
@@ -562,20 +554,21 @@ export class Cgroup {
     });
     if (!busy && withChildren) busy = !(await this.isEmpty());
     if (busy) {
-      if (!options.kill) {
+      if (!kill) {
         const tasks = await this.subtreeTasks([...this.dirs.values()]);
         throw new KernkitError(
           `cgroup ${this.path} still has tasks (${tasks.slice(0, 8).join(', ')}${tasks.length > 8 ? ', ...' : ''}); pass { kill: true } to kill them first`,
           { code: 'EBUSY' },
         );
       }
-      await this.kill(options);
+      await this.kill({ timeout });
     }
     // Batch 2: children before parents, in every hierarchy.
     const rmdirs = trees.flatMap((t) => [...t].reverse());
     const removed = await removeDirs(rmdirs);
     const failed = removed.findIndex((r) => r[0] !== 0 && r[0] !== 'ENOENT');
     if (failed >= 0) throw ioError(removed[failed][0] as string, 'rmdir', rmdirs[failed]);
+    this.wasDeleted = true;
   }
 
   /**
@@ -602,13 +595,46 @@ export class Cgroup {
     return null;
   }
 
-  /** Where clone3 and the child's own attach must put a spawned process. @internal */
-  spawnTargets(): { cgroupDir?: string; procsFiles: string[] } {
+  /**
+   * Where clone3 and the child's own attach must put a spawned process, and
+   * the pids directories whose limits the child checks once attached. @internal
+   */
+  spawnTargets(): { cgroupDir?: string; procsFiles: string[]; pidsDirs: string[] } {
     const unified = this.unifiedDir();
     return {
       ...(unified ? { cgroupDir: unified } : {}),
       procsFiles: this.legacyDirs().map((d) => path.join(d, 'cgroup.procs')),
+      pidsDirs: this.pidsDirs(),
     };
+  }
+
+  /**
+   * The directories whose pids.max a task joining the group is bound by: the
+   * group's and each ancestor's below the root, in the group's pids hierarchy
+   * (a v2 level where pids is not enabled has no pids.max: readers skip it).
+   * @internal
+   */
+  pidsDirs(): string[] {
+    const h = this.layout.hierarchyFor('pids');
+    if (!h || !this.dirs.has(h)) return [];
+    const segs = this.path.split('/').filter(Boolean);
+    return segs.map((_, i) => hierarchyDir(h, '/' + segs.slice(0, segs.length - i).join('/')));
+  }
+
+  /**
+   * The first pids directory over its limit, with the count and the limit, or
+   * null: the check a fork gets from the kernel and a move does not.
+   */
+  private async pidsOverLimit(): Promise<{ dir: string; max: number; current: number } | null> {
+    const dirs = this.pidsDirs();
+    const texts = await readMany(dirs.flatMap((d) => [path.join(d, 'pids.max'), path.join(d, 'pids.current')]));
+    for (let i = 0; i < dirs.length; i++) {
+      const max = texts[2 * i]?.trim();
+      const current = texts[2 * i + 1]?.trim();
+      if (max === undefined || max === 'max' || current === undefined) continue;
+      if (Number(current) > Number(max)) return { dir: dirs[i], max: Number(max), current: Number(current) };
+    }
+    return null;
   }
 
   // ---- internals ----
@@ -622,9 +648,10 @@ export class Cgroup {
   }
 
   // Makes sure the group is under `controller`: in its hierarchy, and on v2 with it enabled above.
-  // Undo (newest first): processes back where they were, the directories made, and the hierarchy
-  // forgotten only if its directory is really gone.
-  private async ensureController(controller: LimitController, undo: Undo): Promise<void> {
+  // Returns the hierarchy the group has just joined (its processes follow once its limits are
+  // written: bringProcesses), or null. Undo: the directories made, and the hierarchy forgotten
+  // only if its directory is really gone.
+  private async ensureController(controller: LimitController, undo: Undo): Promise<CgroupHierarchy | null> {
     const h = controllerHierarchy(this.layout, controller);
     const dir = this.dirs.get(h);
     if (dir) {
@@ -632,40 +659,57 @@ export class Cgroup {
         const available = (await readText(path.join(dir, 'cgroup.controllers'))).split(/\s+/);
         if (!available.includes(controller)) await enableAlongPath(h, this.path, [controller], undo);
       }
-      return;
+      return null;
     }
     // The group is not in this hierarchy yet: make it there (and missing ancestors).
     const newDir = hierarchyDir(h, this.path);
-    undo.push(async () => {
+    undo.call(async () => {
       const [gone] = await runBatch([['isdir', newDir]]);
       if (gone[0] === 0 && gone[1] === false) this.dirs.delete(h);
     });
     await makeGroupDirIn(h, this.path, h.version === 2 ? [controller] : [], undo);
     this.dirs.set(h, newDir);
-    // Keep membership consistent: the group's processes join it in the new hierarchy too.
+    return h;
+  }
+
+  // Keeps membership consistent after the group joined hierarchy `h` (and its limits there are
+  // written): the group's processes join it there too, whatever their count (they are members
+  // already; the kernel itself lets a lowered pids.max stand below pids.current).
+  private async bringProcesses(h: CgroupHierarchy, undo: Undo): Promise<void> {
+    const newDir = this.dirs.get(h)!;
     for (const pid of await this.procs()) {
       const before = await cgroupsOf(pid, this.layout).catch(() => null);
       const was = before?.get(h);
       try {
-        await writeTask(path.join(newDir, 'cgroup.procs'), pid, controller);
+        await writeTask(path.join(newDir, 'cgroup.procs'), pid, 'set');
       } catch (err) {
         if (errnoCode(err) === 'ESRCH') continue;
         throw err;
       }
-      if (was !== undefined) undo.push(() => writeValue(path.join(hierarchyDir(h, was), 'cgroup.procs'), String(pid)));
+      if (was !== undefined) undo.op(['write', path.join(hierarchyDir(h, was), 'cgroup.procs'), String(pid)]);
     }
   }
 
+  // Moves a task into every hierarchy of the group, then enforces the pids limit as a fork would
+  // meet it: over it, the task goes back where it was and the move fails with EAGAIN.
   private async moveTask(id: number, v1File: string, v2File: string, field: string): Promise<void> {
     const before = await cgroupsOf(id, this.layout);
+    const pidsH = this.layout.hierarchyFor('pids');
+    const joinsPids = pidsH !== null && this.dirs.has(pidsH) && before.get(pidsH) !== this.path;
     const undo = new Undo();
     try {
       for (const [h, dir] of this.dirs) {
         await writeTask(path.join(dir, h.version === 2 ? v2File : v1File), id, field);
         const was = before.get(h);
-        if (was !== undefined) {
-          undo.push(() => writeValue(path.join(hierarchyDir(h, was), h.version === 2 ? v2File : v1File), String(id)));
-        }
+        if (was !== undefined) undo.op(['write', path.join(hierarchyDir(h, was), h.version === 2 ? v2File : v1File), String(id)]);
+      }
+      const over = joinsPids ? await this.pidsOverLimit() : null;
+      if (over) {
+        throw new KernkitError(
+          `${field} ${id}: cgroup ${over.dir} is at its pids.max of ${over.max} (${over.current} tasks with this one); ` +
+            'a fork inside it would be refused, so the task was moved back',
+          { code: 'EAGAIN', syscall: 'write' },
+        );
       }
     } catch (err) {
       await undo.run();
@@ -821,9 +865,7 @@ async function enableAlongPath(h: CgroupHierarchy, cgPath: string, controllers: 
     // Not if other groups are there by then: they may rely on it (a concurrent create or set).
     const dir = path.dirname(file);
     const own = hierarchyDir(h, cgPath);
-    undo.push(async () => {
-      if (!(await othersUnder(dir, own))) await writeValue(file, missing.map((c) => `-${c}`).join(' '));
-    });
+    undo.op(['write', file, missing.map((c) => `-${c}`).join(' ')], { dir, own });
   }
 }
 
@@ -842,7 +884,7 @@ async function makeGroupDirIn(h: CgroupHierarchy, cgPath: string, v2Controllers:
     const [made] = await runBatch([['mkdir', cur]]);
     if (made[0] === 'EEXIST') continue;
     check(made, 'mkdir', cur);
-    undo.push(() => removeDirs([cur]));
+    undo.op(['rmdir', cur]);
     if (h.version === 1 && h.controllers.includes('cpuset')) {
       const copies = await runBatch(
         ['cpuset.cpus', 'cpuset.mems'].map((f) => ['copy', path.join(parentDir, f), path.join(cur, f)] as const),

@@ -3,8 +3,8 @@
  * wait: memory reclaim, cpuset rebinding, attach under cgroup_threadgroup_rwsem).
  * Operations go to the addon in batches (csrc/cgroupfs.cc), run in order on one
  * pool thread: one hop per batch rather than three or four per file. Errors
- * name the file and the value. Also the retry, polling and undo helpers the
- * cgroup operations share.
+ * name the file and the value. Also the retry and polling helpers the cgroup
+ * operations share (the undo journal is in plan.ts).
  * @internal
  * @module
  */
@@ -170,30 +170,3 @@ export async function pollUntil(condition: () => Promise<boolean>, timeoutMs: nu
     delay = Math.min(delay * 2, 50);
   }
 }
-
-/**
- * The steps a multi-step operation has taken, to be undone in reverse if a
- * later step fails. Undo steps are best effort: their own errors are dropped so
- * that the caller sees the error that made it roll back.
- */
-export class Undo {
-  private readonly steps: Array<() => Promise<unknown>> = [];
-
-  /** Records how to take back the step just made. */
-  push(step: () => Promise<unknown>): void {
-    this.steps.push(step);
-  }
-
-  /** Undoes every recorded step, newest first. */
-  async run(): Promise<void> {
-    while (this.steps.length) {
-      const step = this.steps.pop()!;
-      try {
-        await step();
-      } catch {
-        // best effort: the original error matters more
-      }
-    }
-  }
-}
-

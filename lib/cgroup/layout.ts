@@ -10,6 +10,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { KernkitError } from '../errors';
+import { optional, options, string } from '../validate';
 
 /** How the machine's cgroups are organised. */
 export type CgroupMode = 'v1' | 'v2' | 'hybrid';
@@ -92,8 +93,16 @@ export class CgroupLayout {
     Object.freeze(this);
   }
 
-  /** Builds a layout from mountinfo (and optionally /proc/cgroups and the v2 root's cgroup.controllers). */
+  /**
+   * Builds a layout from mountinfo (and optionally /proc/cgroups and the v2
+   * root's cgroup.controllers). EINVAL for sources that are not an object of
+   * strings with those keys.
+   */
   static parse(sources: LayoutSources): CgroupLayout {
+    const given = options<LayoutSources>('sources', sources, ['mountinfo', 'cgroups', 'unifiedControllers']);
+    string('sources.mountinfo', given.mountinfo);
+    optional(given.cgroups, (v) => string('sources.cgroups', v));
+    optional(given.unifiedControllers, (v) => string('sources.unifiedControllers', v));
     const procCgroups = sources.cgroups !== undefined ? parseProcCgroups(sources.cgroups) : null;
     const hierarchies: CgroupHierarchy[] = [];
     const seen = new Set<string>();

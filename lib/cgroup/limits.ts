@@ -4,9 +4,10 @@
  * reverse mapping when reading them back.
  * @module
  */
-import { KernkitError, describeValue, invalidArgument } from '../errors';
+import { KernkitError, describeValue } from '../errors';
+import { cString, integerIn, invalid, options } from '../validate';
 import { parseCpuList } from '../cpu/cpulist';
-import { type MemorySize, parseMemorySize, cpuSharesToWeight, cpuWeightToShares } from './units';
+import { type MemorySize, CPU_WEIGHT_MAX, CPU_WEIGHT_MIN, parseMemorySize, cpuSharesToWeight, cpuWeightToShares } from './units';
 
 /** CFS bandwidth: at most `quota` µs of CPU time every `period` µs (20% of one CPU: `{ quota: 20000, period: 100000 }`). */
 export interface CpuMax {
@@ -97,25 +98,9 @@ const KEYS: { [C in LimitController]: readonly string[] } = {
   pids: ['max'],
 };
 
-function plainObject(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgument(field, value, 'expected an object');
-  return value as Record<string, unknown>;
-}
-
-function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], what: string): void {
-  for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) {
-      throw new KernkitError(`unknown ${what} ${describeValue(k)} (known: ${allowed.join(', ')})`, { code: 'EINVAL' });
-    }
-  }
-}
-
-function integerIn(value: unknown, field: string, min: number, max: number, code = 'EINVAL'): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const msg = `${field} ${code === 'ERANGE' ? 'out of range' : 'invalid'}: ${describeValue(value)} (an integer from ${min} to ${max})`;
-    throw new KernkitError(msg, { code });
-  }
-  return value;
+// One controller's limits (or cpu.max): an object with known keys only.
+function limitObject(field: string, value: unknown, keys: readonly string[] = KEYS[field as LimitController]): Record<string, unknown> {
+  return options<Record<string, unknown>>(field, value, keys);
 }
 
 function sizeOrMax(value: unknown, field: string): number | 'max' {
@@ -135,54 +120,47 @@ const NODELIST = /^\s*(?:[0-9]+(?:-[0-9]+)?(?:\s*,\s*[0-9]+(?:-[0-9]+)?)*)?\s*$/
  */
 export function validateLimits(input: unknown): ValidLimits {
   if (input === undefined) return {};
-  const top = plainObject(input, 'limits');
-  onlyKeys(top, LIMIT_CONTROLLERS, 'controller');
+  const top = options<Record<string, unknown>>('limits', input, LIMIT_CONTROLLERS);
   const out: ValidLimits = {};
   if (top.cpu !== undefined) {
-    const cpu = plainObject(top.cpu, 'cpu');
-    onlyKeys(cpu, KEYS.cpu, 'cpu limit');
+    const cpu = limitObject('cpu', top.cpu);
     out.cpu = {};
     if (cpu.max !== undefined) {
       if (cpu.max === 'max') out.cpu.max = { quota: 'max' };
       else {
-        const m = plainObject(cpu.max, 'cpu.max');
-        onlyKeys(m, ['quota', 'period'], 'cpu.max field');
-        const quota = m.quota === 'max' ? 'max' : integerIn(m.quota, 'cpu.max.quota (µs)', MIN_BW_US, MAX_RUNTIME_US);
-        const period = m.period === undefined ? undefined : integerIn(m.period, 'cpu.max.period (µs)', MIN_BW_US, MAX_PERIOD_US);
+        const m = limitObject('cpu.max', cpu.max, ['quota', 'period']);
+        const quota = m.quota === 'max' ? 'max' : integerIn('cpu.max.quota (µs)', m.quota, MIN_BW_US, MAX_RUNTIME_US, 'EINVAL');
+        const period = m.period === undefined ? undefined : integerIn('cpu.max.period (µs)', m.period, MIN_BW_US, MAX_PERIOD_US, 'EINVAL');
         out.cpu.max = period === undefined ? { quota } : { quota, period };
       }
     }
-    if (cpu.weight !== undefined) out.cpu.weight = integerIn(cpu.weight, 'cpu.weight', 1, 10000, 'ERANGE');
+    if (cpu.weight !== undefined) out.cpu.weight = integerIn('cpu.weight', cpu.weight, CPU_WEIGHT_MIN, CPU_WEIGHT_MAX);
   }
   if (top.cpuset !== undefined) {
-    const cs = plainObject(top.cpuset, 'cpuset');
-    onlyKeys(cs, KEYS.cpuset, 'cpuset limit');
+    const cs = limitObject('cpuset', top.cpuset);
     out.cpuset = {};
     if (cs.cpus !== undefined) {
-      if (typeof cs.cpus !== 'string') throw invalidArgument('cpuset.cpus', cs.cpus, 'expected a cpulist string such as "0-3,8"');
-      parseCpuList(cs.cpus); // EINVAL / ERANGE as the kernel's bitmap_parselist
-      out.cpuset.cpus = cs.cpus.trim();
+      const cpus = cString('cpuset.cpus', cs.cpus, { expected: 'a cpulist string such as "0-3,8"' });
+      parseCpuList(cpus); // EINVAL / ERANGE as the kernel's bitmap_parselist
+      out.cpuset.cpus = cpus.trim();
     }
     if (cs.mems !== undefined) {
-      if (typeof cs.mems !== 'string' || !NODELIST.test(cs.mems)) {
-        throw invalidArgument('cpuset.mems', cs.mems, 'expected a node list such as "0" or "0-1"');
-      }
-      out.cpuset.mems = cs.mems.trim();
+      const nodes = 'a node list such as "0" or "0-1"';
+      if (!NODELIST.test(cString('cpuset.mems', cs.mems, { expected: nodes }))) throw invalid('cpuset.mems', cs.mems, nodes);
+      out.cpuset.mems = (cs.mems as string).trim();
     }
   }
   if (top.memory !== undefined) {
-    const mem = plainObject(top.memory, 'memory');
-    onlyKeys(mem, KEYS.memory, 'memory limit');
+    const mem = limitObject('memory', top.memory);
     out.memory = {};
     if (mem.max !== undefined) out.memory.max = sizeOrMax(mem.max, 'memory.max');
     if (mem.high !== undefined) out.memory.high = sizeOrMax(mem.high, 'memory.high');
     if (mem.swapMax !== undefined) out.memory.swapMax = sizeOrMax(mem.swapMax, 'memory.swapMax');
   }
   if (top.pids !== undefined) {
-    const pids = plainObject(top.pids, 'pids');
-    onlyKeys(pids, KEYS.pids, 'pids limit');
+    const pids = limitObject('pids', top.pids);
     out.pids = {};
-    if (pids.max !== undefined) out.pids.max = pids.max === 'max' ? 'max' : integerIn(pids.max, 'pids.max', 0, PIDS_LIMIT_MAX);
+    if (pids.max !== undefined) out.pids.max = pids.max === 'max' ? 'max' : integerIn('pids.max', pids.max, 0, PIDS_LIMIT_MAX, 'EINVAL');
   }
   return out;
 }

@@ -20,6 +20,8 @@ export interface SpawnPlan {
   cgroupDir?: string;
   /** cgroup v1 `cgroup.procs` files the child writes itself into before exec. */
   procsFiles: string[];
+  /** pids directories (the group and its ancestors) whose pids.max the attached child checks before exec (EAGAIN over it). */
+  pidsDirs: string[];
   stdio: [NativeStdio, NativeStdio, NativeStdio];
   setsid: boolean;
   /** Start the child with clone() (the child attaching itself to `cgroupDir`), as where clone3 is refused. */

@@ -10,12 +10,13 @@
  * @module
  */
 import * as path from 'node:path';
-import { KernkitError, describeValue } from '../errors';
+import type { KernkitError } from '../errors';
+import { cString, invalid } from '../validate';
 import { check, runBatch } from './files';
 import type { CgroupHierarchy, CgroupLayout } from './layout';
 
-function escapes(input: unknown, why: string): KernkitError {
-  return new KernkitError(`invalid cgroup path ${describeValue(input)}: ${why}`, { code: 'EINVAL' });
+function escapes(input: unknown, expected: string): KernkitError {
+  return invalid('cgroup path', input, expected);
 }
 
 function under(p: string, dir: string): boolean {
@@ -58,19 +59,18 @@ function entryPoints(layout: CgroupLayout): string[] {
  * `cpu,cpuacct` is mounted), names the group below it; any other absolute
  * path is a cgroup path. The same rules apply to v1, v2 and hybrid layouts.
  */
-export function normalizeCgroupPath(input: unknown, layout: CgroupLayout): string {
-  if (typeof input !== 'string' || input.length === 0) throw escapes(input, 'expected a non-empty string such as "/jobs/build-42"');
-  if (input.includes('\0')) throw escapes(input, 'contains a NUL byte');
+export function normalizeCgroupPath(value: unknown, layout: CgroupLayout): string {
+  const input = cString('cgroup path', value, { nonEmpty: true, expected: 'a non-empty string such as "/jobs/build-42"' });
   let rel = input;
   if (input.startsWith('/')) {
     const entry = entryPoints(layout).find((e) => under(input, e));
     const zone = filesystemZone(layout);
     if (entry) rel = input.slice(entry.length);
-    else if (zone && under(input, zone)) throw escapes(input, `it is under ${zone} but leads into no cgroup mount`);
+    else if (zone && under(input, zone)) throw escapes(input, `a path into a cgroup mount (this one is under ${zone} but leads into none)`);
   }
   const segments = rel.split('/').filter((s) => s.length > 0);
   for (const s of segments) {
-    if (s === '..' || s === '.') throw escapes(input, `"${s}" segments are not allowed (a path may not leave its hierarchy)`);
+    if (s === '..' || s === '.') throw escapes(input, `a path without "${s}" segments (a path may not leave its hierarchy)`);
   }
   return '/' + segments.join('/');
 }
@@ -98,5 +98,5 @@ export function realMount(mountPoint: string): Promise<string> {
  * existing ancestor) lies in the mount: a symlink on the way must not lead out.
  */
 export function checkConfined(mountReal: string, resolved: string, dir: string, mountPoint: string): void {
-  if (!under(resolved, mountReal)) throw escapes(dir, `it resolves to ${resolved}, outside the cgroup mount ${mountPoint}`);
+  if (!under(resolved, mountReal)) throw escapes(dir, `a directory inside the cgroup mount ${mountPoint} (it resolves to ${resolved})`);
 }

@@ -1,16 +1,20 @@
 /**
- * What creating a group takes, decided without touching the filesystem: which
- * hierarchies it goes into, what must be looked at first (the probe batch),
- * and, given the answers, the ordered steps with their undo (v2 controllers
- * enabled in each ancestor's subtree_control, missing ancestors made, v1
- * cpusets filled from the parent, the limits written in a safe order).
+ * Multi-step changes and how they are taken back. What creating a group
+ * takes, decided without touching the filesystem: which hierarchies it goes
+ * into, what must be looked at first (the probe batch), and, given the
+ * answers, the ordered steps with their undo (v2 controllers enabled in each
+ * ancestor's subtree_control, missing ancestors made, v1 cpusets filled from
+ * the parent, the limits written in a safe order). Also the one undo journal
+ * ({@link Undo}) every multi-step operation records into, and
+ * {@link runSteps}, which runs steps and rolls back on failure.
  * @internal
  * @module
  */
 import * as path from 'node:path';
-import { KernkitError, describeValue, invalidArgument } from '../errors';
+import { KernkitError, describeValue } from '../errors';
 import { parseCpuList } from '../cpu/cpulist';
-import { type IoOp, type IoResult, check, isAbsent } from './files';
+import { arrayOf, invalid, string } from '../validate';
+import { type IoOp, type IoResult, check, ioError, isAbsent, runBatch, runRetryingRmdirs } from './files';
 import type { CgroupHierarchy, CgroupLayout } from './layout';
 import { type V1Current, V1_DEFAULTS, type ValidLimits, controllersOf, v1Writes, v2Writes } from './limits';
 import { checkConfined, hierarchyDir } from './paths';
@@ -68,13 +72,11 @@ export function checkCpusWithin(cpus: string, parentCpus: string): void {
 /** Validates extra controller names against what this kernel has (EINVAL). */
 export function checkControllerNames(names: unknown, layout: CgroupLayout): string[] {
   if (names === undefined) return [];
-  if (!Array.isArray(names)) throw invalidArgument('controllers', names, 'expected an array of controller names');
-  for (const n of names) {
-    if (typeof n !== 'string' || !layout.knownControllers.has(n)) {
-      throw invalidArgument('controller', n, `unknown controller (this kernel has ${[...layout.knownControllers].join(', ')})`);
-    }
-  }
-  return names as string[];
+  const known = `a controller this kernel has (${[...layout.knownControllers].join(', ')})`;
+  return arrayOf('controllers', names, (field, n) => {
+    if (!layout.knownControllers.has(string(field, n, { expected: known }))) throw invalid(field, n, known);
+    return n as string;
+  });
 }
 
 /** The hierarchy of a controller; ENOENT saying why when it has none here. */
@@ -107,6 +109,19 @@ export function targetHierarchies(layout: CgroupLayout, controllers: Set<string>
   return layout.hierarchies.filter((h) => out.has(h));
 }
 
+/**
+ * EEXIST for a create of a group that exists (in the hierarchies `dirs`): say
+ * what to do, since a create killed midway leaves such a group, possibly
+ * without some of its limits.
+ */
+export function alreadyExists(cgPath: string, dirs: string[]): KernkitError {
+  return new KernkitError(
+    `cgroup ${describeValue(cgPath)} already exists (${dirs.join(', ')}); to use it, Cgroup.open() it and set() its limits ` +
+      '(a create that was killed midway can leave it without some of them), or delete() it and create it again',
+    { code: 'EEXIST', syscall: 'mkdir' },
+  );
+}
+
 /** The plan of one {@link Cgroup.create}: a probe batch, then the steps its answers call for. */
 export class CreatePlan {
   /** The hierarchies the group goes into. */
@@ -126,7 +141,7 @@ export class CreatePlan {
   ) {
     this.targets = targetHierarchies(layout, controllers);
     if (threaded && !layout.unified) {
-      throw invalidArgument('threaded', true, 'threaded groups exist on the unified (v2) hierarchy only; this layout has none');
+      throw invalid('threaded', true, 'false: threaded groups exist on the unified (v2) hierarchy only, and this layout has none');
     }
     const segs = cgPath.split('/').filter(Boolean);
     this.levels = segs.map((_, i) => [i === 0 ? '/' : '/' + segs.slice(0, i).join('/'), '/' + segs.slice(0, i + 1).join('/')]);
@@ -134,7 +149,7 @@ export class CreatePlan {
     // delegate, the CPUs above a new v1 cpuset, whether v1 has swap accounting.
     for (const h of this.targets) {
       this.ask(`resolve ${h.mountPoint}`, ['resolve', hierarchyDir(h, cgPath)]);
-      for (const [, p] of this.levels.slice(0, -1)) this.ask(`isdir ${h.mountPoint} ${p}`, ['isdir', hierarchyDir(h, p)]);
+      for (const [, p] of this.levels) this.ask(`isdir ${h.mountPoint} ${p}`, ['isdir', hierarchyDir(h, p)]);
       if (this.v2Controllers(h).length) {
         for (const [parent] of this.levels) this.ask(`subtree ${parent}`, ['read', path.join(hierarchyDir(h, parent), 'cgroup.subtree_control')]);
       }
@@ -170,6 +185,8 @@ export class CreatePlan {
       const dir = hierarchyDir(h, cgPath);
       checkConfined(realMounts[i], check<string>(result(`resolve ${h.mountPoint}`), 'realpath', dir), dir, h.mountPoint);
     });
+    const existing = this.targets.filter((h) => check<boolean>(result(`isdir ${h.mountPoint} ${cgPath}`), 'stat', hierarchyDir(h, cgPath)));
+    if (existing.length) throw alreadyExists(cgPath, existing.map((h) => hierarchyDir(h, cgPath)));
     if (this.at.has(`cpus ${this.levels[0][0]}`)) {
       // The nearest existing ancestor's CPUs are what the new group starts from.
       const known = this.levels.map(([parent]) => result(`cpus ${parent}`)).filter((r) => r[0] === 0);
@@ -205,10 +222,7 @@ export class CreatePlan {
           undo: ['rmdir', dir],
           // A missing ancestor may be made by a concurrent create between our probe and this step.
           ...(last ? {} : { tolerate: 'EEXIST' }),
-          explain: (code) =>
-            code === 'EEXIST' && last
-              ? new KernkitError(`cgroup ${describeValue(cgPath)} already exists (${dir})`, { code: 'EEXIST', syscall: 'mkdir' })
-              : undefined,
+          explain: (code) => (code === 'EEXIST' && last ? alreadyExists(cgPath, [dir]) : undefined),
         });
         if (h.version === 1 && h.controllers.includes('cpuset')) {
           // A new v1 cpuset has no CPUs and no memory nodes: it starts with its parent's.
@@ -235,5 +249,108 @@ export class CreatePlan {
       }
     }
     return { steps, dirs };
+  }
+}
+
+type UndoEntry =
+  | { kind: 'op'; op: IoOp; ifUnused?: { dir: string; own: string } }
+  | { kind: 'call'; run: () => Promise<unknown> };
+
+/**
+ * The one undo journal of a multi-step operation: what each step done so far
+ * takes to be taken back, run newest first if a later step fails. An entry is
+ * a filesystem op (a write of the old value, an rmdir), optionally only if no
+ * other group relies on it, or a function for what needs a look first. Undo is
+ * best effort: its own errors are dropped, so that the caller sees the error
+ * that made it roll back.
+ */
+export class Undo {
+  private readonly entries: UndoEntry[] = [];
+
+  /**
+   * Records an op that takes the step just made back. With `ifUnused`, it runs
+   * only if, by then, no group under `dir` exists other than those on the way
+   * down to `own`: a `-ctrl` in an ancestor's subtree_control would take the
+   * controller away from groups that concurrent creates made and rely on.
+   */
+  op(op: IoOp, ifUnused?: { dir: string; own: string }): void {
+    this.entries.push({ kind: 'op', op, ...(ifUnused ? { ifUnused } : {}) });
+  }
+
+  /** Records a function that takes the step just made back. */
+  call(run: () => Promise<unknown>): void {
+    this.entries.push({ kind: 'call', run });
+  }
+
+  /** Undoes every recorded step, newest first; consecutive plain ops go as one batch (rmdir's EBUSY retried). */
+  async run(): Promise<void> {
+    let plain: IoOp[] = [];
+    const flush = async (): Promise<void> => {
+      if (plain.length) await runRetryingRmdirs(plain).catch(() => undefined);
+      plain = [];
+    };
+    for (let entry = this.entries.pop(); entry; entry = this.entries.pop()) {
+      if (entry.kind === 'op' && !entry.ifUnused) {
+        plain.push(entry.op);
+        continue;
+      }
+      await flush(); // what was undone before it decides what is left
+      try {
+        if (entry.kind === 'call') await entry.run();
+        else if (!(await othersUnder(entry.ifUnused!.dir, entry.ifUnused!.own))) await runBatch([entry.op]);
+      } catch {
+        // best effort: the original error matters more
+      }
+    }
+    await flush();
+  }
+}
+
+/**
+ * Whether groups exist under `dir` other than those on the way down to `own`
+ * (the group an operation is about, and its ancestors); unknown counts as
+ * yes: then nothing is taken away.
+ */
+export async function othersUnder(dir: string, own: string): Promise<boolean> {
+  const [walk] = await runBatch([['walk', dir]]);
+  if (walk[0] !== 0) return true;
+  return (walk[1] as string[]).some((d) => d !== dir && d !== own && !own.startsWith(d + '/'));
+}
+
+/**
+ * Runs steps in order, as one batch that stops at the first failure (split
+ * after each step whose `tolerate` errno decides what follows), recording each
+ * done step's undo in `undo`. On a failure runs `undo` (also what the caller
+ * recorded in it before) and throws that failure.
+ */
+export async function runSteps(steps: Step[], undo = new Undo()): Promise<void> {
+  const record = (done: Step[]): void => {
+    for (const s of done) if (s.undo) undo.op(s.undo, s.undoIfUnused);
+  };
+  for (let i = 0; i < steps.length; ) {
+    const cut = steps.findIndex((s, k) => k >= i && s.tolerate !== undefined);
+    const end = cut < 0 ? steps.length : cut + 1;
+    const batch = steps.slice(i, end);
+    const results = await runBatch(
+      batch.map((s) => s.op),
+      true,
+    );
+    const failed = results.findIndex((r) => r[0] !== 0);
+    const last = batch.length - 1;
+    if (failed === last && batch[last].tolerate === results[last][0]) {
+      // Someone else made it: not ours to undo, nor to fill in.
+      record(batch.slice(0, last));
+      for (i = end; i < steps.length && steps[i].onlyIfMade; i++);
+      continue;
+    }
+    if (failed >= 0) {
+      record(batch.slice(0, failed));
+      await undo.run();
+      const code = results[failed][0] as string;
+      const step = batch[failed];
+      throw step.explain?.(code) ?? ioError(code, ...step.what);
+    }
+    record(batch);
+    i = end;
   }
 }

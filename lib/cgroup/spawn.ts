@@ -9,9 +9,11 @@
 import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { KernkitError, describeValue, invalidArgument } from '../errors';
+import { KernkitError } from '../errors';
+import { arrayOf, boolean, cString, invalid, oneOf, optional, options as optionsOf, plainObject } from '../validate';
 import { Cgroup } from './cgroup';
-import type { CgroupLayout } from './layout';
+import { readOptional } from './files';
+import { CgroupLayout } from './layout';
 import { type NativeStdio, type SpawnPlan, spawnNative } from './native';
 
 /** What becomes of one of the child's fds 0..2: a pipe to us, our own fd, or /dev/null. */
@@ -23,17 +25,20 @@ export interface SpawnOptions {
   cgroup?: Cgroup | string;
   /** The layout used to open `cgroup` when it is a path. */
   layout?: CgroupLayout;
-  /** Working directory of the child (default: ours). */
+  /** Working directory of the child (default: ours); a non-empty path without NUL bytes. */
   cwd?: string;
-  /** Environment of the child (default: `process.env`); also where `PATH` is looked up. */
+  /** Environment of the child (default: `process.env`); also where `PATH` is looked up. Entries set to `undefined` are left out. */
   env?: Record<string, string | undefined>;
   /** argv[0] for the program (default: `command`). */
   argv0?: string;
   /** stdin, stdout, stderr: one mode for all or one each (default `'pipe'`). */
   stdio?: SpawnStdio | [SpawnStdio, SpawnStdio, SpawnStdio];
-  /** Start a new session (setsid), as child_process's `detached`. */
+  /** Start a new session (setsid), as child_process's `detached` (`true` or `false`, default false). */
   detached?: boolean;
 }
+
+const SPAWN_KEYS = ['cgroup', 'layout', 'cwd', 'env', 'argv0', 'stdio', 'detached'] as const;
+const STDIO_MODES = ['pipe', 'inherit', 'ignore'] as const;
 
 /** How a child ended: an exit code, or the signal that killed it. */
 export interface ChildExit {
@@ -77,7 +82,7 @@ export class CgroupChild {
    */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): void {
     const num = typeof signal === 'number' ? signal : osConstants.signals[signal];
-    if (num === undefined || !Number.isInteger(num) || num < 0) throw invalidArgument('signal', signal, 'expected a signal name such as "SIGTERM" or a number');
+    if (num === undefined || !Number.isInteger(num) || num < 0) throw invalid('signal', signal, 'a signal name such as "SIGTERM" or a number');
     spawnNative.kill(this.id, num);
   }
 
@@ -92,23 +97,34 @@ export class CgroupChild {
   }
 }
 
-function noNul(value: string, field: string): string {
-  if (value.includes('\0')) throw invalidArgument(field, value, 'must not contain NUL bytes');
-  return value;
-}
-
-function stdioModes(stdio: SpawnOptions['stdio']): [NativeStdio, NativeStdio, NativeStdio] {
-  const one = (m: unknown): NativeStdio => {
-    if (m === 'pipe' || m === 'inherit' || m === 'ignore') return m;
-    throw invalidArgument('stdio', m, 'expected "pipe", "inherit" or "ignore"');
-  };
+function stdioModes(stdio: unknown): [NativeStdio, NativeStdio, NativeStdio] {
   if (stdio === undefined) return ['pipe', 'pipe', 'pipe'];
   if (Array.isArray(stdio)) {
-    if (stdio.length !== 3) throw invalidArgument('stdio', stdio, 'expected three modes: stdin, stdout, stderr');
-    return [one(stdio[0]), one(stdio[1]), one(stdio[2])];
+    if (stdio.length !== 3) throw invalid('options.stdio', stdio, 'three modes: stdin, stdout, stderr');
+    const modes = arrayOf('options.stdio', stdio, (field, m) => oneOf(field, m, STDIO_MODES));
+    return [modes[0], modes[1], modes[2]];
   }
-  const m = one(stdio);
+  const m = oneOf('options.stdio', stdio, STDIO_MODES);
   return [m, m, m];
+}
+
+// NAME=value strings: every value a string without NUL (undefined: left out), every name without "=".
+function environment(env: unknown): string[] {
+  const envp: string[] = [];
+  for (const [k, v] of Object.entries(plainObject('options.env', env, 'an object of strings'))) {
+    if (v === undefined) continue;
+    cString(`options.env.${k}`, v);
+    if (k === '' || k.includes('=')) throw invalid('options.env name', k, 'a non-empty name without "="');
+    envp.push(cString('options.env name', k) + '=' + (v as string));
+  }
+  return envp;
+}
+
+// The group to spawn into: a Cgroup, or a path opened with Cgroup.open.
+function openGroup(cgroup: unknown, layout: CgroupLayout | undefined): Promise<Cgroup> {
+  if (cgroup instanceof Cgroup) return Promise.resolve(cgroup);
+  if (typeof cgroup !== 'string') throw invalid('options.cgroup', cgroup, 'a Cgroup or the path of one');
+  return Cgroup.open(cString('options.cgroup', cgroup, { nonEmpty: true }), layout === undefined ? {} : { layout });
 }
 
 /** The fallbacks `KERNKIT_SPAWN_COMPAT` may force (comma-separated), for tests and diagnosis. */
@@ -120,7 +136,7 @@ function compatSwitches(): Partial<Record<CompatField, boolean>> {
   const out: Partial<Record<CompatField, boolean>> = {};
   for (const name of (process.env.KERNKIT_SPAWN_COMPAT ?? '').split(',').map((n) => n.trim()).filter(Boolean)) {
     if (!Object.hasOwn(COMPAT_SWITCHES, name)) {
-      throw invalidArgument('KERNKIT_SPAWN_COMPAT entry', name, `expected ${Object.keys(COMPAT_SWITCHES).join(' or ')}`);
+      throw invalid('KERNKIT_SPAWN_COMPAT entry', name, Object.keys(COMPAT_SWITCHES).join(' or '));
     }
     out[COMPAT_SWITCHES[name as keyof typeof COMPAT_SWITCHES]] = true;
   }
@@ -139,7 +155,14 @@ function execCandidates(command: string, env: Record<string, string | undefined>
  * instruction. Resolves once the program has been exec'd; rejects with the
  * errno of whatever failed (ENOENT for a missing program, EACCES, the attach
  * error of a v1 hierarchy such as ENOSPC for an empty cpuset, EAGAIN from a
- * pids limit, EBUSY for a frozen group, ...). A group frozen after the check,
+ * pids limit, EBUSY for a frozen group, ...). A pids limit holds as for a fork
+ * inside the group: v2's clone3 into the group is checked by the kernel, and
+ * the child, once attached, checks pids.current against pids.max of the group
+ * and its ancestors in the pids hierarchy and stops before exec (EAGAIN, naming
+ * the group and the limit) when over, since the kernel never checks a move.
+ * Meanwhile the child counts: a fork inside the group at that moment may be
+ * refused. Strings that reach the child (command, args, env, cwd, argv0) and
+ * the group's path are EINVAL with a NUL byte. A group frozen after the check,
  * before the child has exec'd, holds the spawn (and a libuv pool thread)
  * until it is thawed.
  *
@@ -164,34 +187,22 @@ function execCandidates(command: string, env: Record<string, string | undefined>
  * `no-close-range`, or both, comma-separated) in the environment forces a
  * fallback (tests, diagnosis).
  */
-export async function spawn(command: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<CgroupChild> {
-  if (typeof command !== 'string' || command === '') throw invalidArgument('command', command, 'expected a non-empty string');
-  noNul(command, 'command');
-  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw invalidArgument('args', args, 'expected an array of strings');
-  args.forEach((a, i) => noNul(a, `args[${i}]`));
-  const env = options.env ?? process.env;
-  if (typeof env !== 'object' || env === null) throw invalidArgument('env', env, 'expected an object of strings');
-  const envp: string[] = [];
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) continue;
-    if (typeof v !== 'string') throw invalidArgument(`env.${k}`, v, 'expected a string');
-    if (k.includes('=')) throw invalidArgument('env name', k, 'must not contain "="');
-    envp.push(noNul(`${k}=${v}`, `env.${k}`));
-  }
-  if (options.cwd !== undefined && typeof options.cwd !== 'string') throw invalidArgument('cwd', options.cwd, 'expected a string');
-  const argv0 = options.argv0 ?? command;
-  if (typeof argv0 !== 'string') throw invalidArgument('argv0', argv0, 'expected a string');
+export async function spawn(command: string, args: readonly string[] = [], options?: SpawnOptions): Promise<CgroupChild> {
+  cString('command', command, { nonEmpty: true });
+  const argv = arrayOf('args', args, (field, a) => cString(field, a));
+  const opts = optionsOf<SpawnOptions>('options', options, SPAWN_KEYS);
+  const env = opts.env === undefined ? process.env : opts.env;
+  const envp = environment(env);
+  const cwd = optional(opts.cwd, (v) => cString('options.cwd', v, { nonEmpty: true }));
+  const argv0 = optional(opts.argv0, (v) => cString('options.argv0', v), command);
+  const setsid = optional(opts.detached, (v) => boolean('options.detached', v), false);
+  const stdio = stdioModes(opts.stdio);
+  if (opts.layout !== undefined && !(opts.layout instanceof CgroupLayout)) throw invalid('options.layout', opts.layout, 'a CgroupLayout');
 
-  let targets: ReturnType<Cgroup['spawnTargets']> = { procsFiles: [] };
-  if (options.cgroup !== undefined) {
-    const group =
-      options.cgroup instanceof Cgroup
-        ? options.cgroup
-        : typeof options.cgroup === 'string'
-          ? await Cgroup.open(options.cgroup, options.layout ? { layout: options.layout } : {})
-          : (() => {
-              throw new KernkitError(`invalid cgroup: ${describeValue(options.cgroup)} (expected a Cgroup or a path)`, { code: 'EINVAL' });
-            })();
+  let group: Cgroup | null = null;
+  let targets: ReturnType<Cgroup['spawnTargets']> = { procsFiles: [], pidsDirs: [] };
+  if (opts.cgroup !== undefined) {
+    group = await openGroup(opts.cgroup, opts.layout);
     targets = group.spawnTargets();
     // The child would stop before exec, and with it the pool thread that cloned it (CLONE_VFORK) until a thaw.
     const frozen = await group.frozenBy();
@@ -204,19 +215,35 @@ export async function spawn(command: string, args: readonly string[] = [], optio
 
   const plan: SpawnPlan = {
     candidates: execCandidates(command, env),
-    argv: [noNul(argv0, 'argv0'), ...args],
+    argv: [argv0, ...argv],
     envp,
     procsFiles: targets.procsFiles,
-    stdio: stdioModes(options.stdio),
-    setsid: options.detached === true,
+    pidsDirs: targets.pidsDirs,
+    stdio,
+    setsid,
     ...compatSwitches(),
-    ...(options.cwd !== undefined ? { cwd: noNul(options.cwd, 'cwd') } : {}),
+    ...(cwd !== undefined ? { cwd } : {}),
     ...(targets.cgroupDir !== undefined ? { cgroupDir: targets.cgroupDir } : {}),
   };
   let settle!: (exit: ChildExit) => void;
   const exited = new Promise<ChildExit>((resolve) => (settle = resolve));
-  const started = await spawnNative.spawn(plan, (code, signal) => {
-    settle({ code, signal: signal === null ? null : (signalNames.get(signal) ?? (`SIG${signal}` as NodeJS.Signals)) });
-  });
+  let started: Awaited<ReturnType<typeof spawnNative.spawn>>;
+  try {
+    started = await spawnNative.spawn(plan, (code, signal) => {
+      settle({ code, signal: signal === null ? null : (signalNames.get(signal) ?? (`SIG${signal}` as NodeJS.Signals)) });
+    });
+  } catch (err) {
+    throw group && targets.cgroupDir ? await explainCloneRefusal(err, command, group, targets.cgroupDir) : err;
+  }
   return new CgroupChild(started.pid, started.id, started.stdio, exited);
+}
+
+// clone3(CLONE_INTO_CGROUP) is refused with EAGAIN by a v2 pids limit (or RLIMIT_NPROC, or the
+// system's pid limit): name the group and its limit.
+async function explainCloneRefusal(err: unknown, command: string, group: Cgroup, dir: string): Promise<unknown> {
+  const e = err as { code?: unknown; syscall?: unknown };
+  if (e?.code !== 'EAGAIN' || e.syscall !== 'clone3') return err;
+  const max = (await readOptional(`${dir}/pids.max`).catch(() => null))?.trim();
+  const limit = max === undefined || max === 'max' ? 'no pids limit of its own (an ancestor\'s, RLIMIT_NPROC or the system\'s limit was reached)' : `it is at its pids.max of ${max}`;
+  return new KernkitError(`spawn ${command}: clone3 into cgroup ${group.path} was refused: ${limit}`, { code: 'EAGAIN', syscall: 'clone3' });
 }

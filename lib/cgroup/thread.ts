@@ -4,6 +4,7 @@
  * threaded group).
  * @module
  */
+import { options as optionsOf } from '../validate';
 import { Cgroup } from './cgroup';
 import type { CgroupLayout } from './layout';
 
@@ -20,8 +21,11 @@ import type { CgroupLayout } from './layout';
  * On v2 and hybrid machines the group must be threaded on the unified
  * hierarchy (`Cgroup.create(path, limits, { threaded: true })`) and be a
  * child of the process's own v2 group's threaded domain; else EOPNOTSUPP.
+ * A group at its pids limit refuses the thread with EAGAIN, as a fork in it
+ * would be refused (see {@link Cgroup.attachThread}).
  */
-export async function attachThreadToCgroup(cgroup: Cgroup | string, tid?: number, options: { layout?: CgroupLayout } = {}): Promise<void> {
-  const group = cgroup instanceof Cgroup ? cgroup : await Cgroup.open(cgroup, options);
+export async function attachThreadToCgroup(cgroup: Cgroup | string, tid?: number, options?: { layout?: CgroupLayout }): Promise<void> {
+  const opts = optionsOf<{ layout?: CgroupLayout }>('options', options, ['layout']);
+  const group = cgroup instanceof Cgroup ? cgroup : await Cgroup.open(cgroup, opts);
   await group.attachThread(tid);
 }

@@ -4,7 +4,7 @@
  * v1's cpu.shares.
  * @module
  */
-import { KernkitError, describeValue, invalidArgument, outOfRange } from '../errors';
+import { integer, integerIn, invalid, outOfRange } from '../validate';
 
 /** A size in bytes: a number, or a string with an optional binary suffix as the kernel's memparse reads it (`'512M'`, `'2g'`, `'4096'`). */
 export type MemorySize = number | string;
@@ -20,15 +20,15 @@ const SUFFIX: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 
 export function parseMemorySize(value: unknown, field: string): number {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value < 0) {
-      throw invalidArgument(field, value, 'expected a whole number of bytes >= 0, a size such as "512M", or "max"');
+      throw invalid(field, value, 'a whole number of bytes >= 0, a size such as "512M", or "max"');
     }
     return value;
   }
-  if (typeof value !== 'string') throw invalidArgument(field, value, 'expected bytes, a size such as "512M", or "max"');
+  if (typeof value !== 'string') throw invalid(field, value, 'bytes, a size such as "512M", or "max"');
   const m = /^\s*([0-9]+)\s*([kKmMgGtTpPeE]?)\s*$/.exec(value);
-  if (!m) throw invalidArgument(field, value, 'expected a size such as 65536, "64K", "512M" or "2G" (suffixes K M G T P E, powers of 1024)');
+  if (!m) throw invalid(field, value, 'a size such as 65536, "64K", "512M" or "2G" (suffixes K M G T P E, powers of 1024)');
   const bytes = Number(m[1]) * (m[2] ? SUFFIX[m[2].toLowerCase()] : 1);
-  if (!Number.isSafeInteger(bytes)) throw outOfRange(field, value, `at most ${Number.MAX_SAFE_INTEGER} bytes; use "max" for no limit`);
+  if (!Number.isSafeInteger(bytes)) throw outOfRange(field, value, `at most ${Number.MAX_SAFE_INTEGER} bytes, or "max" for no limit`);
   return bytes;
 }
 
@@ -50,7 +50,7 @@ export const CPU_WEIGHT_MAX = 10000;
  * covers only shares 10..102400; this mapping covers both full ranges.)
  */
 export function cpuSharesToWeight(shares: number): number {
-  if (!Number.isInteger(shares) || shares < 0) throw invalidArgument('cpu shares', shares, 'expected an integer >= 0');
+  integer('cpu shares', shares, { min: 0, rangeCode: 'EINVAL' });
   if (shares === 0) return 0; // "unset", as in runc
   if (shares <= CPU_SHARES_MIN) return CPU_WEIGHT_MIN;
   if (shares >= CPU_SHARES_MAX) return CPU_WEIGHT_MAX;
@@ -66,9 +66,7 @@ export function cpuSharesToWeight(shares: number): number {
  * points stay fixed: 1 → 2, 100 → 1024 (the v1 default), 10000 → 262144.
  */
 export function cpuWeightToShares(weight: number): number {
-  if (!Number.isInteger(weight) || weight < CPU_WEIGHT_MIN || weight > CPU_WEIGHT_MAX) {
-    throw new KernkitError(`cpu.weight out of range: ${describeValue(weight)} (an integer from 1 to 10000)`, { code: 'ERANGE' });
-  }
+  integerIn('cpu.weight', weight, CPU_WEIGHT_MIN, CPU_WEIGHT_MAX);
   // The first shares value whose weight is above `weight`, minus one.
   let lo = CPU_SHARES_MIN;
   let hi = CPU_SHARES_MAX + 1;

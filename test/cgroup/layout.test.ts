@@ -112,6 +112,17 @@ describe('CgroupLayout.parse (synthetic mountinfo)', () => {
     );
   });
 
+  test.each([
+    [null, 'sources: null'],
+    ['mountinfo', 'sources: "mountinfo"'],
+    [{}, 'sources.mountinfo: undefined'],
+    [{ mountinfo: 5 }, 'sources.mountinfo: 5'],
+    [{ mountinfo: '', cgroups: null }, 'sources.cgroups: null'],
+    [{ mountinfo: '', extra: '' }, 'sources.extra: unknown option'],
+  ])('parse(%j) is EINVAL: %s', (sources, message) => {
+    expect(() => CgroupLayout.parse(sources as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining(message) }));
+  });
+
   test('restricting a layout to a part it lacks is EINVAL', () => {
     expect(() => CgroupLayout.parse({ mountinfo: PURE_V2 }).legacyOnly()).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => CgroupLayout.parse({ mountinfo: PURE_V1 }).unifiedOnly()).toThrow(expect.objectContaining({ code: 'EINVAL' }));

@@ -3,12 +3,14 @@
  * v2 paths on the unified mount (the layout restricted to it), v1 paths on the
  * controller hierarchies (the layout without it), and the hybrid default.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Cgroup, CgroupLayout, attachThreadToCgroup, cgroupsOf, parseCpuList, spawn, type CgroupChild } from '../../lib';
-import { readText, removeDirs } from '../../lib/cgroup/files';
+import { type IoOp, readText, removeDirs } from '../../lib/cgroup/files';
+import { addon } from '../../lib/native';
 import { GroupJanitor, cgroupMissing, dirIn, exists, processGone } from '../helpers/cgroup';
 import { kernelTest } from '../helpers/kernel';
 
@@ -154,7 +156,7 @@ describe('create, open, set, limits', () => {
     try {
       const hierarchies = child.hierarchies;
       const where = await cgroupsOf(sleeper.pid);
-      // The group joins the cpu hierarchy (the sleeper with it), then the kernel refuses 50% under a 10% parent.
+      // The group joins the cpu hierarchy, then the kernel refuses 50% under a 10% parent (before the sleeper would follow).
       await expect(child.set({ cpu: { max: { quota: 50000, period: 100000 } } })).rejects.toMatchObject({
         code: 'EINVAL',
         message: expect.stringContaining('cpu.cfs_quota_us'),
@@ -168,6 +170,27 @@ describe('create, open, set, limits', () => {
     }
     await child.delete();
     for (const h of machine.hierarchies) expect(await exists(dirIn(h, child.path))).toBe(false);
+  });
+
+  kernel('a set that adds a controller writes its limits before any process joins the new hierarchy (issue 15 §6)', async () => {
+    const cg = await Cgroup.create(janitor.name(), { cpu: { weight: 100 } });
+    const sleeper = await spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' });
+    const pidsDir = dirIn(machine.hierarchyFor('pids')!, cg.path);
+    const cgroupfs = addon.cgroupfs as { run: (ops: IoOp[], stop: boolean) => Promise<unknown> };
+    const run = jest.spyOn(cgroupfs, 'run');
+    try {
+      await cg.set({ pids: { max: 1 } });
+      const writes = run.mock.calls.flatMap(([ops]) => ops.filter((op) => op[0] === 'write').map((op) => op[1]));
+      const limit = writes.indexOf(path.join(pidsDir, 'pids.max'));
+      const join = writes.indexOf(path.join(pidsDir, 'cgroup.procs'));
+      expect(limit).toBeGreaterThanOrEqual(0);
+      expect(join).toBeGreaterThan(limit);
+      expect((await cgroupsOf(sleeper.pid)).get(machine.hierarchyFor('pids')!)).toBe(cg.path);
+    } finally {
+      run.mockRestore();
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
   });
 
   kernel('a create that fails halfway leaves nothing behind', async () => {
@@ -205,7 +228,7 @@ describe('create, open, set, limits', () => {
 
   kernel('bad input: unknown controller, malformed values, cpus outside the parent, escaping paths, missing groups', async () => {
     const name = janitor.name();
-    await expect(Cgroup.create(name, { gpu: { max: 1 } } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('"gpu"') });
+    await expect(Cgroup.create(name, { gpu: { max: 1 } } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('limits.gpu') });
     await expect(Cgroup.create(name, {}, { controllers: ['bogus'] })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create(name, { memory: { max: -5 } })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(Cgroup.create(name, { memory: { max: '5 gigs' } })).rejects.toMatchObject({ code: 'EINVAL' });
@@ -502,5 +525,127 @@ describe('attachThreadToCgroup', () => {
       child.kill('SIGKILL');
       await child.exited;
     }
+  });
+});
+
+describe('pids limits on attach (issue 15): refused as a fork in the group would be', () => {
+  /** A node child (main thread plus helper threads), up and running. */
+  async function nodeChild(): Promise<CgroupChild> {
+    const child = await spawn(process.execPath, ['-e', 'console.log("up"); setInterval(() => {}, 1000)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => child.stdout!.once('data', r));
+    return child;
+  }
+
+  kernel('attach past pids.max is EAGAIN naming the group and the limit, and the process goes back where it was', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 2 } });
+    const child = await nodeChild(); // more than two threads: over the limit once moved in
+    try {
+      const before = await cgroupsOf(child.pid);
+      await expect(cg.attach(child.pid)).rejects.toMatchObject({
+        code: 'EAGAIN',
+        message: expect.stringMatching(new RegExp(`${cg.directory('pids')} is at its pids.max of 2`)),
+      });
+      expect(await cgroupsOf(child.pid)).toEqual(before);
+      expect(await cg.threads()).toEqual([]);
+      // Within the limit it joins; a process already in the group stays, whatever the count.
+      await cg.set({ pids: { max: 64 } });
+      await cg.attach(child.pid);
+      await cg.set({ pids: { max: 1 } });
+      await cg.attach(child.pid);
+      expect(await cg.procs()).toEqual([child.pid]);
+    } finally {
+      child.kill('SIGKILL');
+      await child.exited;
+    }
+  });
+
+  kernel('attachThread / attachThreadToCgroup past pids.max is EAGAIN, and the thread goes back', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 1 } }, { layout: v1 });
+    const child = await nodeChild();
+    try {
+      const [main, helper] = [child.pid, (await readdir(`/proc/${child.pid}/task`)).map(Number).find((t) => t !== child.pid)!];
+      await attachThreadToCgroup(cg, main);
+      await expect(attachThreadToCgroup(cg.path, helper, { layout: v1 })).rejects.toMatchObject({ code: 'EAGAIN', message: expect.stringContaining('pids.max of 1') });
+      expect(await cg.threads()).toEqual([main]);
+    } finally {
+      child.kill('SIGKILL');
+      await child.exited;
+    }
+  });
+});
+
+describe('options and lifecycle (issue 15 §4, §6; issue 9)', () => {
+  kernel('every options argument is a plain object with known keys: anything else is EINVAL, before anything changes', async () => {
+    const name = janitor.name();
+    const notOptions: unknown[] = [null, 5, 'x', Symbol('x'), () => undefined, [], { bogus: 1 }];
+    for (const bad of notOptions) {
+      await expect(Cgroup.create(name, {}, bad as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^options/) });
+      await expect(Cgroup.open('/', bad as never)).rejects.toMatchObject({ code: 'EINVAL' });
+    }
+    await expect(Cgroup.create(name, {}, { threaded: 'yes' as never })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('options.threaded') });
+    await expect(Cgroup.create(name, {}, { layout: {} as never })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('options.layout') });
+    await expect(Cgroup.create('/kernkit-test-a\0b')).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('NUL') });
+    for (const h of machine.hierarchies) expect(await exists(dirIn(h, name))).toBe(false);
+
+    const cg = await Cgroup.create(name, {});
+    for (const bad of notOptions) {
+      for (const call of [() => cg.freeze(bad as never), () => cg.thaw(bad as never), () => cg.kill(bad as never), () => cg.delete(bad as never)]) {
+        await expect(call()).rejects.toMatchObject({ code: 'EINVAL' });
+      }
+    }
+    const timeouts: Array<[unknown, string]> = [
+      [NaN, 'EINVAL'], [-1, 'ERANGE'], [1.5, 'EINVAL'], ['100', 'EINVAL'], [{}, 'EINVAL'], [1n, 'EINVAL'], [Symbol('t'), 'EINVAL'], [2 ** 31, 'ERANGE'], [-Infinity, 'EINVAL'],
+    ];
+    for (const [timeout, code] of timeouts) {
+      await expect(cg.freeze({ timeout } as never)).rejects.toMatchObject({ code, message: expect.stringContaining('options.timeout') });
+    }
+    await expect(cg.delete({ recursive: 1 } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('options.recursive') });
+    await expect(cg.delete({ kill: 'yes' } as never)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('options.kill') });
+    expect(await cg.frozenBy()).toBeNull(); // nothing of the refused calls ran
+    // Infinity is "no timeout".
+    await cg.freeze({ timeout: Infinity });
+    await cg.thaw({ timeout: Infinity });
+    expect(cg.deleted).toBe(false);
+    await cg.delete({ timeout: Infinity });
+  });
+
+  kernel('a group left by a killed create (in some hierarchies only) is EEXIST, saying to open + set or delete it', async () => {
+    const name = janitor.name();
+    const pidsH = machine.hierarchyFor('pids')!;
+    await mkdir(dirIn(pidsH, name)); // what a create killed after its first mkdir leaves
+    const err = await Cgroup.create(name, { pids: { max: 5 }, cpu: { weight: 50 } }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err).toMatchObject({ code: 'EEXIST' });
+    expect(err!.message).toContain(dirIn(pidsH, name));
+    expect(err!.message).toMatch(/open\(\).*set\(\).*delete\(\)/);
+    for (const h of machine.hierarchies) if (h !== pidsH) expect(await exists(dirIn(h, name))).toBe(false);
+    // What the message says works: open it, set the limits, use it.
+    const cg = await Cgroup.open(name);
+    await cg.set({ pids: { max: 5 } });
+    expect((await cg.limits()).pids).toEqual({ max: 5 });
+  });
+
+  kernel('deleted, and Symbol.asyncDispose (await using) deletes the group, once', async () => {
+    // Jest's sandbox has no Symbol.asyncDispose (Node adds it to its own realm only): run it in a plain node, from dist/.
+    const name = janitor.name();
+    const script = `
+      const { Cgroup } = require(${JSON.stringify(path.join(__dirname, '../../dist'))});
+      (async () => {
+        const cg = await Cgroup.create(${JSON.stringify(name)}, { pids: { max: 5 } });
+        const seen = [cg.deleted];
+        await cg[Symbol.asyncDispose]();
+        seen.push(cg.deleted);
+        await cg[Symbol.asyncDispose](); // deleted already: nothing to do
+        console.log(JSON.stringify(seen));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([false, true]);
+    for (const h of machine.hierarchies) expect(await exists(dirIn(h, name))).toBe(false);
+    const cg = await Cgroup.create(janitor.name(), {});
+    expect(cg.deleted).toBe(false);
+    await cg.delete();
+    expect(cg.deleted).toBe(true);
   });
 });

@@ -79,8 +79,12 @@ describe('cpu.weight <-> cpu.shares (runc/crun conversion)', () => {
 
 describe('limit validation', () => {
   test.each([
-    [{ blkio: {} }, 'EINVAL', 'controller "blkio"'],
-    [{ cpu: { shares: 5 } }, 'EINVAL', 'cpu limit "shares"'],
+    [{ blkio: {} }, 'EINVAL', 'limits.blkio: unknown option'],
+    [{ cpu: { shares: 5 } }, 'EINVAL', 'cpu.shares: unknown option'],
+    [{ cpu: null }, 'EINVAL', 'cpu: null'],
+    [{ cpu: { weight: 1.5 } }, 'EINVAL', 'cpu.weight: 1.5'],
+    [{ cpuset: { cpus: '0\0' } }, 'EINVAL', 'cpuset.cpus'],
+    [{ cpuset: { mems: '0\0' } }, 'EINVAL', 'cpuset.mems'],
     [{ cpu: { max: { quota: 999, period: 100000 } } }, 'EINVAL', 'cpu.max.quota'],
     [{ cpu: { max: { quota: 2 ** 44, period: 100000 } } }, 'EINVAL', 'cpu.max.quota'],
     [{ cpu: { max: { quota: 20000, period: 999 } } }, 'EINVAL', 'cpu.max.period'],
@@ -100,6 +104,8 @@ describe('limit validation', () => {
     [{ pids: { max: 4194305 } }, 'EINVAL', 'pids.max'],
     [{ pids: 5 }, 'EINVAL', 'pids'],
     [[], 'EINVAL', 'limits'],
+    [null, 'EINVAL', 'limits: null'],
+    [5, 'EINVAL', 'limits: 5'],
   ])('%j → %s naming %s', (limits, code, word) => {
     expect(() => validateLimits(limits)).toThrow(expect.objectContaining({ code, message: expect.stringContaining(word) }));
   });

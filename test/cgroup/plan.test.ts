@@ -50,6 +50,7 @@ describe('create plan, pure v2', () => {
     expect(plan.probe.map(show)).toEqual([
       'resolve /sys/fs/cgroup/jobs/build',
       'isdir /sys/fs/cgroup/jobs',
+      'isdir /sys/fs/cgroup/jobs/build',
       'read /sys/fs/cgroup/cgroup.subtree_control',
       'read /sys/fs/cgroup/jobs/cgroup.subtree_control',
     ]);
@@ -164,5 +165,25 @@ describe('create plan, pure v1', () => {
 
   test('threaded needs the unified hierarchy', () => {
     expect(() => new CreatePlan(PURE_V1, '/job', validateLimits({}), new Set(), true)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+});
+
+describe('create plan, a group left by a create that was killed midway', () => {
+  test('existing in some of its hierarchies is EEXIST before any step, naming them and saying to open + set or delete', () => {
+    const limits = validateLimits({ cpu: { weight: 100 }, pids: { max: 5 } });
+    const plan = new CreatePlan(PURE_V1, '/job', limits, new Set(['cpu', 'pids']), false);
+    expect(plan.probe.map(show)).toEqual(expect.arrayContaining(['isdir /sys/fs/cgroup/pids/job']));
+    const results = answer(plan.probe, ['/sys/fs/cgroup/pids/job'], {});
+    let thrown: unknown;
+    try {
+      plan.changes(results, plan.targets.map((h) => h.mountPoint));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: 'EEXIST' });
+    const message = (thrown as Error).message;
+    expect(message).toContain('/sys/fs/cgroup/pids/job');
+    expect(message).not.toContain('/sys/fs/cgroup/cpu,cpuacct/job');
+    expect(message).toMatch(/open\(\).*set\(\).*delete\(\)/);
   });
 });

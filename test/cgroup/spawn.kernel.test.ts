@@ -5,12 +5,12 @@
  * exit status and signals as a child process should have them.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Cgroup, CgroupLayout, KernkitError, spawn } from '../../lib';
 import { type SpawnPlan, spawnNative } from '../../lib/cgroup/native';
-import { GroupJanitor, cgroupMissing, collect } from '../helpers/cgroup';
+import { GroupJanitor, cgroupMissing, collect, machineLayoutSync } from '../helpers/cgroup';
 import { commandMissing, kernelTest, rootMissing } from '../helpers/kernel';
 
 const janitor = new GroupJanitor();
@@ -70,7 +70,7 @@ describe('spawn into a cgroup', () => {
 
   kernel('v2 only (clone3 CLONE_INTO_CGROUP)', async () => {
     const cg = await Cgroup.create(janitor.name(), {}, { layout: machine.unifiedOnly() });
-    expect(cg.spawnTargets()).toEqual({ cgroupDir: cg.directory(), procsFiles: [] });
+    expect(cg.spawnTargets()).toEqual({ cgroupDir: cg.directory(), procsFiles: [], pidsDirs: [] });
     expectInGroup(await cgroupLinesOf(cg), cg);
   });
 
@@ -182,6 +182,7 @@ describe('concurrent spawns', () => {
       argv: ['true'],
       envp: [],
       procsFiles: cg.spawnTargets().procsFiles,
+      pidsDirs: [],
       stdio: ['ignore', 'ignore', 'ignore'],
       setsid: false,
     };
@@ -303,5 +304,118 @@ describe('spawn as a child process', () => {
     await expect(spawn('true', ['a\0b'])).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(spawn('true', [], { stdio: 'loud' as never })).rejects.toMatchObject({ code: 'EINVAL' });
     await expect(spawn('true', [], { cgroup: 42 as never })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+});
+
+describe('pids limits: spawn refuses as a fork inside the group would (issue 15)', () => {
+  const v1Pids = kernelTest(cgroupMissing({ unified: true, v1Controllers: ['pids'] }));
+  const layoutNow = machineLayoutSync();
+  const v2Pids = kernelTest(rootMissing() ?? (layoutNow?.unified?.controllers.includes('pids') ? null : 'needs the pids controller on the unified hierarchy'));
+  let scratch: string;
+  beforeEach(() => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'kernkit-pids-'));
+  });
+  afterEach(() => {
+    delete process.env.KERNKIT_SPAWN_COMPAT;
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** A spawn that would leave a file behind if its command ever ran (without a fork, which pids.max 1 refuses). */
+  function spawnMarker(cg: Cgroup, name: string): Promise<unknown> {
+    return spawn('sh', ['-c', `: > ${path.join(scratch, name)}; exec sleep 30`], { cgroup: cg, stdio: 'ignore' });
+  }
+
+  for (const compat of ['', 'no-clone3']) {
+    v1Pids(`v1 pids hierarchy${compat ? ` (${compat})` : ' (clone3 into the unified group)'}: EAGAIN past pids.max, naming the group and the limit; the command never runs`, async () => {
+      if (compat) process.env.KERNKIT_SPAWN_COMPAT = compat;
+      const cg = await Cgroup.create(janitor.name(), { pids: { max: 1 } });
+      await spawnMarker(cg, 'first');
+      const before = zombies().length;
+      const err = await spawnMarker(cg, 'second').then(
+        () => null,
+        (e: KernkitError) => e,
+      );
+      expect(err).toBeInstanceOf(KernkitError);
+      expect(err).toMatchObject({ code: 'EAGAIN', syscall: 'fork' });
+      expect(err!.message).toContain(cg.directory('pids')!);
+      expect(err!.message).toContain('pids.max of 1');
+      expect(existsSync(path.join(scratch, 'second'))).toBe(false);
+      expect((await cg.stats()).pids).toMatchObject({ current: 1, limit: 1 });
+      expect((await cg.procs()).length).toBe(1);
+      expect(zombies().length).toBeLessThanOrEqual(before);
+    });
+  }
+
+  v1Pids("an ancestor's pids.max binds too, as the kernel's charge walks up", async () => {
+    const parent = await Cgroup.create(janitor.name(), { pids: { max: 1 } });
+    const child = await Cgroup.create(`${parent.path}/job`, { pids: { max: 'max' } });
+    await spawnMarker(child, 'first');
+    await expect(spawnMarker(child, 'second')).rejects.toMatchObject({ code: 'EAGAIN', message: expect.stringContaining(`${parent.directory('pids')} is at its pids.max of 1`) });
+    expect(existsSync(path.join(scratch, 'second'))).toBe(false);
+  });
+
+  v1Pids('the README example: pids.max 64 holds 64 tasks and not one more', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 64 } });
+    const children = [];
+    for (let i = 0; i < 64; i++) children.push(await spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' }));
+    await expect(spawn('sleep', ['30'], { cgroup: cg, stdio: 'ignore' })).rejects.toMatchObject({ code: 'EAGAIN' });
+    expect((await cg.stats()).pids.current).toBe(64);
+  });
+
+  v2Pids('v2 pids (clone3 CLONE_INTO_CGROUP, checked by the kernel): EAGAIN naming the group and its limit', async () => {
+    const cg = await Cgroup.create(janitor.name(), { pids: { max: 1 } }, { layout: machine.unifiedOnly() });
+    await spawnMarker(cg, 'first');
+    await expect(spawnMarker(cg, 'second')).rejects.toMatchObject({ code: 'EAGAIN', message: expect.stringContaining('pids.max of 1') });
+    process.env.KERNKIT_SPAWN_COMPAT = 'no-clone3';
+    await expect(spawnMarker(cg, 'third')).rejects.toMatchObject({ code: 'EAGAIN', message: expect.stringContaining('pids.max of 1') });
+    expect(existsSync(path.join(scratch, 'second')) || existsSync(path.join(scratch, 'third'))).toBe(false);
+  });
+});
+
+describe('clone3 refused with EAGAIN (a v2 pids limit, RLIMIT_NPROC)', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  kernel('names the group and says which limit it may be', async () => {
+    const cg = await Cgroup.create(janitor.name(), {}, { layout: machine.unifiedOnly() });
+    const refusal = Object.assign(new Error('clone3 into x: EAGAIN'), { code: 'EAGAIN', syscall: 'clone3' });
+    jest.spyOn(spawnNative, 'spawn').mockRejectedValue(refusal);
+    await expect(spawn('true', [], { cgroup: cg, stdio: 'ignore' })).rejects.toMatchObject({
+      code: 'EAGAIN',
+      syscall: 'clone3',
+      // No pids on v2 here: the group has no pids.max of its own.
+      message: expect.stringContaining(`clone3 into cgroup ${cg.path} was refused: no pids limit of its own`),
+    });
+    // Another errno, or a spawn without a group, is passed on as it is.
+    const other = Object.assign(new Error('x'), { code: 'ENOMEM', syscall: 'clone3' });
+    jest.spyOn(spawnNative, 'spawn').mockRejectedValue(other);
+    await expect(spawn('true', [], { cgroup: cg, stdio: 'ignore' })).rejects.toBe(other);
+  });
+});
+
+describe('spawn input (issue 15: NUL bytes and options)', () => {
+  test.each([
+    ['command', () => spawn('tr\0ue')],
+    ['args[1]', () => spawn('true', ['a', 'b\0c'])],
+    ['options.env.X', () => spawn('true', [], { env: { X: 'a\0b' } })],
+    ['options.env name', () => spawn('true', [], { env: { 'X\0Y': 'a' } })],
+    ['options.cwd', () => spawn('true', [], { cwd: '/tmp\0/x' })],
+    ['options.argv0', () => spawn('true', [], { argv0: 'a\0' })],
+    ['options.cgroup', () => spawn('true', [], { cgroup: '/kernkit-test-x\0y' })],
+    ['options', () => spawn('true', [], null as never)],
+    ['options', () => spawn('true', [], 5 as never)],
+    ['options', () => spawn('true', [], 'x' as never)],
+    ['options', () => spawn('true', [], Symbol('x') as never)],
+    ['options', () => spawn('true', [], (() => undefined) as never)],
+    ['options.bogus', () => spawn('true', [], { bogus: 1 } as never)],
+    ['options.detached', () => spawn('true', [], { detached: 'yes' as never })],
+    ['options.detached', () => spawn('true', [], { detached: 1 as never })],
+    ['options.env', () => spawn('true', [], { env: null as never })],
+    ['options.cwd', () => spawn('true', [], { cwd: '' })],
+    ['options.stdio', () => spawn('true', [], { stdio: 'tty' as never })],
+    ['options.cgroup', () => spawn('true', [], { cgroup: 5 as never })],
+    ['options.layout', () => spawn('true', [], { layout: {} as never })],
+    ['args', () => spawn('true', 'a' as never)],
+  ])('%s → EINVAL', async (field, call) => {
+    await expect(call()).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(new RegExp(`^${field.replace(/[.[\]]/g, '\\$&')}[:.]`)) });
   });
 });
