@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { KernkitError } from '../errors';
-import { integerIn, invalid, outOfRange, string } from '../validate';
+import { cString, integerIn, invalid, outOfRange } from '../validate';
 
 const POSSIBLE_FILE = '/sys/devices/system/cpu/possible';
 /** Bits allowed when parsing the possible-CPU file itself (far above CONFIG_NR_CPUS's 8192). */
@@ -187,7 +187,7 @@ export function parseCpuList(list: string): number[] {
 
 /** {@link parseCpuList} with the name errors give the list (`cpus`, `options.cpus`, ...). @internal */
 export function parseCpuListField(field: string, list: unknown): number[] {
-  return parseWithBits(string(field, list, { expected: 'a cpulist string such as "0-3,8"' }), possibleCpuCount(), field);
+  return parseWithBits(cString(field, list, { expected: 'a cpulist string such as "0-3,8"' }), possibleCpuCount(), field);
 }
 
 /** True for an array, a Set or any other iterable object (not a string). @internal */

@@ -129,6 +129,11 @@ describe('parseCpuList', () => {
     expect(codeOf(() => parseCpuList(undefined as unknown as string))).toBe('EINVAL');
   });
 
+  test('a NUL byte in a list given by the caller is EINVAL, not the end of the list as in the kernel', () => {
+    expect(codeOf(() => parseCpuList('0\u0000junk'))).toBe('EINVAL');
+    expect(() => parseCpuList('0\u0000junk')).toThrow(/^cpulist: "0\\u0000junk" \(expected a cpulist string such as "0-3,8" without NUL bytes\)/);
+  });
+
   test('possibleCpuCount agrees with /sys', () => {
     const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
     const last = Number(text.split(/[,-]/).pop());
