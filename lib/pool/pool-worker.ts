@@ -13,7 +13,8 @@ import type { ResolvedOptions } from './options';
 import { startRates } from './rates';
 import { CONTROL_FIELDS, REQUESTS, TASK, WORKER_FIELDS, type WorkerField, type WorkerInit } from './protocol';
 import type { Task } from './task';
-import { AbortError } from './errors';
+import { AbortError, withCause } from './errors';
+import { invalid } from '../validate';
 import type { CounterSetHandle } from '../percpu';
 
 /**
@@ -100,6 +101,25 @@ export interface WorkerIdentity {
   readonly cpu: number | null;
 }
 
+/**
+ * Creates the Worker. Node checks the `execArgv` flags only here: a flag a
+ * worker does not accept is the caller's `EINVAL`, with Node's error as `cause`.
+ */
+function startThread(options: ResolvedOptions): Worker {
+  try {
+    return new Worker(BOOTSTRAP, {
+      workerData: options.workerData,
+      resourceLimits: options.resourceLimits,
+      env: options.env,
+      execArgv: options.execArgv,
+      argv: options.argv,
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    throw withCause(invalid('execArgv', options.execArgv, 'Node flags a worker thread accepts'), err);
+  }
+}
+
 /** One worker thread as the pool sees it. */
 export class PoolWorker {
   /** The Node worker thread. */
@@ -153,15 +173,9 @@ export class PoolWorker {
     });
     this.started.catch(() => undefined); // whoever started it handles the failure
     this.pinned = options.pin;
+    this.worker = startThread(options);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(BOOTSTRAP, {
-      workerData: options.workerData,
-      resourceLimits: options.resourceLimits,
-      env: options.env,
-      execArgv: options.execArgv,
-      argv: options.argv,
-    });
     this.threadId = this.worker.threadId;
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
     const init: WorkerInit = {

@@ -8,11 +8,11 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type Transferable, type Worker } from 'node:worker_threads';
 import { checkOnline, type CpuSpec, resolveCpus } from '../cpu/affinity';
-import { formatCpuList } from '../cpu/cpulist';
-import { KernkitError, describeValue, invalidArgument } from '../errors';
+import { KernkitError, describeValue } from '../errors';
+import { arrayOf, invalid, options, string } from '../validate';
 import type { GenEstimator } from '../estimator/gen-estimator';
 import { CounterSet } from '../percpu/counter-set';
-import { AbortError, deserializeError, serializeError } from './errors';
+import { AbortError, deserializeError, serializeError, withCause } from './errors';
 import { type ResolvedOptions, resolveOptions, type WorkerPoolOptions } from './options';
 import { PoolWorker, type WorkerIdentity, type WorkerState } from './pool-worker';
 import { FAILED, POOL_FIELDS, type PoolField, READY, RESPONSES, RESULT, STARTUP_FAILED, type WorkerMessage } from './protocol';
@@ -58,8 +58,8 @@ export interface WorkerStats {
 
 /** The whole pool, as {@link WorkerPool.stats} reports it. Counts are since the pool was created. */
 export interface PoolStats {
-  /** The pool's cpulist. */
-  cpus: string;
+  /** The CPUs the pool runs on, ascending (as {@link WorkerPool.cpus}). */
+  cpus: number[];
   /** Worker threads that exist now, in any state. */
   threads: number;
   /** Tasks waiting for a worker. */
@@ -90,15 +90,16 @@ export interface PoolStats {
 
 type PoolState = 'running' | 'closing' | 'closed' | 'failed' | 'destroyed';
 
-function checkRunOptions(options: RunOptions | undefined): void {
-  if (options === undefined) return;
-  if (typeof options !== 'object' || options === null) throw invalidArgument('run options', options, 'expected an object');
-  const { signal, transferList, name } = options;
+/** run()'s options, checked: undefined means none; an object with unknown keys or wrong types is EINVAL. */
+function checkRunOptions(value: unknown): RunOptions {
+  const o = options<RunOptions>('run options', value, ['signal', 'transferList', 'name']);
+  const { signal } = o;
   if (signal != null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
-    throw invalidArgument('signal', signal, 'expected an AbortSignal');
+    throw invalid('signal', signal, 'an AbortSignal');
   }
-  if (transferList !== undefined && !Array.isArray(transferList)) throw invalidArgument('transferList', transferList, 'expected an array');
-  if (name !== undefined && (typeof name !== 'string' || name === '')) throw invalidArgument('name', name, 'expected the name of an export');
+  if (o.transferList !== undefined) arrayOf('transferList', o.transferList, (_field, item) => item);
+  if (o.name !== undefined) string('name', o.name, { nonEmpty: true, expected: 'the name of an export' });
+  return o;
 }
 
 /**
@@ -279,7 +280,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     const p = this.counters.sum();
     const threadNs = Number(p.exitedNs) + aliveNs;
     return {
-      cpus: formatCpuList(this.cpuList),
+      cpus: [...this.cpuList],
       threads: this.workers.size,
       queued: this.queue.size,
       running: this.running,
@@ -341,12 +342,25 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     return this.destroying;
   }
 
-  /** `await using pool = new WorkerPool(...)` closes it at the end of the scope. */
+  /**
+   * True once close() or destroy() has been called: the pool takes no more
+   * tasks (run() rejects with `ESHUTDOWN`). Its threads may still be
+   * finishing; the promise close() or destroy() returned says when they are gone.
+   */
+  get closed(): boolean {
+    return this.closing !== undefined || this.destroying !== undefined;
+  }
+
+  /**
+   * `await using pool = new WorkerPool(...)` closes it at the end of the
+   * scope. Only the async form: both close() and destroy() wait for threads
+   * to exit, so there is no `[Symbol.dispose]()` that could finish the job.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  /** The CPUs the pool runs on now. */
+  /** The CPUs the pool runs on now, ascending (a copy). */
   get cpus(): number[] {
     return [...this.cpuList];
   }
@@ -696,9 +710,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
   private closedError(): Error {
     if (this.state === 'failed') {
       const reason = this.failure instanceof Error ? this.failure.message : describeValue(this.failure);
-      const err = new KernkitError(`the pool failed: a worker could not start (${reason})`, { code: 'ESHUTDOWN' });
-      Object.defineProperty(err, 'cause', { value: this.failure, configurable: true, writable: true });
-      return err;
+      return withCause(new KernkitError(`the pool failed: a worker could not start (${reason})`, { code: 'ESHUTDOWN' }), this.failure);
     }
     return new KernkitError(`the pool is ${this.state === 'destroyed' ? 'destroyed' : 'closed'}`, { code: 'ESHUTDOWN' });
   }
