@@ -1,6 +1,7 @@
 /**
  * The pool's side of one worker thread: the Worker, its task port and
- * control block, its counters, its state and the task it runs.
+ * control block, its counters, the task it runs, and its life as one state
+ * machine (phases and the transitions between them).
  * Internal to kernkit, not part of its API.
  * @module
  */
