@@ -559,8 +559,13 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     for (let entry; (entry = receiveMessageOnPort(w.port)) !== undefined; ) posted.push(entry.message as WorkerMessage);
     let startupError: { error: unknown } | undefined;
     for (const msg of posted) {
-      if (msg[0] === READY) w.tid = msg[1];
-      else if (msg[0] === STARTUP_FAILED) startupError = { error: deserializeError(msg[1]) };
+      if (msg[0] === STARTUP_FAILED) startupError = { error: deserializeError(msg[1]) };
+      else if (msg[0] === READY) {
+        w.tid = msg[1];
+        // Without startup steps nothing stood between its READY and serving: it had started, as
+        // if the message had come before the exit. With steps it had not (they need a live thread).
+        if (w.startPending && this.steps.length === 0) w.ready();
+      }
     }
     // Rebuilt on this side, so that it is an Error of the caller's realm like every task error.
     if (w.crashError !== undefined) w.crashError = deserializeError(serializeError(w.crashError));
