@@ -82,6 +82,13 @@ describe('estimation.configure input', () => {
   });
 });
 
+test('configure() and configure({}) change nothing', async () => {
+  const before = estimation.stats();
+  await estimation.configure();
+  await estimation.configure({});
+  expect(estimation.stats()).toMatchObject({ cpus: before.cpus, nice: before.nice, calcPhase: before.calcPhase });
+});
+
 describe('valid CPUs that leave none the caller may use', () => {
   kernelTest(cpusMissing(0, 1))('are EINVAL naming them (the kernel would stop estimation silently); [] still stops it', () => {
     // A child process whose main thread is pinned to CPU 0 asks for CPU 1.
