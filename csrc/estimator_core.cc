@@ -51,17 +51,9 @@ int64_t EstToMonotonic(int64_t t) {
 
 // ip_vs_chain_estimation for one estimator.
 void EstimateIpvs(SharedEst& s, PrivEst& p) {
-  int64_t now[5];
-  ReadCounters(p, now);
-  SeqBegin(s);
-  for (int k = 0; k < 5; k++) {
-    uint64_t cur = static_cast<uint64_t>(now[k]);
-    StoreRelaxed(s.sample[k], cur);
-    StoreRelaxed(s.avg[k], IpvsEwma(LoadRelaxed(s.avg[k]), p.last[k], cur, k < 3 ? 9 : 4));
-    p.last[k] = cur;
-  }
-  CountEstimation(s);
-  SeqEnd(s);
+  EstimateCounters<5>(s, p, [](int k, uint64_t avg, uint64_t last, uint64_t cur) {
+    return IpvsEwma(avg, last, cur, k < 3 ? 9 : 4);  // cps, inpps, outpps; inbps, outbps
+  });
 }
 
 // ip_vs_zero_stats + ip_vs_zero_estimator: the last sample becomes the base of

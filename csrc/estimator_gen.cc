@@ -14,17 +14,9 @@ int64_t GenPeriodNs(const PrivEst& p) { return int64_t(250000000) << p.intvlLog;
 
 // est_timer of gen_estimator.c for one estimator.
 void EstimateGen(SharedEst& s, PrivEst& p) {
-  int64_t now[2];
-  ReadCounters(p, now);
-  SeqBegin(s);
-  for (int k = 0; k < 2; k++) {
-    uint64_t cur = static_cast<uint64_t>(now[k]);
-    StoreRelaxed(s.avg[k], GenEwma(LoadRelaxed(s.avg[k]), p.last[k], cur, p.intvlLog, p.ewmaLog));
-    StoreRelaxed(s.sample[k], cur);
-    p.last[k] = cur;
-  }
-  CountEstimation(s);
-  SeqEnd(s);
+  EstimateCounters<2>(s, p, [&p](int, uint64_t avg, uint64_t last, uint64_t cur) {
+    return GenEwma(avg, last, cur, p.intvlLog, p.ewmaLog);
+  });
 }
 
 // gen_new_estimator: `p` goes to slot `id` with a fresh timer sequence, and its

@@ -217,6 +217,23 @@ inline void CountEstimation(SharedEst& s) {
   n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+// One estimation of an estimator's first N counters: reads them and, under the
+// seqlock, stores each new sample and the average `ewma(k, avg, last, cur)` gives.
+template <int N, class Ewma>
+inline void EstimateCounters(SharedEst& s, PrivEst& p, Ewma ewma) {
+  int64_t now[N];
+  ReadCounters(p, now);
+  SeqBegin(s);
+  for (int k = 0; k < N; k++) {
+    uint64_t cur = static_cast<uint64_t>(now[k]);
+    StoreRelaxed(s.sample[k], cur);
+    StoreRelaxed(s.avg[k], ewma(k, LoadRelaxed(s.avg[k]), p.last[k], cur));
+    p.last[k] = cur;
+  }
+  CountEstimation(s);
+  SeqEnd(s);
+}
+
 // ---- The estimation core (estimator_core.cc) -----------------------------------
 
 void EstimateIpvs(SharedEst& s, PrivEst& p);  // ip_vs_chain_estimation for one estimator
