@@ -5,7 +5,7 @@
  * @module
  */
 import { getAffinity, resolveCpus, type CpuSpec } from '../cpu/affinity';
-import { formatCpuList, parseCpuList } from '../cpu/cpulist';
+import { formatCpuList } from '../cpu/cpulist';
 import { KernkitError, describeValue } from '../errors';
 import { integerIn, invalid, options } from '../validate';
 import { estimatorNative, type NativeConfigureFailure } from './native';
@@ -45,13 +45,16 @@ export interface ManualClock {
 
 const CONFIG_KEYS = ['cpus', 'cpulist', 'nice'] as const;
 
+// An empty cpulist: nothing but the kernel's (ASCII) whitespace.
+const BLANK = /^[ \t\n\v\f\r]*$/;
+
 // The CPUs a configuration asks for: an empty list or string stops estimation;
 // anything else goes through resolveCpus and is intersected with the CPUs the
 // calling thread may use, as the kernel does with current's. The kernel accepts
 // a list that leaves none (and so stops estimation silently); kernkit refuses
 // it: only an empty list stops estimation.
 function configuredCpus(field: string, value: unknown): number[] {
-  if ((Array.isArray(value) && value.length === 0) || (typeof value === 'string' && parseCpuList(value).length === 0)) return [];
+  if ((Array.isArray(value) && value.length === 0) || (typeof value === 'string' && BLANK.test(value))) return [];
   const cpus = resolveCpus(value as CpuSpec, field);
   const allowed = new Set(getAffinity());
   const usable = cpus.filter((cpu) => allowed.has(cpu));
