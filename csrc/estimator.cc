@@ -201,7 +201,7 @@ Napi::Value Zero(const Napi::CallbackInfo& info) {
 
 // snapshot(id, out): copies estimator `id`'s shared slot (128 bytes) into `out`
 // (a Uint32Array of 32 words) while no kthread can be writing it: under mu and
-// the lock its writer holds (its context's mu, or genMu for a gen estimator).
+// the lock its writer holds (its context's mu, or gen.mu for a gen estimator).
 // The JavaScript reader's fallback when a slot stays mid-write: a kthread
 // preempted while it writes holds that lock, so this waits for it to finish
 // instead of spinning on the event loop.

@@ -689,7 +689,7 @@ uint32_t AllocSlot(Napi::Env env) {  // caller holds mu
   return state.slots.next++;
 }
 
-void FreeSlot(uint32_t id) {  // caller holds mu (and genMu for a gen estimator)
+void FreeSlot(uint32_t id) {  // caller holds mu (and gen.mu for a gen estimator)
   std::memset(&SharedSlot(id), 0, sizeof(SharedEst));
   std::memset(&PrivateSlot(id), 0, sizeof(PrivEst));
   Estimation().slots.free.push_back(id);
@@ -754,7 +754,7 @@ namespace {
 // placed itself as asked. Where no kthread runs (no estimators, an empty
 // cpulist), a short-lived probe thread tries the placement instead, so that a
 // setting that cannot work is refused now rather than at the first estimator.
-// Caller holds cfgMu. Runs off the event loop.
+// Caller holds configMu. Runs off the event loop.
 PlaceFailure Restart() {
   auto& state = Estimation();
   std::vector<std::shared_ptr<KThread>> old;
