@@ -60,12 +60,10 @@ describe('GenEstimator input', () => {
 
 describe('estimation.configure input', () => {
   test.each([
-    // The cpulist parser's messages name the field in the shared shape once lib/cpu has them
-    // (`config.cpus: "0-x" (expected a cpulist ...)`); the second alternatives are its older wording.
-    [{ cpus: '0-x' }, 'EINVAL', /^config\.cpus: "0-x" \(expected a cpulist|^invalid cpulist "0-x"/],
-    [{ cpulist: '0-x' }, 'EINVAL', /^config\.cpulist: "0-x" \(expected a cpulist|^invalid cpulist "0-x"/],
+    [{ cpus: '0-x' }, 'EINVAL', /^config\.cpus: "0-x" \(expected a cpulist/],
+    [{ cpulist: '0-x' }, 'EINVAL', /^config\.cpulist: "0-x" \(expected a cpulist/],
     [{ cpus: '3-1' }, 'EINVAL', /runs backwards/],
-    [{ cpus: '0-100000' }, 'ERANGE', /^config\.cpus: "0-100000"|^cpulist out of range: "0-100000"/],
+    [{ cpus: '0-100000' }, 'ERANGE', /^config\.cpus: "0-100000"/],
     [{ cpus: [100000] }, 'ERANGE', /config\.cpus/],
     [{ cpus: [0.5] }, 'EINVAL', /config\.cpus/],
     [{ cpus: 0 }, 'EINVAL', /config\.cpus/],
