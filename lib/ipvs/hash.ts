@@ -77,15 +77,15 @@ function sipRound(): void {
  * little-endian bytes of the u32 `v`, truncated to its low 32 bits.
  */
 export function hsiphashU32(v: number, key: SipKey): number {
-  // PREAMBLE: the "somepseudorandomlygeneratedbytes" constants xor the key.
-  v0h = 0x736f6d65 ^ key.k0hi;
-  v0l = 0x70736575 ^ key.k0lo;
-  v1h = 0x646f7261 ^ key.k1hi;
-  v1l = 0x6e646f6d ^ key.k1lo;
-  v2h = 0x6c796765 ^ key.k0hi;
-  v2l = 0x6e657261 ^ key.k0lo;
-  v3h = 0x74656462 ^ key.k1hi;
-  v3l = 0x79746573 ^ key.k1lo;
+  // PREAMBLE: the "somepseudorandomlygeneratedbytes" constants xor the key (kept unsigned: the carries need it).
+  v0h = (0x736f6d65 ^ key.k0hi) >>> 0;
+  v0l = (0x70736575 ^ key.k0lo) >>> 0;
+  v1h = (0x646f7261 ^ key.k1hi) >>> 0;
+  v1l = (0x6e646f6d ^ key.k1lo) >>> 0;
+  v2h = (0x6c796765 ^ key.k0hi) >>> 0;
+  v2l = (0x6e657261 ^ key.k0lo) >>> 0;
+  v3h = (0x74656462 ^ key.k1hi) >>> 0;
+  v3l = (0x79746573 ^ key.k1lo) >>> 0;
   // b = (len << 56) | the four message bytes.
   const bh = 0x04000000;
   const bl = v >>> 0;
