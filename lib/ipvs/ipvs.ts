@@ -10,6 +10,7 @@ import { sameAddress, isUnicastish } from './address';
 import { ManualClock, RealClock, type Clock, type ClockTimer } from './clock';
 import type { Connection, Template } from './connection';
 import { Defense, type DefenseOptions, type DefenseState } from './defense';
+import { formatListing, parseRules, saveRules, type FormatOptions, type IpvsadmCommand } from './ipvsadm';
 import { RealServer } from './real-server';
 import type { SchedulerEnv } from './schedulers';
 import { destInfo, Service, type DestInfo, type ServiceTable } from './service';
@@ -279,6 +280,62 @@ export class Ipvs implements ServiceTable {
   /** Deletes every service (`ipvsadm -C`). */
   flush(): void {
     for (const svc of [...this.byId.values()]) this.unlinkService(svc);
+  }
+
+  // ---- ipvsadm ----
+
+  /** `ipvsadm-save -n`: the rules that rebuild the table (sorted as ipvsadm sorts them). */
+  save(): string {
+    this.checkOpen();
+    return saveRules(this.services());
+  }
+
+  /**
+   * `ipvsadm-restore`: applies `ipvsadm-save` rules (`-A`, `-E`, `-D`, `-a`,
+   * `-e`, `-d`, `-C`). All or nothing: the rules are first replayed on a
+   * scratch copy of the table's rules, so a refused rule (with the kernel's
+   * errno, its line named) leaves the table unchanged.
+   */
+  restore(text: string): void {
+    this.checkOpen();
+    const cmds = parseRules(text);
+    const scratch = new Ipvs({ clock: 'manual', stats: false, mhTableIndex: this.env.mhTableIndex });
+    try {
+      scratch.apply(parseRules(this.save()));
+      scratch.apply(cmds);
+    } finally {
+      scratch.close();
+    }
+    this.apply(cmds);
+  }
+
+  /** `ipvsadm -Ln`, `ipvsadm -Ln --stats` or `ipvsadm -Ln --rate`, as ipvsadm 1.31 prints them. */
+  format(fmt: FormatOptions = {}): string {
+    this.checkOpen();
+    const o = options<FormatOptions>('format', fmt, ['stats', 'rate']);
+    return formatListing(this.services(), {
+      stats: optional(o.stats, (v) => boolean('format.stats', v), false),
+      rate: optional(o.rate, (v) => boolean('format.rate', v), false),
+    });
+  }
+
+  private apply(cmds: IpvsadmCommand[]): void {
+    cmds.forEach((c, i) => {
+      try {
+        switch (c.op) {
+          case 'clear': this.flush(); break;
+          case 'add-service': this.addService(c.key, c.options); break;
+          case 'edit-service': this.editService(c.key, c.options); break;
+          case 'delete-service': this.deleteService(c.key); break;
+          case 'add-server': this.addDest(c.key, c.dest); break;
+          case 'edit-server': this.editDest(c.key, c.dest); break;
+          case 'delete-server': this.deleteDest(c.key, c.dest); break;
+        }
+      } catch (err) {
+        if (err instanceof KernkitError) throw new KernkitError(`rule ${i + 1} (${c.op}): ${err.message}`, { code: err.code });
+        throw err;
+      }
+    });
   }
 
   // ---- defense ----
