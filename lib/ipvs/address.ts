@@ -13,6 +13,14 @@ export interface IpAddress {
   readonly words: readonly number[];
   /** The canonical text: dotted quad, or RFC 5952 compressed IPv6 as `inet_ntop` writes it. */
   readonly text: string;
+  /** The words folded as the kernel's hashes fold them: IPv6 words XORed together. */
+  readonly fold: number;
+}
+
+/** An address from its family and host-order words. */
+export function makeAddress(family: 4 | 6, words: number[]): IpAddress {
+  const fold = family === 4 ? words[0] : (words[0] ^ words[1] ^ words[2] ^ words[3]) >>> 0;
+  return { family, words, text: family === 4 ? formatIpv4(words[0]) : formatIpv6(words), fold };
 }
 
 function parseIpv4(text: string): number | undefined {
@@ -91,17 +99,16 @@ function formatIpv4(v: number): string {
 export function parseAddress(field: string, value: unknown): IpAddress {
   if (typeof value === 'string') {
     const v4 = parseIpv4(value);
-    if (v4 !== undefined) return { family: 4, words: [v4], text: formatIpv4(v4) };
+    if (v4 !== undefined) return makeAddress(4, [v4]);
     const v6 = value.includes(':') ? parseIpv6(value) : undefined;
-    if (v6 !== undefined) return { family: 6, words: v6, text: formatIpv6(v6) };
+    if (v6 !== undefined) return makeAddress(6, v6);
   }
   throw invalid(field, value, 'an IPv4 or IPv6 address');
 }
 
 /** The address as one word, as the kernel folds it for hashing: IPv6 words XORed together. */
 export function foldAddress(a: IpAddress): number {
-  const w = a.words;
-  return a.family === 4 ? w[0] : (w[0] ^ w[1] ^ w[2] ^ w[3]) >>> 0;
+  return a.fold;
 }
 
 /** The address masked to a prefix length (the persistence granularity). */
@@ -111,7 +118,7 @@ export function maskAddress(a: IpAddress, prefixLength: number): IpAddress {
     const mask = bits === 0 ? 0 : bits === 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
     return (w & mask) >>> 0;
   });
-  return { family: a.family, words, text: a.family === 4 ? formatIpv4(words[0]) : formatIpv6(words) };
+  return makeAddress(a.family, words);
 }
 
 /** True when two addresses are the same family and value. */

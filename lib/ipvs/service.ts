@@ -6,7 +6,7 @@
  */
 import { KernkitError } from '../errors';
 import { integerIn, oneOf, options } from '../validate';
-import { maskAddress, parseAddress, type IpAddress } from './address';
+import { makeAddress, maskAddress, parseAddress, type IpAddress } from './address';
 import { Connection, Template, type ConnectionOwner } from './connection';
 import type { Forwarding, RealServer, TunnelOptions } from './real-server';
 import { SCHEDULER_INITS, type Scheduler, type SchedulerEnv, type SchedulerName, type SchedulerService } from './schedulers';
@@ -244,6 +244,5 @@ export class Service implements SchedulerService, ConnectionOwner {
 
 // IPv4 persistence masks with any 32-bit netmask, as the kernel's `saddr & netmask`.
 function maskV4(a: IpAddress, netmask: number): IpAddress {
-  const w = (a.words[0] & netmask) >>> 0;
-  return { family: 4, words: [w], text: `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}` };
+  return makeAddress(4, [(a.words[0] & netmask) >>> 0]);
 }

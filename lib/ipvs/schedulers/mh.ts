@@ -24,6 +24,9 @@ function hashKey(addr: IpAddress, port: number, key: typeof HASH1, offset: numbe
   return hsiphashU32((offset + port + foldAddress(addr)) >>> 0, key);
 }
 
+// Lookup hashes of recent clients: SipHash is a pure function of the client word, and clients repeat.
+const MEMO_SIZE = 4096;
+
 function unavailable(d: RealServer): boolean {
   return d.weight <= 0 || d.overloaded;
 }
@@ -90,10 +93,22 @@ export function maglevHashing(svc: SchedulerService): Scheduler {
     reassign();
   };
 
+  // Direct-mapped memo of h(hash1, 0) by the hashed word (what the kernel recomputes each time).
+  const memoKey = new Float64Array(MEMO_SIZE).fill(-1);
+  const memoHash = new Uint32Array(MEMO_SIZE);
+  const lookupHash = (word: number): number => {
+    const i = word & (MEMO_SIZE - 1);
+    if (memoKey[i] === word) return memoHash[i];
+    const h = hsiphashU32(word, HASH1);
+    memoKey[i] = word;
+    memoHash[i] = h;
+    return h;
+  };
+
   return {
     schedule(pkt: Packet): RealServer | null {
       const port = svc.flags & SCHED_FLAG_2 ? pkt.cport : 0;
-      const ih = hashKey(pkt.caddr, port, HASH1, 0) % size;
+      const ih = lookupHash((port + foldAddress(pkt.caddr)) >>> 0) % size;
       const first = lookup[ih];
       if (!(svc.flags & SCHED_FLAG_1)) return first && !unavailable(first) ? first : null;
       if (!first) return null;
