@@ -6,32 +6,32 @@
  */
 import { durationMs } from '../validate';
 
-/** A timer a {@link Clock} armed; `cancel()` is idempotent. */
-export interface ClockTimer {
+/** A timer a {@link IpvsClock} armed; `cancel()` is idempotent. */
+export interface IpvsTimer {
   /** Stops the timer if it has not fired. */
   cancel(): void;
 }
 
 /** What the IPVS table needs of time: milliseconds and one-shot timers. */
-export interface Clock {
+export interface IpvsClock {
   /** Milliseconds since an arbitrary origin. */
   now(): number;
   /** Calls `fn` once, `delayMs` from now. */
-  schedule(delayMs: number, fn: () => void): ClockTimer;
+  schedule(delayMs: number, fn: () => void): IpvsTimer;
 }
 
 /** The longest delay one Node timer takes; longer ones are re-armed. */
 const MAX_TIMER = 2 ** 31 - 1;
 
 /** Real time: `performance.now()` and unref'd Node timers (they never keep the process alive). */
-export class RealClock implements Clock {
+export class IpvsRealClock implements IpvsClock {
   /** Milliseconds since the process started. */
   now(): number {
     return performance.now();
   }
 
   /** Arms an unref'd timer; long delays are split into chunks Node accepts. */
-  schedule(delayMs: number, fn: () => void): ClockTimer {
+  schedule(delayMs: number, fn: () => void): IpvsTimer {
     const due = this.now() + delayMs;
     let handle: NodeJS.Timeout | undefined;
     const arm = () => {
@@ -56,7 +56,7 @@ interface ManualTimer {
  * time fire in order of due time (then of arming), each seeing `now()` equal to
  * its own due time, as the kernel's timer wheel would run them.
  */
-export class ManualClock implements Clock {
+export class IpvsManualClock implements IpvsClock {
   private time = 0;
   private seq = 0;
   private timers: ManualTimer[] = [];
@@ -67,7 +67,7 @@ export class ManualClock implements Clock {
   }
 
   /** Arms a timer `delayMs` from the current manual time. */
-  schedule(delayMs: number, fn: () => void): ClockTimer {
+  schedule(delayMs: number, fn: () => void): IpvsTimer {
     const t: ManualTimer = { due: this.time + delayMs, seq: this.seq++, fn, live: true };
     this.timers.push(t);
     return {

@@ -8,7 +8,7 @@
 import { KernkitError } from '../errors';
 import { integerIn, options } from '../validate';
 import type { IpAddress } from './address';
-import type { Clock, ClockTimer } from './clock';
+import type { IpvsClock, IpvsTimer } from './clock';
 import type { RealServer } from './real-server';
 import type { Protocol } from './spec';
 import type { ServiceStats } from './stats';
@@ -24,7 +24,7 @@ export class Template {
   timeoutMs: number;
   /** False once it expired (it is then unbound from its server). */
   live = true;
-  private timer: ClockTimer;
+  private timer: IpvsTimer;
 
   /**
    * Binds a template to `dest` (`persistconns++`, OVERLOAD at the upper
@@ -36,7 +36,7 @@ export class Template {
     /** The server it sends the client network to. */
     readonly dest: RealServer,
     timeoutMs: number,
-    private readonly clock: Clock,
+    private readonly clock: IpvsClock,
     private readonly onExpire: (t: Template) => void,
   ) {
     this.timeoutMs = timeoutMs;

@@ -6,7 +6,7 @@
 export { Ipvs, DEST_TRASH_PERIOD, type IpvsOptions, type ServiceStatsEntry } from './ipvs';
 export { Service, type ClientSpec, type DestInfo } from './service';
 export { Connection, type Endpoint, type TrafficCounts } from './connection';
-export { ManualClock, RealClock, type Clock, type ClockTimer } from './clock';
+export { IpvsManualClock, IpvsRealClock, type IpvsClock, type IpvsTimer } from './clock';
 export { type DefenseMode, type DefenseOptions, type DefenseState } from './defense';
 export { type Forwarding, type TunnelOptions } from './real-server';
 export { type StatsReading } from './stats';

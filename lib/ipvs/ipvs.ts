@@ -7,7 +7,7 @@
 import { KernkitError } from '../errors';
 import { boolean, integerIn, invalid, optional, options } from '../validate';
 import { sameAddress, isUnicastish } from './address';
-import { ManualClock, RealClock, type Clock, type ClockTimer } from './clock';
+import { IpvsManualClock, IpvsRealClock, type IpvsClock, type IpvsTimer } from './clock';
 import type { Connection, Template } from './connection';
 import { Defense, type DefenseOptions, type DefenseState } from './defense';
 import { formatListing, parseRules, saveRules, type FormatOptions, type IpvsadmCommand } from './ipvsadm';
@@ -37,7 +37,7 @@ const DEFAULT_EXPIRATION = 24 * 60 * 60 * 1000;
 
 /** Options of {@link Ipvs}. */
 export interface IpvsOptions {
-  /** `'real'` (default): Node timers; `'manual'`: a {@link ManualClock} you advance. */
+  /** `'real'` (default): Node timers; `'manual'`: a {@link IpvsManualClock} you advance. */
   clock?: 'real' | 'manual';
   /** Uniform random source in [0, 1) for twos (default `Math.random`). */
   random?: () => number;
@@ -78,8 +78,8 @@ export interface ServiceStatsEntry {
  * ```
  */
 export class Ipvs implements ServiceTable {
-  /** The table's clock: a {@link ManualClock} with `clock: 'manual'`. */
-  readonly clock: Clock;
+  /** The table's clock: a {@link IpvsManualClock} with `clock: 'manual'`. */
+  readonly clock: IpvsClock;
   /** @internal Scheduler settings. */
   readonly env: SchedulerEnv;
   /** @internal Persistence templates by key. */
@@ -88,11 +88,11 @@ export class Ipvs implements ServiceTable {
   readonly totalStats: ServiceStats | null;
   private readonly byId = new Map<string, Service>();
   private readonly trashList: RealServer[] = [];
-  private trashTimer: ClockTimer | null = null;
+  private trashTimer: IpvsTimer | null = null;
   private readonly keepStats: boolean;
   private readonly quiescentExpire: boolean;
   private readonly defenseState: Defense;
-  private defenseTimer: ClockTimer | null = null;
+  private defenseTimer: IpvsTimer | null = null;
   private readonly live = new Set<Connection>();
   private isClosed = false;
 
@@ -109,7 +109,7 @@ export class Ipvs implements ServiceTable {
       'defense',
     ]);
     if (o.clock !== undefined && o.clock !== 'real' && o.clock !== 'manual') throw invalid('options.clock', o.clock, "'real' or 'manual'");
-    this.clock = o.clock === 'manual' ? new ManualClock() : new RealClock();
+    this.clock = o.clock === 'manual' ? new IpvsManualClock() : new IpvsRealClock();
     if (o.random !== undefined && typeof o.random !== 'function') throw invalid('options.random', o.random, 'a function returning [0, 1)');
     this.env = {
       clock: this.clock,

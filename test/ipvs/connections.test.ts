@@ -3,13 +3,13 @@
  * threshold rules of ip_vs_bind_dest/ip_vs_unbind_dest, and persistence
  * templates as ip_vs_sched_persist keys and expires them.
  */
-import { Ipvs, ManualClock, type Connection } from '../../lib/ipvs';
+import { Ipvs, IpvsManualClock, type Connection } from '../../lib/ipvs';
 
 const web = { protocol: 'tcp', address: '10.0.0.1', port: 80 } as const;
 
 function table(opts: ConstructorParameters<typeof Ipvs>[0] = {}) {
   const ipvs = new Ipvs({ clock: 'manual', stats: false, ...opts });
-  return { ipvs, clock: ipvs.clock as ManualClock };
+  return { ipvs, clock: ipvs.clock as IpvsManualClock };
 }
 
 describe('binding and state', () => {

@@ -2,7 +2,7 @@
  * The control plane: services and real servers with the kernel's validation,
  * errno and list order (ip_vs_ctl.c), zero, flush and the trash.
  */
-import { Ipvs, ManualClock, type DestInfo } from '../../lib/ipvs';
+import { Ipvs, IpvsManualClock, type DestInfo } from '../../lib/ipvs';
 import { KernkitError } from '../../lib/errors';
 
 const web = { protocol: 'tcp', address: '10.0.0.1', port: 80 } as const;
@@ -118,7 +118,7 @@ describe('real servers', () => {
   });
 
   test('a deleted server with connections waits in the trash and is revived with its counts', () => {
-    const clock = ipvs.clock as ManualClock;
+    const clock = ipvs.clock as IpvsManualClock;
     const svc = ipvs.service(web);
     ipvs.addDest(web, { address: '10.0.0.2', weight: 1 });
     const conn = svc.schedule({ address: '192.0.2.1', port: 1000 });
@@ -135,7 +135,7 @@ describe('real servers', () => {
   });
 
   test('the trash frees an unreferenced server after the timer saw it idle for 120 s', () => {
-    const clock = ipvs.clock as ManualClock;
+    const clock = ipvs.clock as IpvsManualClock;
     ipvs.addDest(web, { address: '10.0.0.2' });
     ipvs.deleteDest(web, { address: '10.0.0.2' });
     clock.advance(60_000); // first run: idle_start = now

@@ -3,7 +3,7 @@
  * a table, so tests can set connection counts and flags directly.
  */
 import { parseAddress } from '../../lib/ipvs/address';
-import { ManualClock } from '../../lib/ipvs/clock';
+import { IpvsManualClock } from '../../lib/ipvs/clock';
 import { RealServer } from '../../lib/ipvs/real-server';
 import { SCHEDULER_INITS, type Packet, type Scheduler, type SchedulerName } from '../../lib/ipvs/schedulers';
 
@@ -20,7 +20,7 @@ export interface ServerState {
 /** A scheduler over servers listed head first, as `svc.dests` orders them. */
 export class Bench {
   readonly dests: RealServer[] = [];
-  readonly clock = new ManualClock();
+  readonly clock = new IpvsManualClock();
   flags = 0;
   readonly env;
   readonly sched: Scheduler;

@@ -7,7 +7,7 @@
  * @module
  */
 import { foldAddress, sameAddress, type IpAddress } from '../address';
-import type { ClockTimer } from '../clock';
+import type { IpvsTimer } from '../clock';
 import { hash32 } from '../hash';
 import type { RealServer } from '../real-server';
 import { connOverhead, weightedLeast } from './least';
@@ -37,7 +37,7 @@ export class LocalityTable<E extends LocalityEntry> {
   private readonly maxSize = TAB_SIZE * 16;
   private rover = 0;
   private counter = 1;
-  private timer: ClockTimer;
+  private timer: IpvsTimer;
   private dead = false;
 
   /**

@@ -4,7 +4,7 @@
  * @module
  */
 import type { IpAddress } from '../address';
-import type { Clock } from '../clock';
+import type { IpvsClock } from '../clock';
 import type { RealServer } from '../real-server';
 
 /** IP_VS_SVC_F_SCHED1: sh-fallback / mh-fallback. */
@@ -17,7 +17,7 @@ export const SCHED_FLAG_3 = 0x20;
 /** Table-wide settings some schedulers read. */
 export interface SchedulerEnv {
   /** Time, for lblc/lblcr expiry and GC. */
-  readonly clock: Clock;
+  readonly clock: IpvsClock;
   /** Uniform in [0, 1), for twos. */
   readonly random: () => number;
   /** `CONFIG_IP_VS_MH_TAB_INDEX` (8..17). */
