@@ -5,6 +5,7 @@
  * @module
  */
 import { KernkitError } from '../errors';
+import type { CounterSetHandle } from '../percpu';
 import { integerIn, oneOf, options } from '../validate';
 import { makeAddress, maskAddress, parseAddress, type IpAddress } from './address';
 import { Connection, Template, type ConnectionOwner } from './connection';
@@ -148,6 +149,23 @@ export class Service implements SchedulerService, ConnectionOwner {
   /** The real servers in the kernel's list order (newest first). */
   listDests(): DestInfo[] {
     return this.dests.map(destInfo);
+  }
+
+  /**
+   * The handle of the service's `CounterSet` (null without statistics): a worker
+   * thread that carries the traffic attaches it (`CounterSet.attach(handle)`)
+   * and counts into the same statistics.
+   */
+  get counters(): CounterSetHandle | null {
+    return this.stats?.counters.handle ?? null;
+  }
+
+  /** The handle of a real server's `CounterSet`, for worker threads (null without statistics). */
+  destCounters(address: string, port: number = this.id.port): CounterSetHandle | null {
+    const a = parseAddress('address', address);
+    const d = this.dests.find((x) => x.port === port && x.addr.text === a.text);
+    if (!d) throw new KernkitError(`dest: ${a.text}:${port} (expected a real server of the service)`, { code: 'ENOENT' });
+    return d.stats?.counters.handle ?? null;
   }
 
   /** The service's counters and rates (null when the table keeps no statistics). */

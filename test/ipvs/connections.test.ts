@@ -4,6 +4,7 @@
  * templates as ip_vs_sched_persist keys and expires them.
  */
 import { Ipvs, IpvsManualClock, type Connection } from '../../lib/ipvs';
+import { CounterSet, type CounterSetHandle } from '../../lib/percpu';
 
 const web = { protocol: 'tcp', address: '10.0.0.1', port: 80 } as const;
 
@@ -184,6 +185,12 @@ describe('statistics', () => {
     expect(entry.dests[0].stats).toMatchObject({ conns: 1n, inpkts: 3n });
     expect(ipvs.totals()).toMatchObject({ conns: 1n, outbytes: 3000n });
     expect(() => c.count({ inPackets: -1 })).toThrow(expect.objectContaining({ code: 'ERANGE' }));
+    // A worker thread would attach these handles; attaching here counts into the same sets.
+    CounterSet.attach(svc.counters as CounterSetHandle).add(1, 4);
+    CounterSet.attach(svc.destCounters('10.0.0.2') as CounterSetHandle).add(1, 4);
+    expect(ipvs.stats()[0].stats.inpkts).toBe(7n);
+    expect(ipvs.stats()[0].dests[0].stats.inpkts).toBe(7n);
+    expect(() => svc.destCounters('10.0.0.9')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     ipvs.zero();
     expect(ipvs.stats()[0].stats).toMatchObject({ conns: 0n, inpkts: 0n });
     expect(ipvs.dests(web)[0].inactConns).toBe(1);

@@ -20,9 +20,8 @@ export function localityLeastConnection(svc: SchedulerService): Scheduler {
   return {
     schedule(pkt: Packet): RealServer | null {
       const now = svc.env.clock.now();
-      const en = table.get(pkt.vaddr);
+      const en = table.hit(pkt.vaddr);
       if (en) {
-        en.lastuse = now;
         const d = en.dest;
         if (d.available && d.weight > 0 && !localityOverloaded(d, svc)) return d;
       }

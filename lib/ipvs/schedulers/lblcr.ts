@@ -82,9 +82,8 @@ export function localityLeastConnectionReplicated(svc: SchedulerService): Schedu
   return {
     schedule(pkt: Packet): RealServer | null {
       const now = svc.env.clock.now();
-      const en = table.get(pkt.vaddr);
+      const en = table.hit(pkt.vaddr);
       if (en) {
-        en.lastuse = now;
         const min = setMin(en.set);
         // More than one member and the set unchanged for the expiration: shed the most loaded.
         if (en.set.length > 1 && now > en.lastmod + svc.env.lblcrExpiration) {

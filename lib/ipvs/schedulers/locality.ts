@@ -63,6 +63,13 @@ export class LocalityTable<E extends LocalityEntry> {
     return undefined;
   }
 
+  /** A lookup as the schedulers do it: the entry for `addr`, its `lastuse` refreshed to now. */
+  hit(addr: IpAddress): E | undefined {
+    const e = this.get(addr);
+    if (e) e.lastuse = this.svc.env.clock.now();
+    return e;
+  }
+
   /** Inserts at the head of its bucket (after `flush`, nothing is inserted: the table is dead). */
   insert(e: E): void {
     if (this.dead) return;
