@@ -113,6 +113,18 @@ describe('persistence', () => {
     ipvs.close();
   });
 
+  test('IPv6 persistence masks the client to the prefix length', () => {
+    const { ipvs } = table();
+    const key = { protocol: 'tcp', address: '2001:db8::80', port: 443 } as const;
+    const svc = ipvs.addService(key, { scheduler: 'rr', persistent: { prefixLength: 64 } });
+    ipvs.addDest(key, { address: '2001:db8::a' });
+    ipvs.addDest(key, { address: '2001:db8::b' });
+    const a = svc.schedule({ address: '2001:db8:1::1', port: 1000 }) as Connection;
+    expect((svc.schedule({ address: '2001:db8:1::ffff', port: 1001 }) as Connection).dest).toEqual(a.dest);
+    expect((svc.schedule({ address: '2001:db8:2::1', port: 1002 }) as Connection).dest).not.toEqual(a.dest);
+    ipvs.close();
+  });
+
   test('a template expires after its timeout unless used; each use restarts it', () => {
     const { ipvs, clock, pick } = persistent({});
     const first = pick('192.0.2.1');

@@ -220,3 +220,33 @@ describe('lblcr', () => {
     expect(b.pick()).toBe('B'); // C left the set: B is its only member
   });
 });
+
+describe('lblc GC above 16384 entries', () => {
+  test('entries idle 6 min are dropped from the rover on, bucket by bucket, until (n - 16384) * 4/3 are gone', () => {
+    const b = new Bench('lblc', [{ name: 'C', weight: 1 }, { name: 'B', weight: 1 }]);
+    const n = 16384 + 300;
+    const vaddr = (i: number) => `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+    const word = (i: number) => (((10 << 24) | ((128 + (i >> 16)) << 16) | (i & 0xffff)) >>> 0);
+    for (let i = 0; i < n; i++) expect(b.pick({ vaddr: vaddr(i) })).toBe('C');
+    b.get('C').inactConns = 100; // wlc now says B; cached entries still say C
+    b.clock.advance(6 * 60_000); // the run at 6 min finds every entry idle 6 min
+    // Model: buckets hash_32(addr, 10) swept from bucket 1 (rover 0 + 1) until 400 entries went.
+    const perBucket = new Array<number>(1024).fill(0);
+    for (let i = 0; i < n; i++) perBucket[hashModel(word(i), 10)]++;
+    let goal = Math.trunc((300 * 4) / 3);
+    const swept = new Set<number>();
+    for (let j = 1; goal > 0; j++) {
+      swept.add(j & 1023);
+      goal -= perBucket[j & 1023];
+    }
+    let moved = 0;
+    for (let i = 0; i < n; i++) {
+      const dropped = swept.has(hashModel(word(i), 10));
+      const got = b.pick({ vaddr: vaddr(i) });
+      expect(got).toBe(dropped ? 'B' : 'C');
+      if (dropped) moved++;
+    }
+    expect(moved).toBeGreaterThanOrEqual(400);
+    expect(moved).toBeLessThan(n / 2);
+  });
+});
