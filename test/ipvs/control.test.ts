@@ -3,6 +3,7 @@
  * errno and list order (ip_vs_ctl.c), zero, flush and the trash.
  */
 import { Ipvs, IpvsManualClock, type DestInfo } from '../../lib/ipvs';
+import fc from 'fast-check';
 import { KernkitError } from '../../lib/errors';
 
 const web = { protocol: 'tcp', address: '10.0.0.1', port: 80 } as const;
@@ -155,5 +156,40 @@ describe('real servers', () => {
     ipvs.flush();
     expect(ipvs.services()).toEqual([]);
     expect(ipvs.trash().map((d) => d.address).sort()).toEqual(['10.0.0.2', '10.0.0.3']);
+  });
+});
+
+describe('bad input everywhere', () => {
+  test('any refused call is a KernkitError and leaves the table as it was', () => {
+    const ipvs = new Ipvs({ clock: 'manual', stats: false });
+    ipvs.restore('-A -t 10.0.0.1:80 -s wrr -p 60\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 2 -x 10 -y 5\n');
+    const before = ipvs.save();
+    const junk = fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer({ min: -5, max: 70000 }), fc.string(), fc.double(), fc.boolean(), fc.constant({}), fc.constant([]));
+    const spec = fc.record({ address: fc.oneof(fc.constant('10.0.0.2'), fc.constant('10.0.0.3'), junk), port: junk, weight: junk, upperThreshold: junk, lowerThreshold: junk, forwarding: junk }, { requiredKeys: [] });
+    const opts = fc.record({ scheduler: junk, persistent: fc.oneof(junk, fc.record({ timeout: junk, netmask: junk, prefixLength: junk }, { requiredKeys: [] })), onePacket: junk, flags: junk }, { requiredKeys: [] });
+    fc.assert(
+      fc.property(spec, opts, (d, o) => {
+        const calls = [
+          () => ipvs.addDest(web, d as never),
+          () => ipvs.editService(web, o as never),
+          () => ipvs.addService({ protocol: 'tcp', address: '10.0.0.1', port: 80 }, o as never),
+        ];
+        for (const call of calls) {
+          try {
+            call();
+          } catch (e) {
+            expect(e).toBeInstanceOf(KernkitError);
+            expect((e as KernkitError).message).toMatch(/^[\w.[\]]+: /);
+            continue;
+          }
+          // A call that was accepted: undo it so the next case starts from the same table.
+          ipvs.flush();
+          ipvs.restore(before);
+        }
+        expect(ipvs.save()).toBe(before);
+      }),
+      { numRuns: 200 },
+    );
+    ipvs.close();
   });
 });
