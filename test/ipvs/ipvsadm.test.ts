@@ -60,4 +60,12 @@ describe('ipvsadm', () => {
     expect(lines[4]).toBe('  -> 10.0.0.4:53                         1        2        1  150000K      512');
     ipvs.close();
   });
+
+  test('--rate prints the estimator rates (zero before its first estimation)', () => {
+    const ipvs = new Ipvs({ clock: 'manual' });
+    ipvs.restore('-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n');
+    expect(ipvs.format({ rate: true }).split('\n').slice(1, 5)).toEqual(['Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS', '  -> RemoteAddress:Port', 'TCP  10.0.0.1:80                         0        0        0        0        0', '  -> 10.0.0.2:80                         0        0        0        0        0']);
+    expect(() => ipvs.format({ rate: 1 } as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    ipvs.close();
+  });
 });
