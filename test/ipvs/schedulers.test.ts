@@ -146,6 +146,14 @@ describe('sh and dh', () => {
     b.get(mine).weight = 1;
     expect(b.pick({ cport: 1234 })).toBe('CB'[hashModel((0xc0000201 + 1234) >>> 0, 8) % 2]);
   });
+  test('sh folds an IPv6 client by XORing its four words', () => {
+    const b = new Bench('sh', [{ name: 'C', weight: 1 }, { name: 'B', weight: 1 }, { name: 'A', weight: 1 }]);
+    for (let i = 1; i < 20; i++) {
+      // 2001:db8::i:7 -> words 0x20010db8, 0, 0, (i << 16) | 7
+      const fold = (0x20010db8 ^ ((i << 16) | 7)) >>> 0;
+      expect(b.pick({ caddr: `2001:db8::${i.toString(16)}:7` })).toBe('CBA'[hashModel(fold, 8) % 3]);
+    }
+  });
   test('dh: the virtual address picks one server per bucket in list order, weights ignored', () => {
     const b = new Bench('dh', [{ name: 'C', weight: 1 }, { name: 'B', weight: 7 }, { name: 'A', weight: 1 }]);
     for (let i = 1; i < 30; i++) expect(b.pick({ vaddr: `10.9.0.${i}` })).toBe('CBA'[hashModel((0x0a090000 + i) >>> 0, 8) % 3]);
