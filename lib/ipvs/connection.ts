@@ -24,6 +24,8 @@ export class Template {
   timeoutMs: number;
   /** False once it expired (it is then unbound from its server). */
   live = true;
+  /** IP_VS_CTPL_S_ASSURED: a connection it controls reached ESTABLISHED. */
+  assured = false;
   private timer: IpvsTimer;
 
   /**
@@ -50,7 +52,10 @@ export class Template {
     this.timer = this.clock.schedule(this.timeoutMs, () => this.fire());
   }
 
-  /** Drops the template now (table flush or close). */
+  /** Whether the template's service does one-packet scheduling (drop_entry treats it like a connection). */
+  onePacketService = false;
+
+  /** Drops the template now (table close, drop_entry). */
   kill(): void {
     if (!this.live) return;
     this.timer.cancel();
@@ -100,6 +105,8 @@ export interface ConnectionOwner {
   readonly statsChain: readonly (ServiceStats | null)[];
   /** Called once when the connection closes. */
   closed(conn: Connection): void;
+  /** The table's clock, ms. */
+  now(): number;
 }
 
 /**
@@ -110,6 +117,14 @@ export interface ConnectionOwner {
  */
 export class Connection {
   private _state: 'inactive' | 'active' | 'closed' = 'inactive';
+  /** @internal The state table's phase: before ESTABLISHED, ESTABLISHED, or past it. */
+  phase: 'opening' | 'established' | 'closing' = 'opening';
+  /** @internal Packets counted from the client (the kernel's `in_pkts`). */
+  inPackets = 0;
+  /** @internal When the connection last saw traffic or a state change (clock ms). */
+  lastActivity: number;
+  /** @internal drop_entry's hash bucket (the kernel's connection table has 4096); the table sets it. */
+  bucket = 0;
   /** The client. */
   readonly client: Endpoint;
   /** The virtual address and port the client targeted. */
@@ -131,6 +146,7 @@ export class Connection {
     readonly template: Template | null,
     private readonly owner: ConnectionOwner,
   ) {
+    this.lastActivity = owner.now();
     this.client = { address: caddr.text, port: cport };
     this.virtual = { address: vaddr.text, port: vport };
     server.bind(false);
@@ -155,15 +171,20 @@ export class Connection {
   /** The state table reached ESTABLISHED: a TCP or SCTP connection becomes active (UDP stays inactive). */
   established(): void {
     this.checkOpen('established');
+    this.lastActivity = this.owner.now();
     if (this.protocol === 'udp' || this._state === 'active') return;
     this.server.inactConns--;
     this.server.activeConns++;
     this._state = 'active';
+    this.phase = 'established';
+    if (this.template) this.template.assured = true; // ip_vs_control_assure_ct
   }
 
   /** The state table left ESTABLISHED (FIN, RST): an active connection becomes inactive again. */
   closing(): void {
     this.checkOpen('closing');
+    this.lastActivity = this.owner.now();
+    if (this.protocol !== 'udp') this.phase = 'closing';
     if (this._state !== 'active') return;
     this.server.activeConns--;
     this.server.inactConns++;
@@ -180,6 +201,8 @@ export class Connection {
       for (const s of [this.server.stats, ...this.owner.statsChain]) s?.counters.add(s.counters.index(field), v);
     };
     add('inPackets', 'inpkts');
+    if (t.inPackets) this.inPackets += t.inPackets;
+    if (t.inPackets || t.outPackets) this.lastActivity = this.owner.now();
     add('inBytes', 'inbytes');
     add('outPackets', 'outpkts');
     add('outBytes', 'outbytes');

@@ -8,7 +8,7 @@ import { KernkitError } from '../errors';
 import { boolean, integerIn, invalid, optional, options } from '../validate';
 import { sameAddress, isUnicastish } from './address';
 import { IpvsManualClock, IpvsRealClock, type IpvsClock, type IpvsTimer } from './clock';
-import type { Connection, Template } from './connection';
+import { Connection, Template } from './connection';
 import { Defense, type DefenseOptions, type DefenseState } from './defense';
 import { formatListing, parseRules, saveRules, type FormatOptions, type IpvsadmCommand } from './ipvsadm';
 import { RealServer } from './real-server';
@@ -94,6 +94,7 @@ export class Ipvs implements ServiceTable {
   private readonly defenseState: Defense;
   private defenseTimer: IpvsTimer | null = null;
   private readonly live = new Set<Connection>();
+  private readonly todropCounter = new Array<number>(9).fill(0);
   private isClosed = false;
 
   /** A new, empty table. */
@@ -357,8 +358,10 @@ export class Ipvs implements ServiceTable {
 
   /** @internal Tracks live connections (drop_entry scans them). */
   track(conn: Connection, open: boolean): void {
-    if (open) this.live.add(conn);
-    else this.live.delete(conn);
+    if (open) {
+      conn.bucket = Math.floor(this.env.random() * 4096);
+      this.live.add(conn);
+    } else this.live.delete(conn);
   }
 
   /** Live connections the table scheduled and nobody closed yet. */
@@ -493,17 +496,57 @@ export class Ipvs implements ServiceTable {
     });
   }
 
-  // ip_vs_random_dropentry, simplified: a random 1/32 of the connections; those never established are dropped.
+  // ip_vs_random_dropentry: 128 random buckets of the 4096-bucket connection table, every second.
   private dropEntries(): void {
-    const all = [...this.live];
-    if (all.length === 0) return;
-    const slice = Math.max(1, Math.ceil(all.length / 32));
-    const start = Math.floor(this.env.random() * all.length);
-    for (let i = 0; i < slice; i++) {
-      const c = all[(start + i) % all.length];
-      if (c.protocol === 'tcp' && c.state === 'inactive') c.close();
+    const buckets = new Map<number, (Connection | Template)[]>();
+    const put = (b: number, x: Connection | Template) => {
+      const list = buckets.get(b);
+      if (list) list.push(x);
+      else buckets.set(b, [x]);
+    };
+    for (const c of this.live) put(c.bucket, c);
+    for (const t of this.templates.values()) put(templateBucket(t), t);
+    for (let draw = 0; draw < 4096 >> 5; draw++) {
+      for (const x of buckets.get(Math.floor(this.env.random() * 4096)) ?? []) {
+        if (x instanceof Connection ? x.closed : !x.live) continue;
+        if (this.shouldDrop(x)) {
+          if (x instanceof Connection) x.close();
+          else x.kill();
+        }
+      }
     }
   }
+
+  private shouldDrop(x: Connection | Template): boolean {
+    if (!(x instanceof Connection)) {
+      if (x.controlled > 0) return false;
+      if (x.onePacketService) return false; // OPS templates count no packets here: todrop_entry never fires at 0
+      return !x.assured; // a template no established connection assured
+    }
+    if (x.protocol === 'tcp' || x.protocol === 'sctp') {
+      if (x.phase === 'opening') return true; // SYN_RECV/SYNACK, INIT
+      if (x.phase === 'established') return this.todropEntry(x);
+      return false;
+    }
+    return this.todropEntry(x);
+  }
+
+  // todrop_entry: idle at least 60 s, and 1..8 packets in: one in `in_pkts` such connections goes.
+  private todropEntry(c: Connection): boolean {
+    if (this.clock.now() < c.lastActivity + 60_000) return false;
+    const i = c.inPackets;
+    if (i > 8 || i <= 0) return false;
+    if (--this.todropCounter[i] > 0) return false;
+    this.todropCounter[i] = i;
+    return true;
+  }
+}
+
+// Templates hash like connections; any fixed spread of their keys will do for the random scan.
+function templateBucket(t: Template): number {
+  let h = 0;
+  for (let i = 0; i < t.key.length; i++) h = (Math.imul(h, 31) + t.key.charCodeAt(i)) | 0;
+  return (h >>> 0) & 4095;
 }
 
 // Which service a server was made for (the kernel's dest->protocol/vaddr/vport/vfwmark), for trash matching.

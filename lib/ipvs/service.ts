@@ -232,6 +232,7 @@ export class Service implements SchedulerService, ConnectionOwner {
       ct = new Template(key, dest, this.settings.timeoutMs, this.env.clock, (t) => {
         if (templates.get(t.key) === t) templates.delete(t.key);
       });
+      ct.onePacketService = (this.flags & SVC_ONEPACKET) !== 0;
       templates.set(key, ct);
     }
     const conn = this.open(protocol, pkt, ct.dest, ct);
@@ -252,6 +253,11 @@ export class Service implements SchedulerService, ConnectionOwner {
     for (const s of [dest.stats, ...this.statsChain]) s?.counters.inc(s.counters.index('conns'));
     this.table.track(conn, true);
     return conn;
+  }
+
+  /** @internal ConnectionOwner: the table's time. */
+  now(): number {
+    return this.env.clock.now();
   }
 
   /** @internal ConnectionOwner: a connection closed. */
