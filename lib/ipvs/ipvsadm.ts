@@ -1,7 +1,8 @@
 /**
  * `ipvsadm` compatibility: `ipvsadm-save -n` rules in and out, and the
  * `ipvsadm -Ln [--stats|--rate]` listing (ipvsadm.c's print_service_entry,
- * print_title and print_largenum). Like ipvsadm, services and servers are
+ * print_title and print_largenum; the format strings checked against
+ * Debian's ipvsadm 1.31 binary). Like ipvsadm, services and servers are
  * listed sorted (ipvs_cmp_services / ipvs_cmp_dests), not in table order.
  * @module
  */
@@ -78,16 +79,15 @@ export function saveRules(services: readonly Service[]): string {
     }
     const flags = schedFlagNames(svc);
     if (flags.length) line += ` -b ${flags.join(',')}`;
-    if (svc.flags & SVC_ONEPACKET) line += ' -o';
+    if (svc.flags & SVC_ONEPACKET) line += ' ops'; // sic: ipvsadm writes "ops", not "-o"
     lines.push(line);
     for (const d of [...svc.dests].sort(compareDests)) {
+      // ipvsadm-save writes no thresholds (-x/-y): they do not survive a save, as with ipvsadm.
       let dl = `-a ${name} -r ${hostPort(d.addr.family, d.addr.text, d.port)} ${FWD_SWITCH[d.forwarding]} -w ${d.weight}`;
-      if (d.upperThreshold) dl += ` -x ${d.upperThreshold}`;
-      if (d.lowerThreshold) dl += ` -y ${d.lowerThreshold}`;
-      if (d.forwarding === 'tunnel' && d.tunnel.type !== 'ipip') {
+      if (d.forwarding === 'tunnel') {
         dl += ` --tun-type ${d.tunnel.type}`;
-        if (d.tunnel.port) dl += ` --tun-port ${d.tunnel.port}`;
-        if (d.tunnel.checksum !== 'nocsum') dl += ` --tun-${d.tunnel.checksum === 'csum' ? 'csum' : 'remcsum'}`;
+        if (d.tunnel.type === 'gue') dl += ` --tun-port ${d.tunnel.port}`;
+        if (d.tunnel.type !== 'ipip') dl += ` --tun-${d.tunnel.checksum}`;
       }
       lines.push(dl);
     }
@@ -159,7 +159,7 @@ export function parseRules(text: string): IpvsadmCommand[] {
           break;
         case '-M': case '--netmask': mask = value(++i); break;
         case '-b': case '--sched-flags': svcOpts.flags = value(++i).split(',') as SchedulerFlag[]; break;
-        case '-o': case '--ops': svcOpts.onePacket = true; break;
+        case '-o': case '--ops': case 'ops': svcOpts.onePacket = true; break;
         case '-r': case '--real-server': server = value(++i); break;
         case '-g': case '--gatewaying': dest.forwarding = 'direct'; break;
         case '-m': case '--masquerading': dest.forwarding = 'masq'; break;
@@ -237,7 +237,7 @@ export function formatListing(services: readonly Service[], fmt: FormatOptions):
     let name: string;
     if (k.fwmark) name = k.family === 6 ? `FWM  ${k.fwmark} IPv6` : `FWM  ${k.fwmark}`;
     else {
-      name = `${k.protocol.toUpperCase()}  ${hostPort(k.family, (k.addr as { text: string }).text, k.port)}`;
+      name = `${k.protocol.toUpperCase().padEnd(4)} ${hostPort(k.family, (k.addr as { text: string }).text, k.port)}`;
       if (k.family === 4) name = name.slice(0, 33);
     }
     const s = svc.readStats();

@@ -14,7 +14,17 @@ describe('ipvsadm', () => {
     ipvs.restore(saved);
     expect(ipvs.save()).toBe(saved);
     expect(ipvs.service({ fwmark: 7 }).settings.netmask).toBe(0xffffff00);
-    expect(ipvs.dests({ protocol: 'tcp', address: '10.0.0.1', port: 80 })[1]).toMatchObject({ address: '10.0.0.2', weight: 3, upperThreshold: 100, lowerThreshold: 10, forwarding: 'masq' });
+    expect(ipvs.dests({ protocol: 'tcp', address: '10.0.0.1', port: 80 })[1]).toMatchObject({ address: '10.0.0.2', weight: 3, forwarding: 'masq' });
+    expect(ipvs.dests({ protocol: 'sctp', address: '10.0.0.7', port: 9899 })[0].tunnel).toEqual({ type: 'gue', port: 6080, checksum: 'csum' });
+    expect(ipvs.service({ protocol: 'udp', address: '10.0.0.1', port: 53 }).flags & 0x4).toBe(0x4); // ops
+    ipvs.close();
+  });
+
+  test('restore takes -x/-y (ipvsadm options); save leaves them out, as ipvsadm-save does', () => {
+    const ipvs = new Ipvs({ clock: 'manual', stats: false });
+    ipvs.restore('-A -t 10.0.0.1:80 -s wlc -p 300\n-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -m -w 3 -x 100 -y 10\n');
+    expect(ipvs.dests({ protocol: 'tcp', address: '10.0.0.1', port: 80 })[0]).toMatchObject({ upperThreshold: 100, lowerThreshold: 10 });
+    expect(ipvs.save()).toBe('-A -t 10.0.0.1:80 -s wlc -p 300\n-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -m -w 3\n');
     ipvs.close();
   });
 
