@@ -302,7 +302,7 @@ export class Ipvs implements ServiceTable {
     const cmds = parseRules(text);
     const scratch = new Ipvs({ clock: 'manual', stats: false, mhTableIndex: this.env.mhTableIndex });
     try {
-      scratch.apply(parseRules(this.save()));
+      scratch.copyRulesOf(this);
       scratch.apply(cmds);
     } finally {
       scratch.close();
@@ -318,6 +318,26 @@ export class Ipvs implements ServiceTable {
       stats: optional(o.stats, (v) => boolean('format.stats', v), false),
       rate: optional(o.rate, (v) => boolean('format.rate', v), false),
     });
+  }
+
+  // The services and servers of `src`, with every setting (a save() would lose the thresholds).
+  private copyRulesOf(src: Ipvs): void {
+    for (const svc of src.byId.values()) {
+      const copy = new Service(svc.id, svc.settings, this, null);
+      for (const d of svc.dests) {
+        const rs = new RealServer(d.addr, d.port);
+        rs.weight = d.weight;
+        rs.lastWeight = d.lastWeight;
+        rs.upperThreshold = d.upperThreshold;
+        rs.lowerThreshold = d.lowerThreshold;
+        rs.forwarding = d.forwarding;
+        rs.tunnel = { ...d.tunnel };
+        rs.available = true;
+        copy.dests.push(rs);
+      }
+      copy.bindScheduler(svc.settings.scheduler);
+      this.byId.set(svc.id.id, copy);
+    }
   }
 
   private apply(cmds: IpvsadmCommand[]): void {

@@ -25,6 +25,9 @@ describe('ipvsadm', () => {
     ipvs.restore('-A -t 10.0.0.1:80 -s wlc -p 300\n-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -m -w 3 -x 100 -y 10\n');
     expect(ipvs.dests({ protocol: 'tcp', address: '10.0.0.1', port: 80 })[0]).toMatchObject({ upperThreshold: 100, lowerThreshold: 10 });
     expect(ipvs.save()).toBe('-A -t 10.0.0.1:80 -s wlc -p 300\n-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -m -w 3\n');
+    // The dry run starts from the table itself, thresholds included: lowering the lower one is fine.
+    ipvs.restore('-e -t 10.0.0.1:80 -r 10.0.0.2:8080 -y 5\n');
+    expect(ipvs.dests({ protocol: 'tcp', address: '10.0.0.1', port: 80 })[0]).toMatchObject({ upperThreshold: 100, lowerThreshold: 5 });
     ipvs.close();
   });
 
