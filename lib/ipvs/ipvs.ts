@@ -389,6 +389,14 @@ export class Ipvs implements ServiceTable {
     return this.live.size;
   }
 
+  // ---- time ----
+
+  /** With `clock: 'manual'`: moves the table's time forward by `ms`, firing what falls due (`EINVAL` on a real clock). */
+  advance(ms: number): void {
+    if (!(this.clock instanceof IpvsManualClock)) throw invalid('clock', 'real', "a table made with { clock: 'manual' }");
+    this.clock.advance(ms);
+  }
+
   // ---- lifetime ----
 
   /** True once {@link close} ran. */

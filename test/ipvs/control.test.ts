@@ -126,8 +126,10 @@ describe('real servers', () => {
     ipvs.deleteDest(web, { address: '10.0.0.2' });
     expect(ipvs.dests(web)).toEqual([]);
     expect(ipvs.trash()).toEqual([expect.objectContaining({ address: '10.0.0.2', inactConns: 1, available: false })]);
-    clock.advance(10 * 60_000);
+    ipvs.advance(10 * 60_000);
+    expect(clock.now()).toBe(10 * 60_000);
     expect(ipvs.trash()).toHaveLength(1); // still referenced by the connection
+    expect(() => new Ipvs({ stats: false }).advance(1)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     ipvs.addDest(web, { address: '10.0.0.2', weight: 4 });
     expect(ipvs.trash()).toEqual([]);
     expect(ipvs.dests(web)[0]).toMatchObject({ inactConns: 1, weight: 4, available: true });
