@@ -4,7 +4,7 @@
  * and the dispose symbol that matches how finishing runs (async or sync), keyed
  * by the symbols Node itself uses for `using` / `await using`.
  */
-import { Cgroup, GenEstimator, RateEstimator, Tc, WorkerPool } from '../lib';
+import { Cgroup, GenEstimator, Ipvs, RateEstimator, Tc, WorkerPool } from '../lib';
 
 const ASYNC_DISPOSE = Symbol.for('nodejs.asyncDispose');
 const DISPOSE = Symbol.for('nodejs.dispose');
@@ -17,6 +17,7 @@ const finishers: Finisher[] = [
   { name: 'Cgroup', proto: Cgroup.prototype, verb: 'delete', flag: 'deleted', async: true },
   { name: 'RateEstimator', proto: RateEstimator.prototype, verb: 'stop', flag: 'stopped', async: false },
   { name: 'GenEstimator', proto: GenEstimator.prototype, verb: 'stop', flag: 'stopped', async: false },
+  { name: 'Ipvs', proto: Ipvs.prototype, verb: 'close', flag: 'closed', async: false },
 ];
 
 /** Finds a property on the prototype chain. */
