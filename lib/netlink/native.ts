@@ -28,8 +28,12 @@ export interface NativeSocket {
 
 /** The functions csrc/netlink.cc exports. */
 export interface NetlinkNative {
-  /** Opens a socket (in the namespace file `nsPath`, joining the multicast `groups`) on its own I/O thread. */
-  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void, groups?: number[]) => NativeSocket;
+  /**
+   * Opens a socket (in the namespace file `nsPath`, joining the multicast
+   * `groups`) on its own I/O thread; with `followLoop` (the default) the
+   * thread runs on the event loop's CPU while requests come one at a time.
+   */
+  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void, groups?: number[], followLoop?: boolean) => NativeSocket;
   describeErrno(errno: number): [name: string, message: string];
 }
 
