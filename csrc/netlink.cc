@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -89,8 +90,9 @@ struct State {
   std::deque<Request> queue;  // guarded by mu
   std::atomic<bool> stop{false};
   // Placement of the I/O thread (see Place): whether it may follow the event
-  // loop's CPU, the event loop thread, the CPU it last queued requests from,
-  // and the CPU the I/O thread is pinned to (-1: none; I/O thread only).
+  // loop's CPU, the event loop thread, the CPU it sent the last request from
+  // (-1: other requests were in flight then), and the CPU the I/O thread is
+  // pinned to (-1: none; I/O thread only).
   bool followLoop = true;
   pid_t loopTid = 0;
   std::atomic<int> loopCpu{-1};
@@ -263,13 +265,13 @@ void Drain(State& s) {
 // a wake-up each way. Across CPUs each wake-up of an idle (virtual) CPU costs
 // tens of microseconds; on the event loop's own CPU it is a context switch of
 // a few, and the loop has nothing to do meanwhile anyway. So while requests
-// come one at a time the thread runs on the CPU the loop queued them from
-// (following it when it migrates), and when several come at once it may run
-// on any CPU the event loop may (its affinity as it is now), where the
-// kernel's work on them overlaps with the loop building the next ones.
-void Place(State& s, size_t queued) {
+// are awaited one at a time the thread runs on the CPU the loop sent the last
+// one from (following it when it migrates), and while several are in flight
+// it may run on any CPU the event loop may (the loop's affinity as it is now),
+// where the kernel's work on them overlaps with the loop building the next.
+void Place(State& s) {
   if (!s.followLoop) return;
-  int cpu = queued == 1 ? s.loopCpu.load(std::memory_order_relaxed) : -1;
+  int cpu = s.loopCpu.load(std::memory_order_relaxed);
   if (cpu >= CPU_SETSIZE || cpu == s.pinnedCpu) return;
   if (cpu < 0) {
     cpu_set_t loop;
@@ -293,7 +295,7 @@ void Flush(State& s) {
     std::lock_guard<std::mutex> lock(s.mu);
     batch.swap(s.queue);
   }
-  Place(s, batch.size());
+  Place(s);
   std::vector<uint8_t> datagram;
   std::vector<double> tags;
   auto sendOne = [&]() {
@@ -329,8 +331,12 @@ void Flush(State& s) {
   sendOne();
 }
 
+// The name the I/O thread goes by in /proc/PID/task/*/comm (at most 15 characters).
+constexpr const char* kThreadName = "kernkit-netlink";
+
 void Run(std::shared_ptr<State> state) {
   State& s = *state;
+  pthread_setname_np(pthread_self(), kThreadName);
   const char* syscall = nullptr;
   std::string detail;
   int fd = OpenSocket(s.nsPath, s.groups, &syscall, &detail);
@@ -489,7 +495,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
     if (s.thread.joinable()) s.thread.join();
   }
 
-  // send(bytes: Uint8Array, tag: number): queues a datagram's worth of messages.
+  // send(bytes: Uint8Array, tag: number, alone: boolean): queues a datagram's
+  // worth of messages; `alone` says that no other request awaits its reply.
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsTypedArray()) throw MakeError(env, "EINVAL", "netlink.send: expected a Uint8Array");
@@ -498,16 +505,15 @@ class Socket : public Napi::ObjectWrap<Socket> {
     auto arr = info[0].As<Napi::Uint8Array>();
     Request req{std::vector<uint8_t>(arr.Data(), arr.Data() + arr.ByteLength()),
                 info[1].As<Napi::Number>().DoubleValue()};
+    bool alone = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    state_->loopCpu.store(alone ? sched_getcpu() : -1, std::memory_order_relaxed);
     bool wasEmpty;
     {
       std::lock_guard<std::mutex> lock(state_->mu);
       wasEmpty = state_->queue.empty();
       state_->queue.push_back(std::move(req));
     }
-    if (wasEmpty) {
-      state_->loopCpu.store(sched_getcpu(), std::memory_order_relaxed);
-      state_->Wake();  // a non-empty queue already has a wake-up pending
-    }
+    if (wasEmpty) state_->Wake();  // a non-empty queue already has a wake-up pending
     return env.Undefined();
   }
 

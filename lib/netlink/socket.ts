@@ -118,7 +118,7 @@ function namespaceFile({ netns, pid }: NetlinkSocketOptions): string | null {
 
 /**
  * Where new sockets put their I/O thread: following the event loop's CPU
- * while requests come one at a time (the default), or wherever the scheduler
+ * while requests are awaited one at a time (the default), or wherever the scheduler
  * likes (kernkit 0.1). Lets bench/tc.ts measure both in one run.
  * @internal
  */
@@ -281,7 +281,7 @@ export class NetlinkSocket {
         this.kernelDump = { seq, ended, end };
       }
       try {
-        this.native.send(bytes, seq);
+        this.native.send(bytes, seq, this.pending.size === 1);
       } catch (err) {
         this.settle(seq);
         if (dump) this.endKernelDump(seq);
