@@ -1,9 +1,11 @@
 /**
  * tc over rtnetlink: add, list and delete 1,000 htb classes, with kernkit
- * (requests in flight together, and one at a time), against one `tc`
- * process per command, one `tc -batch` process, and pyroute2 (Debian's
- * python3-pyroute2, run by /usr/bin/python3 inside the namespace). All in a
- * scratch network namespace with a veth pair, removed afterwards.
+ * (requests in flight together, and one at a time, also with the I/O thread
+ * placed as kernkit 0.1 placed it), against one `tc` process per command, one
+ * `tc -batch` process, and pyroute2 (Debian's python3-pyroute2, run by
+ * /usr/bin/python3 inside the namespace). All in a scratch network namespace
+ * with a veth pair, removed afterwards. The variants take turns in every
+ * round, so that a machine busy with other work weighs on all of them alike.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,10 +13,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Tc } from '../lib';
+import { ioThreadPlacement } from '../lib/netlink/socket';
 import { printTable, writeResults, type Row } from './lib/report';
 
 const COUNT = 1000;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const DEV = 'kk0';
 
 interface Phases {
@@ -25,6 +28,7 @@ interface Phases {
 
 const total = (p: Phases): number => p.add + p.list + p.delete;
 const best = (all: Phases[]): Phases => all.reduce((a, b) => (total(b) < total(a) ? b : a));
+const perClass = (p: Phases): number => (p.add + p.delete) / (2 * COUNT);
 const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
 const classid = (i: number): string => `1:${(i + 1).toString(16)}`;
 
@@ -32,8 +36,15 @@ function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-async function kernkit(ns: string, pipelined: boolean): Promise<Phases> {
+/**
+ * kernkit's phases, requests in flight together or awaited one at a time;
+ * `followLoop: false` places the I/O thread as kernkit 0.1 did (wherever the
+ * scheduler wakes it) instead of on the event loop's CPU while one request is awaited.
+ */
+async function kernkit(ns: string, pipelined: boolean, followLoop = true): Promise<Phases> {
+  ioThreadPlacement.followLoop = followLoop;
   const tc = await Tc.open({ netns: ns });
+  ioThreadPlacement.followLoop = true;
   try {
     await tc.qdisc.add({ dev: DEV, handle: '1:', kind: 'htb' });
     const ids = Array.from({ length: COUNT }, (_, i) => classid(i));
@@ -94,9 +105,16 @@ function tcBatch(ns: string, dir: string): Phases {
   return { add, list, delete: del };
 }
 
+const PYTHON = '/usr/bin/python3';
+
+/** pyroute2's phases, or why they were not measured (with how to install it when it is missing). */
 function pyroute2(ns: string): Phases[] | string {
+  const probe = spawnSync(PYTHON, ['-c', 'import pyroute2'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    return `pyroute2 is not installed for ${PYTHON}; install it with \`apt-get install python3-pyroute2\` and run the benchmark again`;
+  }
   const script = path.join(__dirname, 'tc-pyroute2.py');
-  const r = spawnSync('ip', ['netns', 'exec', ns, '/usr/bin/python3', script, DEV, String(COUNT), String(ROUNDS)], { encoding: 'utf8' });
+  const r = spawnSync('ip', ['netns', 'exec', ns, PYTHON, script, DEV, String(COUNT), String(ROUNDS)], { encoding: 'utf8' });
   if (r.status !== 0) return (r.stderr || r.error?.message || 'failed').trim().split('\n').pop() as string;
   return JSON.parse(r.stdout) as Phases[];
 }
@@ -108,7 +126,8 @@ function row(name: string, p: Phases, reference: Phases): Row {
     'list ms': p.list * 1e3,
     'delete ms': p.delete * 1e3,
     'total ms': total(p) * 1e3,
-    'us/class (add+del)': ((p.add + p.delete) / (2 * COUNT)) * 1e6,
+    'us/class (add+del)': perClass(p) * 1e6,
+    'x pipelined us/class': perClass(p) / perClass(reference),
     'x slower than kernkit': total(p) / total(reference),
   };
 }
@@ -128,10 +147,12 @@ export async function run(): Promise<void> {
     await kernkit(ns, true); // warm-up: JIT, device cache
     const pipelined: Phases[] = [];
     const sequential: Phases[] = [];
+    const sequentialOld: Phases[] = [];
     const batch: Phases[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       pipelined.push(await kernkit(ns, true));
       sequential.push(await kernkit(ns, false));
+      sequentialOld.push(await kernkit(ns, false, false));
       batch.push(tcBatch(ns, dir));
     }
     const perCommand = tcPerCommand(ns); // once: it takes seconds
@@ -141,13 +162,16 @@ export async function run(): Promise<void> {
     const rows: Row[] = [
       row('kernkit (1000 requests in flight)', ref, ref),
       row('kernkit (awaiting each request)', best(sequential), ref),
+      row('kernkit 0.1 (awaiting each request, I/O thread anywhere)', best(sequentialOld), ref),
       row('tc -batch (one process)', best(batch), ref),
       row('tc, one process per command', perCommand, ref),
     ];
-    if (typeof py === 'string') console.log(`pyroute2 not measured: ${py}`);
+    const notes: string[] = [];
+    if (typeof py === 'string') notes.push(`pyroute2 not measured: ${py}`);
     else rows.push(row('pyroute2 0.7 (python3, one at a time)', best(py), ref));
     printTable(`tc: add, list and delete ${COUNT} htb classes (best of ${ROUNDS}; per command: 1 run)`, rows);
-    writeResults('tc', { count: COUNT, rounds: ROUNDS, rows });
+    for (const note of notes) console.log(note);
+    writeResults('tc', { count: COUNT, rounds: ROUNDS, rows, notes });
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
     rmSync(dir, { recursive: true, force: true });
