@@ -82,8 +82,8 @@ const PID_MAX = 0x7fffffff;
 
 /**
  * Checks open options: `undefined` means defaults; anything else must be a
- * plain object of known keys, each of the right type and range (`EINVAL`, or
- * `ERANGE` for a group number beyond 32 bits).
+ * plain object of known keys, each of the right type and range (`EINVAL`
+ * otherwise, the kernel's answer to a bad pid or group too).
  */
 function openOptions(value: unknown): NetlinkSocketOptions {
   const o = checkOptions<NetlinkSocketOptions>('options', value, OPEN_KEYS);
