@@ -1,11 +1,11 @@
 /**
  * tc over rtnetlink: add, list and delete 1,000 htb classes, with kernkit
- * (requests in flight together, and one at a time, also with the I/O thread
- * placed as kernkit 0.1 placed it), against one `tc` process per command, one
- * `tc -batch` process, and pyroute2 (Debian's python3-pyroute2, run by
- * /usr/bin/python3 inside the namespace). All in a scratch network namespace
- * with a veth pair, removed afterwards. The variants take turns in every
- * round, so that a machine busy with other work weighs on all of them alike.
+ * (requests in flight together, and one at a time), against one `tc`
+ * process per command, one `tc -batch` process, and pyroute2 (Debian's
+ * python3-pyroute2, run by /usr/bin/python3 inside the namespace). All in a
+ * scratch network namespace with a veth pair, removed afterwards. The variants
+ * take turns in every round, so that a machine busy with other work weighs on
+ * all of them alike.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +13,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Tc } from '../lib';
-import { ioThreadPlacement } from '../lib/netlink/socket';
 import { printTable, writeResults, type Row } from './lib/report';
 
 const COUNT = 1000;
@@ -36,15 +35,9 @@ function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/**
- * kernkit's phases, requests in flight together or awaited one at a time;
- * `followLoop: false` places the I/O thread as kernkit 0.1 did (wherever the
- * scheduler wakes it) instead of on the event loop's CPU while one request is awaited.
- */
-async function kernkit(ns: string, pipelined: boolean, followLoop = true): Promise<Phases> {
-  ioThreadPlacement.followLoop = followLoop;
+/** kernkit's phases, with requests in flight together or awaited one at a time. */
+async function kernkit(ns: string, pipelined: boolean): Promise<Phases> {
   const tc = await Tc.open({ netns: ns });
-  ioThreadPlacement.followLoop = true;
   try {
     await tc.qdisc.add({ dev: DEV, handle: '1:', kind: 'htb' });
     const ids = Array.from({ length: COUNT }, (_, i) => classid(i));
@@ -147,12 +140,10 @@ export async function run(): Promise<void> {
     await kernkit(ns, true); // warm-up: JIT, device cache
     const pipelined: Phases[] = [];
     const sequential: Phases[] = [];
-    const sequentialOld: Phases[] = [];
     const batch: Phases[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       pipelined.push(await kernkit(ns, true));
       sequential.push(await kernkit(ns, false));
-      sequentialOld.push(await kernkit(ns, false, false));
       batch.push(tcBatch(ns, dir));
     }
     const perCommand = tcPerCommand(ns); // once: it takes seconds
@@ -162,7 +153,6 @@ export async function run(): Promise<void> {
     const rows: Row[] = [
       row('kernkit (1000 requests in flight)', ref, ref),
       row('kernkit (awaiting each request)', best(sequential), ref),
-      row('kernkit 0.1 (awaiting each request, I/O thread anywhere)', best(sequentialOld), ref),
       row('tc -batch (one process)', best(batch), ref),
       row('tc, one process per command', perCommand, ref),
     ];

@@ -89,14 +89,6 @@ struct State {
   std::mutex mu;
   std::deque<Request> queue;  // guarded by mu
   std::atomic<bool> stop{false};
-  // Placement of the I/O thread (see Place): whether it may follow the event
-  // loop's CPU, the event loop thread, the CPU it sent the last request from
-  // (-1: other requests were in flight then), and the CPU the I/O thread is
-  // pinned to (-1: none; I/O thread only).
-  bool followLoop = true;
-  pid_t loopTid = 0;
-  std::atomic<int> loopCpu{-1};
-  int pinnedCpu = -1;
   Tsfn tsfn;
   std::thread thread;
   bool tsfnLive = true;  // main thread only: false once the thread has released the tsfn
@@ -261,32 +253,6 @@ void Drain(State& s) {
   }
 }
 
-// An awaited request is a ping-pong between the event loop and this thread,
-// a wake-up each way. Across CPUs each wake-up of an idle (virtual) CPU costs
-// tens of microseconds; on the event loop's own CPU it is a context switch of
-// a few, and the loop has nothing to do meanwhile anyway. So while requests
-// are awaited one at a time the thread runs on the CPU the loop sent the last
-// one from (following it when it migrates), and while several are in flight
-// it may run on any CPU the event loop may (the loop's affinity as it is now),
-// where the kernel's work on them overlaps with the loop building the next.
-void Place(State& s) {
-  if (!s.followLoop) return;
-  int cpu = s.loopCpu.load(std::memory_order_relaxed);
-  if (cpu >= CPU_SETSIZE || cpu == s.pinnedCpu) return;
-  if (cpu < 0) {
-    cpu_set_t loop;
-    if (sched_getaffinity(s.loopTid, sizeof loop, &loop) == 0) (void)sched_setaffinity(0, sizeof loop, &loop);
-  } else {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    // Refused (a cpuset that excludes the CPU, say): the thread stays where
-    // the scheduler puts it until the loop moves to another CPU.
-    (void)sched_setaffinity(0, sizeof one, &one);
-  }
-  s.pinnedCpu = cpu;
-}
-
 // Sends what JavaScript queued, packed into datagrams, draining replies after
 // each so that acks never pile up beyond the receive buffer.
 void Flush(State& s) {
@@ -295,7 +261,6 @@ void Flush(State& s) {
     std::lock_guard<std::mutex> lock(s.mu);
     batch.swap(s.queue);
   }
-  Place(s);
   std::vector<uint8_t> datagram;
   std::vector<double> tags;
   auto sendOne = [&]() {
@@ -423,7 +388,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                         InstanceMethod<&Socket::Unref>("unref"), InstanceMethod<&Socket::Close>("close")});
   }
 
-  // new NetlinkSocket(nsPath: string | null, onEvent: (type, ...args) => void, groups?: number[], followLoop = true)
+  // new NetlinkSocket(nsPath: string | null, onEvent: (type, ...args) => void, groups?: number[])
   explicit Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsNull() && !info[0].IsUndefined() && !info[0].IsString()) {
@@ -446,8 +411,6 @@ class Socket : public Napi::ObjectWrap<Socket> {
     }
     state_ = std::make_shared<State>();
     state_->groups = std::move(groups);
-    state_->followLoop = !info[3].IsBoolean() || info[3].As<Napi::Boolean>().Value();
-    state_->loopTid = gettid();
     if (info[0].IsString()) {
       state_->nsPath = info[0].As<Napi::String>().Utf8Value();
       // open() would stop at a NUL byte: the path checked would not be the one opened.
@@ -495,8 +458,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     if (s.thread.joinable()) s.thread.join();
   }
 
-  // send(bytes: Uint8Array, tag: number, alone: boolean): queues a datagram's
-  // worth of messages; `alone` says that no other request awaits its reply.
+  // send(bytes: Uint8Array, tag: number): queues a datagram's worth of messages.
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsTypedArray()) throw MakeError(env, "EINVAL", "netlink.send: expected a Uint8Array");
@@ -505,8 +467,6 @@ class Socket : public Napi::ObjectWrap<Socket> {
     auto arr = info[0].As<Napi::Uint8Array>();
     Request req{std::vector<uint8_t>(arr.Data(), arr.Data() + arr.ByteLength()),
                 info[1].As<Napi::Number>().DoubleValue()};
-    bool alone = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
-    state_->loopCpu.store(alone ? sched_getcpu() : -1, std::memory_order_relaxed);
     bool wasEmpty;
     {
       std::lock_guard<std::mutex> lock(state_->mu);

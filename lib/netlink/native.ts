@@ -16,12 +16,8 @@ export type NativeSocketEvent =
 
 /** One NETLINK_ROUTE socket with its I/O thread. */
 export interface NativeSocket {
-  /**
-   * Queues the bytes of one or more whole messages; `tag` comes back with a
-   * send error. `alone`: no other request awaits its reply (the I/O thread
-   * then runs on the event loop's CPU).
-   */
-  send(bytes: Uint8Array, tag: number, alone?: boolean): void;
+  /** Queues the bytes of one or more whole messages; `tag` comes back with a send error. */
+  send(bytes: Uint8Array, tag: number): void;
   /** Keep the event loop alive (while replies are awaited). */
   ref(): void;
   /** Let the event loop exit (while idle). */
@@ -32,12 +28,8 @@ export interface NativeSocket {
 
 /** The functions csrc/netlink.cc exports. */
 export interface NetlinkNative {
-  /**
-   * Opens a socket (in the namespace file `nsPath`, joining the multicast
-   * `groups`) on its own I/O thread; with `followLoop` (the default) the
-   * thread runs on the event loop's CPU while requests are awaited one at a time.
-   */
-  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void, groups?: number[], followLoop?: boolean) => NativeSocket;
+  /** Opens a socket (in the namespace file `nsPath`, joining the multicast `groups`) on its own I/O thread. */
+  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void, groups?: number[]) => NativeSocket;
   describeErrno(errno: number): [name: string, message: string];
 }
 

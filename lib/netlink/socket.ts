@@ -117,14 +117,6 @@ function namespaceFile({ netns, pid }: NetlinkSocketOptions): string | null {
 }
 
 /**
- * Where new sockets put their I/O thread: following the event loop's CPU
- * while requests are awaited one at a time (the default), or wherever the scheduler
- * likes (kernkit 0.1). Lets bench/tc.ts measure both in one run.
- * @internal
- */
-export const ioThreadPlacement = { followLoop: true };
-
-/**
  * A NETLINK_ROUTE socket with extended acks. Requests are sent in call order
  * and may overlap: each is matched to its replies by sequence number. Dumps
  * are the exception the kernel makes: a socket runs one dump at a time
@@ -193,7 +185,7 @@ export class NetlinkSocket {
           opening = undefined;
         }
       };
-      opening = { native: new netlinkNative.Socket(path, onEvent, groups, ioThreadPlacement.followLoop), resolve, reject };
+      opening = { native: new netlinkNative.Socket(path, onEvent, groups), resolve, reject };
     });
   }
 
@@ -281,7 +273,7 @@ export class NetlinkSocket {
         this.kernelDump = { seq, ended, end };
       }
       try {
-        this.native.send(bytes, seq, this.pending.size === 1);
+        this.native.send(bytes, seq);
       } catch (err) {
         this.settle(seq);
         if (dump) this.endKernelDump(seq);
