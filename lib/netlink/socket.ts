@@ -26,7 +26,7 @@ export interface NetlinkSocketOptions {
   /**
    * A network namespace: a name as `ip netns add` creates it (the file
    * `/var/run/netns/NAME`), or an absolute path to a namespace file such as
-   * `/proc/1234/ns/net`.
+   * `/proc/1234/ns/net`. A NUL byte in it is `EINVAL`.
    */
   netns?: string;
   /** The network namespace of this process id (`/proc/PID/ns/net`). */
@@ -156,6 +156,11 @@ export class NetlinkSocket {
    * Opens a socket, inside another network namespace if asked. A socket that
    * becomes unreachable without {@link NetlinkSocket.close} while nothing is
    * awaited is collected, and its I/O thread and socket are closed then.
+   * Rejects with `EINVAL` for options that are not a plain object of known
+   * keys, a `netns` that is empty or holds a NUL byte, both `netns` and
+   * `pid`, a `pid` that is not a positive integer, or a group that is not
+   * one from 1 to 2^32-1; with the errno of `open`/`setns`/`socket` otherwise
+   * (`ENOENT` for a namespace that does not exist).
    */
   static async open(options?: NetlinkSocketOptions): Promise<NetlinkSocket> {
     const checked = openOptions(options);
