@@ -1,0 +1,9 @@
+/**
+ * Flow schedulers for application work: the kernel's sch_fq ({@link FairQueue})
+ * and HTB ({@link Htb}) as userspace queues, a {@link Scheduler} that runs
+ * work as they allow, and stream pacing.
+ * @module
+ */
+export { ManualClock, monotonicClock, type Clock } from './clock';
+export { FairQueue, type FairQueueOptions, type FairQueueStats, type FqItem, type FqDropReason } from './fair-queue';
+export { type FqParams } from './fq-options';
