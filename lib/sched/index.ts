@@ -7,3 +7,5 @@
 export { ManualClock, monotonicClock, type Clock } from './clock';
 export { FairQueue, type FairQueueOptions, type FairQueueStats, type FqItem, type FqDropReason } from './fair-queue';
 export { type FqParams } from './fq-options';
+export { Htb, type HtbOptions, type HtbClassSpec, type HtbItem, type HtbDropReason, type HtbStats, type HtbClassStats, type HtbMode } from './htb';
+export { rateCfg, lengthToTime, type RateCfg } from './rate';
