@@ -232,6 +232,9 @@ export class Htb<T = unknown> {
   private readonly directQlen: number;
   private readonly classifier?: (item: HtbItem) => Handle | undefined;
   private readonly classes = new Map<number, HtbClass>();
+  private readonly idCache = new Map<Handle, number>();
+  /** lookupLeaf()'s descent, kept between calls. */
+  private readonly stack: HtbPrio[] = new Array(MAXDEPTH + 1);
   private readonly direct = new Fifo<HtbItem>();
   private readonly rows: HtbPrio[][] = [];
   private readonly rowMask = new Array<number>(MAXDEPTH).fill(0);
@@ -455,14 +458,26 @@ export class Htb<T = unknown> {
     const chosen = this.classifier ? this.classifier(item) : undefined;
     const raw = chosen ?? item.classid;
     if (raw !== undefined) {
-      const id = parseClassId(raw, 'item.classid');
+      const id = this.itemClassId(raw);
       if (id === this.handle) return null;
-      const cl = this.find('item.classid', raw);
+      const cl = this.classes.get(id);
+      if (!cl) throw invalid('item.classid', raw, 'the id of an existing class', 'ENOENT');
       if (cl.level === 0) return cl;
       // An inner class: the kernel would run its filters; there are none, so the default applies.
     }
     const def = this.classes.get(makeHandle(this.handle >>> 16, this.defcls));
     return def && def.level === 0 ? def : null;
+  }
+
+  /** parseClassId() of an item's classid, remembered: items name few classes, many times. */
+  private itemClassId(raw: Handle): number {
+    let id = this.idCache.get(raw);
+    if (id === undefined) {
+      id = parseClassId(raw, 'item.classid');
+      if (this.idCache.size >= 65536) this.idCache.clear();
+      this.idCache.set(raw, id);
+    }
+    return id;
   }
 
   private sent(item: HtbItem): HtbItem {
@@ -496,24 +511,25 @@ export class Htb<T = unknown> {
 
   /** htb_lookup_leaf(): follows (and repairs) the round-robin pointers from a row down to a leaf. */
   private lookupLeaf(hprio: HtbPrio, prio: number): HtbClass | null {
-    const stack: HtbPrio[] = [hprio];
+    const stack = this.stack;
+    let depth = 0;
+    stack[0] = hprio;
     for (let i = 0; i < 65535; i++) {
-      const sp = stack[stack.length - 1];
+      const sp = stack[depth];
       if (!sp.ptr && sp.lastPtrId) sp.ptr = sp.tree.atOrAfter(sp.lastPtrId);
       sp.lastPtrId = 0;
       if (!sp.ptr) {
         // Past the right end: rewind, and move the level above on.
         sp.ptr = sp.tree.first();
-        if (stack.length > 1) {
-          stack.pop();
-          const up = stack[stack.length - 1];
+        if (depth > 0) {
+          const up = stack[--depth];
           if (!up.ptr) return null;
           up.ptr = up.tree.next(up.ptr);
         }
       } else {
         const cl = sp.ptr.owner;
         if (cl.level === 0) return cl;
-        stack.push(cl.clprio[prio]);
+        stack[++depth] = cl.clprio[prio];
       }
     }
     return null;

@@ -16,6 +16,8 @@ export interface RateCfg {
   readonly mult: number;
   /** The scale of `mult`. */
   readonly shift: number;
+  /** 2^shift. */
+  readonly scale: number;
   /** Bytes added to each length. */
   readonly overhead: number;
   /** The smallest length accounted. */
@@ -42,7 +44,7 @@ export function rateCfg(rateBytesPs: number, overhead = 0, mpu = 0, atm = false)
       shift++;
     }
   }
-  return { rateBytesPs, mult: Number(mult), shift, overhead, mpu, atm };
+  return { rateBytesPs, mult: Number(mult), shift, scale: 2 ** shift, overhead, mpu, atm };
 }
 
 /** psched_l2t_ns(): nanoseconds to send `len` bytes at this rate. */
@@ -51,6 +53,6 @@ export function lengthToTime(r: RateCfg, len: number): number {
   if (len < r.mpu) len = r.mpu;
   if (r.atm) len = Math.ceil(len / 48) * 53;
   const product = len * r.mult;
-  if (product <= Number.MAX_SAFE_INTEGER) return Math.floor(product / 2 ** r.shift);
+  if (product <= Number.MAX_SAFE_INTEGER) return Math.floor(product / r.scale);
   return Number(((BigInt(len) * BigInt(r.mult)) & 0xffffffffffffffffn) >> BigInt(r.shift));
 }
