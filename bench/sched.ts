@@ -25,7 +25,7 @@
 import { setMaxListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { FairQueue, Htb, ManualClock, Scheduler, type FqItem, type HtbItem } from '../lib/sched';
+import { FairQueue, Htb, SimulatedClock, Scheduler, type FqItem, type HtbItem } from '../lib/sched';
 import { printTable, type Row, writeResults } from './lib/report';
 
 const SEC = 1e9;
@@ -50,7 +50,7 @@ function wallItemsPerSec(fn: () => number, minMs = 400): number {
 }
 
 function fqThroughput(flows: number): number {
-  const q = new FairQueue({ limit: 4 * flows + 10, clock: new ManualClock() });
+  const q = new FairQueue({ limit: 4 * flows + 10, clock: new SimulatedClock() });
   const items: FqItem[] = [];
   for (let f = 0; f < flows; f++) for (let k = 0; k < 2; k++) items.push({ flow: f, length: 1000 });
   for (const it of items) q.enqueue(it, 0);
@@ -65,7 +65,7 @@ function fqThroughput(flows: number): number {
 }
 
 function htbThroughput(classes: number): number {
-  const clock = new ManualClock();
+  const clock = new SimulatedClock();
   const q = new Htb({ clock });
   // 3 levels: a root, `mids` inner classes, the rest leaves spread over them.
   const mids = classes >= 100 ? 10 : 3;
@@ -99,7 +99,7 @@ function fqFairness(): Row[] {
     ['100 flows, equal items (1000 B)', () => 1000],
     ['100 flows, items 64..1500 B by flow', (f: number) => 64 + Math.floor((f * 1436) / 99)],
   ] as Array<[string, (f: number) => number]>) {
-    const q = new FairQueue({ clock: new ManualClock(), pacing: false, maxrate: '1gbit' });
+    const q = new FairQueue({ clock: new SimulatedClock(), pacing: false, maxrate: '1gbit' });
     for (let f = 0; f < 100; f++) for (let k = 0; k < 50; k++) q.enqueue({ flow: f, length: sizeOf(f) }, 0);
     const bytes = new Array<number>(100).fill(0);
     for (let i = 0; i < 200_000; i++) {
@@ -119,7 +119,7 @@ function fqPacing(): Row[] {
     [1_000_000, 1500],
     [10_000_000, 300],
   ]) {
-    const clock = new ManualClock();
+    const clock = new SimulatedClock();
     const q = new FairQueue({ clock, maxrate: rate * 8 });
     for (let k = 0; k < 100; k++) q.enqueue({ flow: 'a', length: len });
     let bytes = 0;
@@ -140,7 +140,7 @@ function fqPacing(): Row[] {
 function fqNewFlowWait(): Row[] {
   const rows: Row[] = [];
   for (const initialQuantum of [15140, 0]) {
-    const q = new FairQueue<string>({ clock: new ManualClock(), pacing: false, maxrate: '1gbit', initialQuantum });
+    const q = new FairQueue<string>({ clock: new SimulatedClock(), pacing: false, maxrate: '1gbit', initialQuantum });
     for (let f = 0; f < 100; f++) for (let k = 0; k < 60; k++) q.enqueue({ flow: f, length: 1000 }, 0);
     for (let i = 0; i < 3000; i++) q.dequeue(0); // every flow has spent its initial credit and is old now
     q.enqueue({ flow: 'new', length: 1000, payload: 'first' }, 0);

@@ -1,6 +1,6 @@
 /**
  * The time source of the flow schedulers, in nanoseconds like the kernel's
- * `ktime_get_ns()`: a monotonic clock by default, or a {@link ManualClock}
+ * `ktime_get_ns()`: a monotonic clock by default, or a {@link SimulatedClock}
  * that only moves when told to, for tests and simulations (as
  * `estimation.manual()` is for the estimators).
  * @module
@@ -20,8 +20,8 @@ export const monotonicClock: Clock = {
   now: () => Number(process.hrtime.bigint() - origin),
 };
 
-/** A clock that moves only when {@link ManualClock.advance} or {@link ManualClock.set} says so. */
-export class ManualClock implements Clock {
+/** A clock that moves only when {@link SimulatedClock.advance} or {@link SimulatedClock.set} says so. */
+export class SimulatedClock implements Clock {
   private t: number;
 
   /** Starts at `start` nanoseconds (default 0). */

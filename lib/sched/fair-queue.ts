@@ -113,7 +113,7 @@ export interface FairQueueStats {
 
 /** Options of {@link FairQueue}: fq's tc options plus the clock. */
 export interface FairQueueOptions extends FqOptions {
-  /** Time source (default: the monotonic clock); a {@link ManualClock} for simulations. */
+  /** Time source (default: the monotonic clock); a {@link SimulatedClock} for simulations. */
   clock?: Clock;
 }
 

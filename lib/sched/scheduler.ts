@@ -34,7 +34,7 @@ export interface SchedulerOptions<P, R> {
 }
 
 /** How {@link Scheduler.add} places a job. */
-export interface AddOptions {
+export interface SchedulerAddOptions {
   /** FairQueue: the flow (tenant) it belongs to. */
   flow?: unknown;
   /** FairQueue: orphan hash (for jobs without a flow). */
@@ -101,9 +101,9 @@ export class Scheduler<P = unknown, R = unknown> {
    * with `ENOBUFS` (and `.reason`, the queue's drop reason) when the queue
    * drops it, with the signal's reason when aborted; bad options throw.
    */
-  add(payload: P, options?: AddOptions): Promise<R> {
+  add(payload: P, options?: SchedulerAddOptions): Promise<R> {
     const isFq = this.queue instanceof FairQueue;
-    const o = checkOptions<AddOptions>('add', options, isFq ? FQ_KEYS : HTB_KEYS);
+    const o = checkOptions<SchedulerAddOptions>('add', options, isFq ? FQ_KEYS : HTB_KEYS);
     const signal = o.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('add.signal', signal, 'an AbortSignal');
     if (signal?.aborted) return Promise.reject(signal.reason);

@@ -11,7 +11,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { integerIn, options as checkOptions } from '../validate';
 import type { FairQueue } from './fair-queue';
 import type { Htb } from './htb';
-import { Scheduler, type AddOptions } from './scheduler';
+import { Scheduler, type SchedulerAddOptions } from './scheduler';
 
 /** Where a stream's bytes go in the queue, and how finely they are cut. */
 export interface StreamPaceOptions {
@@ -39,7 +39,7 @@ export class StreamShaper {
   stream(options?: StreamPaceOptions): Transform {
     const o = checkOptions<StreamPaceOptions>('stream', options, ['flow', 'priority', 'classid', 'chunkSize']);
     const chunkSize = o.chunkSize === undefined ? 16384 : integerIn('stream.chunkSize', o.chunkSize, 1, 0xffffffff);
-    const place: AddOptions = {};
+    const place: SchedulerAddOptions = {};
     if (o.flow !== undefined) place.flow = o.flow;
     if (o.priority !== undefined) place.priority = o.priority;
     if (o.classid !== undefined) place.classid = o.classid;

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { FairQueue, ManualClock, type FqItem } from '../../lib/sched';
+import { FairQueue, SimulatedClock, type FqItem } from '../../lib/sched';
 import { bucketOf, keyHash } from '../../lib/sched/flow-hash';
 
 const MS = 1_000_000;
@@ -7,7 +7,7 @@ const SEC = 1_000_000_000;
 
 /** A queue without the fast path and without pacing: a maxrate turns the fast path off, pacing off ignores it. */
 function drrQueue(options: Record<string, unknown> = {}): FairQueue<string> {
-  return new FairQueue<string>({ pacing: false, maxrate: '1gbit', clock: new ManualClock(), ...options });
+  return new FairQueue<string>({ pacing: false, maxrate: '1gbit', clock: new SimulatedClock(), ...options });
 }
 
 function item(flow: unknown, payload: string, length = 1000, extra: Partial<FqItem<string>> = {}): FqItem<string> {
@@ -104,7 +104,7 @@ describe('FairQueue: the rules of sch_fq', () => {
 
   test('refill_delay: a flow detached longer than refill_delay gets at least quantum back', () => {
     const run = (idle: number): string[] => {
-      const clock = new ManualClock();
+      const clock = new SimulatedClock();
       const q = drrQueue({ quantum: 3000, initialQuantum: 1000, refillDelay: '40ms', clock });
       q.enqueue(item('A', 'A1', 2500));
       q.enqueue(item('B', 'B1', 1000));
@@ -144,18 +144,18 @@ describe('FairQueue: the rules of sch_fq', () => {
   });
 
   test('the fast path: an idle queue lets an item through at once, ahead of the flows', () => {
-    const q = new FairQueue<string>({ clock: new ManualClock() });
+    const q = new FairQueue<string>({ clock: new SimulatedClock() });
     expect(q.enqueue(item('A', 'A1'), 0)).toBe('queued');
     expect(q.stats(0)).toMatchObject({ fastpathPackets: 1, flows: 0 });
     expect(q.dequeue(0)?.payload).toBe('A1');
     // A maxrate turns it off.
-    const paced = new FairQueue<string>({ maxrate: '1gbit', clock: new ManualClock() });
+    const paced = new FairQueue<string>({ maxrate: '1gbit', clock: new SimulatedClock() });
     paced.enqueue(item('A', 'A1'), 0);
     expect(paced.stats(0)).toMatchObject({ fastpathPackets: 0, flows: 1 });
   });
 
   test('EDT: an item with a future time waits for it; the flow is throttled until then', () => {
-    const clock = new ManualClock(10 * MS);
+    const clock = new SimulatedClock(10 * MS);
     const q = new FairQueue<string>({ clock });
     q.enqueue(item('A', 'late', 100, { time: 15 * MS }));
     expect(q.dequeue()).toBeNull();
@@ -168,7 +168,7 @@ describe('FairQueue: the rules of sch_fq', () => {
   });
 
   test('horizon: beyond it an item is dropped, or capped with horizon_cap', () => {
-    const clock = new ManualClock(0);
+    const clock = new SimulatedClock(0);
     const drop = new FairQueue<string>({ horizon: '1s', clock });
     expect(drop.enqueue(item('A', 'x', 100, { time: 2 * SEC }))).toBe('horizon_limit');
     expect(drop.stats()).toMatchObject({ horizonDrops: 1, drops: 1 });
@@ -180,7 +180,7 @@ describe('FairQueue: the rules of sch_fq', () => {
   });
 
   test('ce_threshold: an item later than the threshold is marked', () => {
-    const clock = new ManualClock(0);
+    const clock = new SimulatedClock(0);
     const q = new FairQueue<string>({ ceThreshold: '1ms', clock });
     q.enqueue(item('A', 'a', 100, { time: 5 * MS }));
     q.enqueue(item('B', 'b', 100, { time: 5 * MS }));
@@ -192,7 +192,7 @@ describe('FairQueue: the rules of sch_fq', () => {
   });
 
   test('maxrate: after the credit, each item is paced at max(length, quantum) / rate', () => {
-    const clock = new ManualClock(0);
+    const clock = new SimulatedClock(0);
     const q = new FairQueue<string>({ maxrate: '8mbit', quantum: 1000, initialQuantum: 2000, clock }); // 1e6 bytes/s
     for (let i = 1; i <= 4; i++) q.enqueue(item('A', `A${i}`, 500));
     expect(q.dequeue()?.payload).toBe('A1');
@@ -206,7 +206,7 @@ describe('FairQueue: the rules of sch_fq', () => {
   });
 
   test('low_rate_threshold: a flow at or below it is paced item by item, with no credit', () => {
-    const clock = new ManualClock(0);
+    const clock = new SimulatedClock(0);
     const q = new FairQueue<string>({ quantum: 1000, initialQuantum: 10000, clock });
     q.enqueue(item('A', 'A1', 100, { rate: 10000 })); // 10 kB/s <= 68750
     q.enqueue(item('A', 'A2', 100, { rate: 10000 }));
@@ -216,7 +216,7 @@ describe('FairQueue: the rules of sch_fq', () => {
   });
 
   test('a pacing delay is capped at 1 s and counted', () => {
-    const clock = new ManualClock(0);
+    const clock = new SimulatedClock(0);
     const q = new FairQueue<string>({ clock });
     q.enqueue(item('A', 'A1', 5000, { rate: 1000 }));
     q.enqueue(item('A', 'A2', 10, { rate: 1000 }));
@@ -236,7 +236,7 @@ describe('FairQueue: the rules of sch_fq', () => {
   });
 
   test('flow GC: detached flows idle more than 3 s are freed when their bucket is searched', () => {
-    const clock = new ManualClock(0);
+    const clock = new SimulatedClock(0);
     const q = drrQueue({ buckets: 2, quantum: 1000, initialQuantum: 1000, clock });
     const inBucket = (b: number) => Array.from({ length: 100 }, (_, i) => `k${i}`).filter((k) => bucketOf(keyHash(k), 1) === b);
     const [a, b] = inBucket(0);
@@ -347,7 +347,7 @@ describe('FairQueue: properties against a model', () => {
   test('maxrate is never exceeded over a window longer than the burst', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 1500 }), { minLength: 1, maxLength: 150 }), fc.integer({ min: 100_000, max: 10_000_000 }), (lens, rate) => {
-        const clock = new ManualClock(0);
+        const clock = new SimulatedClock(0);
         const quantum = 1514;
         const q = new FairQueue<string>({ maxrate: rate * 8, quantum, initialQuantum: 3000, clock });
         lens.forEach((len, i) => q.enqueue(item('A', String(i), len)));

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { Htb, ManualClock, lengthToTime, rateCfg, type HtbClassSpec, type HtbItem } from '../../lib/sched';
+import { Htb, SimulatedClock, lengthToTime, rateCfg, type HtbClassSpec, type HtbItem } from '../../lib/sched';
 
 const MS = 1_000_000;
 const SEC = 1_000_000_000;
@@ -9,7 +9,7 @@ function item(classid: string, payload: string, length = 1000): HtbItem<string> 
 }
 
 /** Runs the queue on its manual clock until `until`, keeping every class in `backlogged` full; returns what was sent when. */
-function simulate(q: Htb<string>, clock: ManualClock, until: number, backlogged: string[], length = 1000): Array<{ t: number; classid: string; length: number }> {
+function simulate(q: Htb<string>, clock: SimulatedClock, until: number, backlogged: string[], length = 1000): Array<{ t: number; classid: string; length: number }> {
   for (const c of backlogged) for (let i = 0; i < 20; i++) q.enqueue(item(c, c, length));
   const sent: Array<{ t: number; classid: string; length: number }> = [];
   for (;;) {
@@ -49,7 +49,7 @@ describe('Htb: the kernel token arithmetic', () => {
 
 describe('Htb: options and classes', () => {
   test('class options are checked by the tc code; a refused call changes nothing', () => {
-    const q = new Htb({ clock: new ManualClock() });
+    const q = new Htb({ clock: new SimulatedClock() });
     q.addClass({ classid: '1:1', rate: '10mbit' });
     const before = q.classStats();
     expect(() => q.addClass({ classid: '1:10', parent: '1:1', rate: 0 })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^htb\.rate: 0/) }));
@@ -66,7 +66,7 @@ describe('Htb: options and classes', () => {
   });
 
   test('depth is limited to 8 levels ("tree is too deep")', () => {
-    const q = new Htb({ clock: new ManualClock() });
+    const q = new Htb({ clock: new SimulatedClock() });
     q.addClass({ classid: '1:1', rate: '10mbit' });
     for (let i = 2; i <= 7; i++) q.addClass({ classid: `1:${i}`, parent: `1:${i - 1}`, rate: '10mbit' });
     q.addClass({ classid: '1:8', parent: '1:7', rate: '10mbit' }); // levels 7..1 inner, 1:8 the leaf
@@ -75,7 +75,7 @@ describe('Htb: options and classes', () => {
   });
 
   test('quantum is rate / r2q within 1000..200000 unless given', () => {
-    const q = new Htb({ r2q: 10, clock: new ManualClock() });
+    const q = new Htb({ r2q: 10, clock: new SimulatedClock() });
     q.addClass({ classid: '1:1', rate: '1mbit' });
     q.addClass({ classid: '1:2', rate: '8kbit' });
     q.addClass({ classid: '1:3', rate: '100mbit' });
@@ -84,7 +84,7 @@ describe('Htb: options and classes', () => {
   });
 
   test('deleteClass: EBUSY with children or items; the last child gone, the parent is a leaf again', () => {
-    const q = new Htb({ clock: new ManualClock() });
+    const q = new Htb({ clock: new SimulatedClock() });
     q.addClass({ classid: '1:1', rate: '10mbit' });
     q.addClass({ classid: '1:10', parent: '1:1', rate: '1mbit' });
     expect(() => q.deleteClass('1:1')).toThrow(expect.objectContaining({ code: 'EBUSY' }));
@@ -99,7 +99,7 @@ describe('Htb: options and classes', () => {
   });
 
   test('items: bad length or unknown class throws; the direct queue and the default class', () => {
-    const q = new Htb<string>({ default: '20', directQlen: 1, clock: new ManualClock() });
+    const q = new Htb<string>({ default: '20', directQlen: 1, clock: new SimulatedClock() });
     q.addClass({ classid: '1:1', rate: '10mbit' });
     q.addClass({ classid: '1:20', parent: '1:1', rate: '1mbit' });
     expect(() => q.enqueue(item('1:20', 'x', 0))).toThrow(expect.objectContaining({ code: 'ERANGE', message: expect.stringMatching(/^item\.length: 0/) }));
@@ -112,13 +112,13 @@ describe('Htb: options and classes', () => {
     expect(q.classStats('1:20').qlen).toBe(2);
     expect(q.dequeue()?.payload).toBe('direct'); // the direct queue goes first
     expect(q.stats()).toMatchObject({ directPackets: 1, drops: 1, qlen: 2 });
-    const none = new Htb<string>({ clock: new ManualClock() }); // no default class: the direct queue
+    const none = new Htb<string>({ clock: new SimulatedClock() }); // no default class: the direct queue
     expect(none.enqueue({ length: 10, payload: 'd' })).toBe('queued');
     expect(none.stats().directPackets).toBe(1);
   });
 
   test('a classify function picks the class, as filters would', () => {
-    const q = new Htb<string>({ clock: new ManualClock(), classify: (it) => (it.payload === 'vip' ? '1:10' : '1:20') });
+    const q = new Htb<string>({ clock: new SimulatedClock(), classify: (it) => (it.payload === 'vip' ? '1:10' : '1:20') });
     q.addClass({ classid: '1:10', rate: '1mbit' });
     q.addClass({ classid: '1:20', rate: '1mbit' });
     q.enqueue({ length: 10, payload: 'vip' });
@@ -127,7 +127,7 @@ describe('Htb: options and classes', () => {
   });
 
   test('the leaf FIFO limit drops with class_limit', () => {
-    const q = new Htb<string>({ clock: new ManualClock() });
+    const q = new Htb<string>({ clock: new SimulatedClock() });
     q.addClass({ classid: '1:10', rate: '1mbit', limit: 1 });
     expect(q.enqueue(item('1:10', 'a'))).toBe('queued');
     expect(q.enqueue(item('1:10', 'b'))).toBe('class_limit');
@@ -137,7 +137,7 @@ describe('Htb: options and classes', () => {
 
 describe('Htb: the rules of sch_htb', () => {
   test('a leaf sends its burst, then turns red, then yellow, then green at its rate', () => {
-    const clock = new ManualClock();
+    const clock = new SimulatedClock();
     const q = new Htb<string>({ clock });
     // 1e6 bytes/s; burst 1500 bytes = 23437 ticks = 1499968 ns; cburst 1600 bytes = 1.6 ms.
     q.addClass({ classid: '1:10', rate: '8mbit', burst: 1500 });
@@ -162,7 +162,7 @@ describe('Htb: the rules of sch_htb', () => {
   });
 
   test('DRR: deficits start at 0, so a leaf moves on after its first item, then sends quantum per turn', () => {
-    const q = new Htb<string>({ clock: new ManualClock() });
+    const q = new Htb<string>({ clock: new SimulatedClock() });
     for (const c of ['1:10', '1:20', '1:30']) q.addClass({ classid: c, rate: '1gbit', burst: '1mb', cburst: '1mb', quantum: 2000 });
     for (let i = 0; i < 4; i++) for (const c of ['1:30', '1:10', '1:20']) q.enqueue(item(c, c.slice(2)));
     const order: string[] = [];
@@ -171,7 +171,7 @@ describe('Htb: the rules of sch_htb', () => {
   });
 
   test('prio: the lower prio takes the spare rate first; the other keeps its guaranteed rate', () => {
-    const clock = new ManualClock();
+    const clock = new SimulatedClock();
     const q = new Htb<string>({ clock });
     q.addClass({ classid: '1:1', rate: '10mbit' });
     q.addClass({ classid: '1:10', parent: '1:1', rate: '2mbit', ceil: '10mbit', prio: 0 });
@@ -183,7 +183,7 @@ describe('Htb: the rules of sch_htb', () => {
   });
 
   test('borrowing: spare rate is shared by quantum (rate / r2q); lends and borrows are counted', () => {
-    const clock = new ManualClock();
+    const clock = new SimulatedClock();
     const q = new Htb<string>({ clock });
     q.addClass({ classid: '1:1', rate: '10mbit' });
     q.addClass({ classid: '1:10', parent: '1:1', rate: '2mbit', ceil: '10mbit' });
@@ -204,7 +204,7 @@ describe('Htb: the rules of sch_htb', () => {
   });
 
   test('ceil: a leaf never exceeds its ceil even when its parent has spare rate', () => {
-    const clock = new ManualClock();
+    const clock = new SimulatedClock();
     const q = new Htb<string>({ clock });
     q.addClass({ classid: '1:1', rate: '100mbit' });
     q.addClass({ classid: '1:10', parent: '1:1', rate: '1mbit', ceil: '2mbit' });
@@ -223,7 +223,7 @@ describe('Htb: properties', () => {
   test('conservation, FIFO per class, and no class above its ceil over any window longer than its burst', () => {
     fc.assert(
       fc.property(tree, ({ parentRate, leaves }) => {
-        const clock = new ManualClock();
+        const clock = new SimulatedClock();
         const q = new Htb<string>({ clock });
         q.addClass({ classid: '1:1', rate: `${parentRate}kbit` });
         const ceil: Record<string, number> = { '1:1': (parentRate * 1000) / 8 };
@@ -281,7 +281,7 @@ describe('Htb: properties', () => {
   test('no starvation: every backlogged leaf gets at least its rate', () => {
     fc.assert(
       fc.property(tree, ({ parentRate, leaves }) => {
-        const clock = new ManualClock();
+        const clock = new SimulatedClock();
         const q = new Htb<string>({ clock });
         const total = leaves.reduce((s, l) => s + l.rate, 0);
         q.addClass({ classid: '1:1', rate: `${Math.max(parentRate, total)}kbit` });

@@ -6,7 +6,7 @@
  * backlog on the manual clock: within 5 % per class.
  */
 import { Psched, Tc, type ClassInfo, type HtbClassOptions } from '../../lib';
-import { Htb, ManualClock } from '../../lib/sched';
+import { Htb, SimulatedClock } from '../../lib/sched';
 import { kernelTest } from '../helpers/kernel';
 import { VethLink, removeAllNamespaces, sendUdp, tcMissing } from '../helpers/tc';
 
@@ -48,7 +48,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Shares of 1:10 and 1:20 in lib/sched's Htb, both backlogged with PACKET-byte items, over 20 simulated seconds after 2 s. */
 async function simulatedShares(tree: Tree): Promise<[number, number]> {
-  const clock = new ManualClock();
+  const clock = new SimulatedClock();
   const q = new Htb<string>({ clock, psched: await Psched.read() });
   q.addClass({ classid: '1:1', ...tree.root });
   q.addClass({ classid: '1:10', parent: '1:1', ...tree.a });

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { FairQueue, Htb, ManualClock, Scheduler, StreamShaper } from '../../lib/sched';
+import { FairQueue, Htb, SimulatedClock, Scheduler, StreamShaper } from '../../lib/sched';
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -7,7 +7,7 @@ beforeEach(() => jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 
 afterEach(() => jest.useRealTimers());
 
 /** Moves the manual clock to the queue's next release and fires the scheduler's one timer. */
-async function wake(clock: ManualClock, q: { nextTime(): number | null }): Promise<void> {
+async function wake(clock: SimulatedClock, q: { nextTime(): number | null }): Promise<void> {
   const next = q.nextTime();
   if (next === null) throw new Error('nothing to wait for');
   expect(jest.getTimerCount()).toBe(1); // one timer at a time
@@ -26,7 +26,7 @@ function deferred<T>(): { promise: Promise<T>; resolve(v: T): void } {
 describe('Scheduler', () => {
   test('concurrency bounds the jobs in flight; size and pending count them', async () => {
     const gates: Array<{ resolve(v: string): void }> = [];
-    const s = new Scheduler<string, string>(new FairQueue({ clock: new ManualClock() }), {
+    const s = new Scheduler<string, string>(new FairQueue({ clock: new SimulatedClock() }), {
       concurrency: 2,
       run: () => {
         const d = deferred<string>();
@@ -49,7 +49,7 @@ describe('Scheduler', () => {
 
   test('jobs run in the order the fair queue releases them: tenants take turns', async () => {
     const order: string[] = [];
-    const q = new FairQueue({ pacing: false, maxrate: '1gbit', quantum: 100, initialQuantum: 100, clock: new ManualClock() });
+    const q = new FairQueue({ pacing: false, maxrate: '1gbit', quantum: 100, initialQuantum: 100, clock: new SimulatedClock() });
     const s = new Scheduler<string, void>(q, { run: (p) => void order.push(p) });
     s.pause();
     const all = [...['a1', 'a2', 'a3'].map((p) => s.add(p, { flow: 'a', length: 100 })), ...['b1', 'b2', 'b3'].map((p) => s.add(p, { flow: 'b', length: 100 }))];
@@ -60,7 +60,7 @@ describe('Scheduler', () => {
   });
 
   test('rates are kept with one timer: jobs beyond the burst wait for the class to refill', async () => {
-    const clock = new ManualClock();
+    const clock = new SimulatedClock();
     const q = new Htb({ clock });
     q.addClass({ classid: '1:10', rate: '8mbit', burst: 1500 });
     const ran: number[] = [];
@@ -76,7 +76,7 @@ describe('Scheduler', () => {
 
   test('AbortSignal: an aborted job rejects with the reason and never runs', async () => {
     const ran: string[] = [];
-    const s = new Scheduler<string, void>(new FairQueue({ clock: new ManualClock() }), { run: (p) => void ran.push(p) });
+    const s = new Scheduler<string, void>(new FairQueue({ clock: new SimulatedClock() }), { run: (p) => void ran.push(p) });
     s.pause();
     const ac = new AbortController();
     const p = s.add('x', { flow: 1, signal: ac.signal });
@@ -92,7 +92,7 @@ describe('Scheduler', () => {
   });
 
   test('a drop rejects with ENOBUFS and the reason; a failing job rejects and the rest go on', async () => {
-    const q = new FairQueue({ flowLimit: 1, pacing: false, maxrate: '1gbit', clock: new ManualClock() });
+    const q = new FairQueue({ flowLimit: 1, pacing: false, maxrate: '1gbit', clock: new SimulatedClock() });
     const s = new Scheduler<string, string>(q, {
       run: (p) => {
         if (p === 'bad') throw new Error('boom');
@@ -109,11 +109,11 @@ describe('Scheduler', () => {
   });
 
   test('bad options are refused', () => {
-    const fq = new FairQueue({ clock: new ManualClock() });
+    const fq = new FairQueue({ clock: new SimulatedClock() });
     expect(() => new Scheduler(fq, { run: () => 1, concurrency: 0 })).toThrow(expect.objectContaining({ code: 'ERANGE', message: expect.stringMatching(/^scheduler\.concurrency: 0/) }));
     expect(() => new Scheduler(fq, { run: 1 } as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => new Scheduler({} as never, { run: () => 1 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-    const s = new Scheduler(new Htb({ clock: new ManualClock() }), { run: () => 1 });
+    const s = new Scheduler(new Htb({ clock: new SimulatedClock() }), { run: () => 1 });
     expect(() => s.add(1, { flow: 'a' } as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^add\.flow/) }));
     expect(() => s.add(1, { classid: '1:5' })).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     expect(s.size).toBe(0);
@@ -122,7 +122,7 @@ describe('Scheduler', () => {
 
 describe('StreamShaper', () => {
   test('a stream through an Htb class passes its burst, then the rest as the class refills, intact', async () => {
-    const clock = new ManualClock();
+    const clock = new SimulatedClock();
     const q = new Htb({ clock });
     q.addClass({ classid: '1:10', rate: '8mbit', burst: 1500 });
     const shaper = new StreamShaper(q);
