@@ -25,7 +25,7 @@ import { checkClock, monotonicClock, type Clock } from './clock';
 import { Fifo } from './fifo';
 import { bucketOf, keyHash } from './flow-hash';
 import { fqParams, type FqParams } from './fq-options';
-import { Heap, type HeapNode } from './heap';
+import { Heap, HeapMember, type HeapNode } from './heap';
 
 /** FQ_BANDS. */
 const BANDS = 3;
@@ -126,10 +126,7 @@ interface Entry extends HeapNode {
   edt: boolean;
 }
 
-class Flow implements HeapNode {
-  heapKey = 0;
-  heapSeq = 0;
-  heapIndex = -1;
+class Flow extends HeapMember {
   band = 0;
   qlen = 0;
   /** Items in time order (the common case). */
@@ -153,6 +150,7 @@ class Flow implements HeapNode {
     public credit: number,
     now: number,
   ) {
+    super();
     this.age = now;
   }
 }

@@ -17,6 +17,13 @@ export interface HeapNode {
   heapIndex: number;
 }
 
+/** A {@link HeapNode} not in any heap yet: a base class for what heaps hold. */
+export class HeapMember implements HeapNode {
+  heapKey = 0;
+  heapSeq = 0;
+  heapIndex = -1;
+}
+
 /** A min-heap of {@link HeapNode}s. */
 export class Heap<T extends HeapNode> {
   private readonly a: T[] = [];

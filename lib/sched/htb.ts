@@ -27,7 +27,7 @@ import type { Psched } from '../tc/psched';
 import { integerIn, invalid, options as checkOptions } from '../validate';
 import { checkClock, monotonicClock, type Clock } from './clock';
 import { Fifo } from './fifo';
-import { Heap, type HeapNode } from './heap';
+import { Heap, HeapMember } from './heap';
 import { DEFAULT_PSCHED, htbClassParams, htbQdiscParams, type HtbClassParams } from './htb-options';
 import { IdNode, IdTree } from './id-tree';
 import { lengthToTime, rateCfg, type RateCfg } from './rate';
@@ -151,10 +151,7 @@ class HtbPrio {
   lastPtrId = 0;
 }
 
-class HtbClass implements HeapNode {
-  heapKey = 0;
-  heapSeq = 0;
-  heapIndex = -1;
+class HtbClass extends HeapMember {
   level = 0;
   children = 0;
   cmode = CAN_SEND;
@@ -189,6 +186,7 @@ class HtbClass implements HeapNode {
     r2q: number,
     now: number,
   ) {
+    super();
     this.configure(p, r2q);
     this.tokens = this.buffer;
     this.ctokens = this.cbuffer;
