@@ -55,9 +55,10 @@ export class Heap<T extends HeapNode> {
     return top;
   }
 
-  /** Removes `node` (which must be in this heap). */
+  /** Removes `node` (nothing when it is in no heap). */
   remove(node: T): void {
     const i = node.heapIndex;
+    if (i < 0) return;
     const last = this.a.pop() as T;
     node.heapIndex = -1;
     if (last === node) return;

@@ -203,6 +203,19 @@ describe('Htb: the rules of sch_htb', () => {
     expect(root.packets).toBe(a.packets + b.packets);
   });
 
+  test('changeClass: a new rate and quantum apply from then on; the limit too', () => {
+    const clock = new SimulatedClock();
+    const q = new Htb<string>({ clock });
+    q.addClass({ classid: '1:10', rate: '1mbit' });
+    const before = bytesBy(simulate(q, clock, 1 * SEC, ['1:10']))['1:10'];
+    q.changeClass({ classid: '1:10', rate: '4mbit', quantum: 3000, limit: 5 });
+    const after = bytesBy(simulate(q, clock, 2 * SEC, ['1:10']))['1:10'];
+    expect(before / 125000).toBeCloseTo(1, 1);
+    expect(after / 500000).toBeCloseTo(1, 1);
+    expect(q.classStats('1:10')).toMatchObject({ rate: 4e6, quantum: 3000 });
+    expect(q.enqueue(item('1:10', 'over'))).toBe('class_limit'); // the FIFO holds 20 already, more than 5
+  });
+
   test('ceil: a leaf never exceeds its ceil even when its parent has spare rate', () => {
     const clock = new SimulatedClock();
     const q = new Htb<string>({ clock });
