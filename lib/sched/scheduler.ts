@@ -69,6 +69,9 @@ export class Scheduler<P = unknown, R = unknown> {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private idleWaiters: Array<() => void> = [];
+  /** Jobs waiting in the queue and not aborted, so close() can settle them. */
+  private readonly waiting = new Set<Job<P, R>>();
+  private isClosed = false;
 
   /** A scheduler over `queue` (a FairQueue or an Htb with its classes). */
   constructor(queue: FairQueue | Htb, options: SchedulerOptions<P, R>) {
@@ -106,6 +109,7 @@ export class Scheduler<P = unknown, R = unknown> {
     const o = checkOptions<SchedulerAddOptions>('add', options, isFq ? FQ_KEYS : HTB_KEYS);
     const signal = o.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('add.signal', signal, 'an AbortSignal');
+    if (this.isClosed) return Promise.reject(new KernkitError('add: the scheduler is closed', { code: 'ECANCELED' }));
     if (signal?.aborted) return Promise.reject(signal.reason);
     let job!: Job<P, R>;
     const promise = new Promise<R>((resolve, reject) => (job = { payload, resolve, reject, aborted: false }));
@@ -120,9 +124,12 @@ export class Scheduler<P = unknown, R = unknown> {
       return Promise.reject(err);
     }
     this.queued++;
+    this.waiting.add(job);
     if (signal) {
       const onAbort = (): void => {
+        if (job.aborted) return;
         job.aborted = true;
+        this.waiting.delete(job);
         this.queued--;
         job.reject(signal.reason);
         this.settleIdle();
@@ -134,14 +141,45 @@ export class Scheduler<P = unknown, R = unknown> {
     return promise;
   }
 
+  /** True after close(). */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /**
+   * Stops for good: the timer is cleared, every waiting job rejects with
+   * `ECANCELED` (its item stays in the queue and is skipped), later `add()`s
+   * reject too; running jobs finish.
+   */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.paused = true;
+    this.disarm();
+    for (const job of this.waiting) {
+      job.aborted = true;
+      job.cleanup?.();
+      job.reject(new KernkitError('the scheduler was closed before the job ran', { code: 'ECANCELED' }));
+    }
+    this.waiting.clear();
+    this.queued = 0;
+    this.settleIdle();
+  }
+
+  /** `using s = new Scheduler(...)` closes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /** Stops starting jobs (running ones finish). */
   pause(): void {
     this.paused = true;
     this.disarm();
   }
 
-  /** Starts jobs again. */
+  /** Starts jobs again (not after close()). */
   resume(): void {
+    if (this.isClosed) return;
     this.paused = false;
     this.pump();
   }
@@ -162,6 +200,7 @@ export class Scheduler<P = unknown, R = unknown> {
       // An aborted job was already settled; it still took its turn in the queue.
       if (job.aborted) continue;
       job.cleanup?.();
+      this.waiting.delete(job);
       this.queued--;
       this.running++;
       this.start(job);

@@ -108,6 +108,25 @@ describe('Scheduler', () => {
     await expect(ok).resolves.toBe('ok');
   });
 
+  test('close: waiting jobs reject with ECANCELED, the timer is cleared, later adds reject', async () => {
+    const clock = new SimulatedClock();
+    const q = new Htb({ clock });
+    q.addClass({ classid: '1:10', rate: '8mbit', burst: 1500 });
+    const s = new Scheduler<number, number>(q, { run: (n) => n });
+    const jobs = [1, 2, 3, 4].map((n) => s.add(n, { classid: '1:10', length: 1000 }));
+    await flush();
+    expect(jest.getTimerCount()).toBe(1);
+    s[Symbol.dispose]();
+    expect(s.closed).toBe(true);
+    expect(jest.getTimerCount()).toBe(0);
+    await expect(Promise.all(jobs.slice(0, 2))).resolves.toEqual([1, 2]);
+    await expect(jobs[2]).rejects.toMatchObject({ code: 'ECANCELED' });
+    await expect(jobs[3]).rejects.toMatchObject({ code: 'ECANCELED' });
+    await expect(s.add(5, { classid: '1:10' })).rejects.toMatchObject({ code: 'ECANCELED' });
+    await s.onIdle();
+    expect(s.size).toBe(0);
+  });
+
   test('bad options are refused', () => {
     const fq = new FairQueue({ clock: new SimulatedClock() });
     expect(() => new Scheduler(fq, { run: () => 1, concurrency: 0 })).toThrow(expect.objectContaining({ code: 'ERANGE', message: expect.stringMatching(/^scheduler\.concurrency: 0/) }));
