@@ -206,6 +206,7 @@ export class FairQueue<T = unknown> {
   private readonly gcHead: Array<Flow | null>;
   private readonly gcTail: Array<Flow | null>;
   private readonly delayed = new Heap<Flow>();
+  private readonly spare: Entry[] = [];
   private timeNextDelayedFlow = Infinity;
   private qlen = 0;
   private backlogBytes = 0;
@@ -293,7 +294,12 @@ export class FairQueue<T = unknown> {
       }
     }
     const orphan = item.flow === undefined || item.flow === null;
-    const entry: Entry = { item, time, band, edt, heapKey: 0, heapSeq: 0, heapIndex: -1 };
+    // Entries are recycled: a queue in steady state allocates nothing per item.
+    const entry = this.spare.pop() ?? { item, time, band, edt, heapKey: 0, heapSeq: 0, heapIndex: -1 };
+    entry.item = item;
+    entry.time = time;
+    entry.band = band;
+    entry.edt = edt;
 
     if (this.fastpathOk(item, orphan, time, now)) {
       this.st.fastpathPackets++;
@@ -306,6 +312,7 @@ export class FairQueue<T = unknown> {
 
     const f = this.classify(item, orphan, now);
     if (f.qlen >= p.flowLimit) {
+      this.spare.push(entry);
       this.st.flowsPlimit++;
       this.st.drops++;
       return 'flow_limit';
@@ -338,7 +345,7 @@ export class FairQueue<T = unknown> {
     if (internalEntry) {
       this.internal.qlen--;
       this.take(this.internal, internalEntry);
-      return internalEntry.item as FqItem<T>;
+      return this.release(internalEntry);
     }
     this.checkThrottled(now);
     const p = this.params;
@@ -395,7 +402,7 @@ export class FairQueue<T = unknown> {
       f.credit -= plen;
       pband.credit -= plen;
       if (p.pacing) this.pace(f, e, plen, now);
-      return e.item as FqItem<T>;
+      return this.release(e);
     }
   }
 
@@ -603,6 +610,14 @@ export class FairQueue<T = unknown> {
     if (!first) return head;
     if (!head) return first;
     return first.time < head.time ? first : head;
+  }
+
+  /** Returns a sent entry's item and keeps the entry for the next enqueue. */
+  private release(e: Entry): FqItem<T> {
+    const item = e.item as FqItem<T>;
+    e.item = undefined as never;
+    this.spare.push(e);
+    return item;
   }
 
   /** Removes `e` (the flow's peek) and counts it sent. */
