@@ -23,7 +23,7 @@
  */
 import { formatHandle, makeHandle, parseClassId, parseQdiscHandle, type Handle } from '../tc/handle';
 import type { HtbClassOptions, HtbQdiscOptions } from '../tc/kinds/htb';
-import type { Psched } from '../tc/psched';
+import { Psched } from '../tc/psched';
 import { integerIn, invalid, options as checkOptions } from '../validate';
 import { checkClock, monotonicClock, type Clock } from './clock';
 import { Fifo } from './fifo';
@@ -256,6 +256,7 @@ export class Htb<T = unknown> {
     this.clock = clock === undefined ? monotonicClock : checkClock('htb.clock', clock);
     if (classify !== undefined && typeof classify !== 'function') throw invalid('htb.classify', classify, 'a function (item) => classid');
     this.classifier = classify;
+    if (psched !== undefined && !(psched instanceof Psched)) throw invalid('htb.psched', psched, 'a Psched (await Psched.read())');
     this.psched = psched ?? DEFAULT_PSCHED;
     this.r2q = p.r2q;
     this.defcls = p.defcls;

@@ -63,6 +63,8 @@ describe('Htb: options and classes', () => {
     expect(q.classStats()).toEqual(before);
     expect(() => new Htb({ offload: true })).toThrow(expect.objectContaining({ code: 'EOPNOTSUPP' }));
     expect(() => new Htb({ r2q: -1 })).toThrow(expect.objectContaining({ code: 'ERANGE' }));
+    expect(() => new Htb({ psched: {} as never })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^htb\.psched/) }));
+    expect(() => new Htb({ handle: '1:5' })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
   test('depth is limited to 8 levels ("tree is too deep")', () => {
