@@ -10,3 +10,4 @@ export * from './cgroup';
 export * from './tc';
 export * from './estimator';
 export * from './ipvs';
+export * from './sched';
