@@ -89,6 +89,9 @@ const key = (chunk: number, slot: number, token: number): string => `${chunk}:${
 
 let warnedUnderflow = false;
 
+// Node defines Symbol.dispose as Symbol.for('nodejs.dispose'); a vm context (jest) may lack it.
+const DISPOSE = (Symbol.dispose ?? Symbol.for('nodejs.dispose')) as typeof Symbol.dispose;
+
 function toNumber(v: bigint): number {
   return v === UNLIMITED ? Infinity : Number(v);
 }
@@ -127,7 +130,7 @@ let adopting: { levels: Level[]; names: readonly string[]; parent: ResourceCount
  * worker.postMessage(tenant.handle); // ResourceCounter.attach(handle) there
  * ```
  */
-export class ResourceCounter implements Disposable {
+export class ResourceCounter {
   /** The label given at creation. */
   readonly name: string;
   /** The counter above, or undefined for a root. */
@@ -196,12 +199,12 @@ export class ResourceCounter implements Disposable {
     for (let i = 0; i < chain.length; i += 3) {
       levels.push({ view: chunkView(chain[i]), base: slotBase(chain[i + 1]), chunk: chain[i], slot: chain[i + 1], token: chain[i + 2] });
     }
-    // Build from the root down, reusing counters this thread already has open.
+    // Build from the root down, reusing counters this thread has open (with every ancestor open).
     let below: ResourceCounter | undefined;
     for (let i = levels.length - 1; i >= 0; i--) {
       const l = levels[i];
       const existing = registry.get(key(l.chunk, l.slot, l.token))?.deref();
-      if (existing && !existing.#closed) {
+      if (existing && existing.#openUpToRoot()) {
         rescounterNative.release(l.chunk, l.slot); // the open object already holds one
         below = existing;
         continue;
@@ -239,8 +242,13 @@ export class ResourceCounter implements Disposable {
   }
 
   /** Same as {@link close}, for `using`. */
-  [Symbol.dispose](): void {
+  [DISPOSE](): void {
     this.close();
+  }
+
+  #openUpToRoot(): boolean {
+    for (let c: ResourceCounter | undefined = this; c; c = c.parent) if (c.#closed) return false;
+    return true;
   }
 
   #check(what: string): void {
