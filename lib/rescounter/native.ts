@@ -50,16 +50,28 @@ const SLOTS_PER_CHUNK = constants.slotsPerChunk;
 /** "No limit" in a slot: the largest int64 (the kernel's PAGE_COUNTER_MAX plays this part). */
 export const UNLIMITED = 0x7fffffffffffffffn;
 
-const views = new Map<number, BigInt64Array>();
+/** This thread's views of one chunk: the int64 fields, and the same memory as int32 for flag reads that allocate nothing. */
+export interface ChunkViews {
+  readonly longs: BigInt64Array;
+  readonly ints: Int32Array;
+}
 
-/** This thread's view of a chunk, created once. */
-export function chunkView(chunk: number): BigInt64Array {
+const views = new Map<number, ChunkViews>();
+
+/** This thread's views of a chunk, created once. */
+export function chunkView(chunk: number): ChunkViews {
   let v = views.get(chunk);
   if (!v) {
-    v = new BigInt64Array(rescounterNative.view(chunk));
+    const buffer = rescounterNative.view(chunk);
+    v = { longs: new BigInt64Array(buffer), ints: new Int32Array(buffer) };
     views.set(chunk, v);
   }
   return v;
+}
+
+/** The int32 index of a flag field's low word (x64 is little-endian; flags are 0 or 1). */
+export function flagIndex(base: number, field: number): number {
+  return (base + field) * 2;
 }
 
 /** Index of a slot's first field in its chunk's view. */

@@ -18,14 +18,6 @@ function memoryFile(cg: Cgroup, file: string): string {
   return path.join(cg.directory('memory')!, file);
 }
 
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 kernel('over the limit: the charge fails and counts in failcnt, the peak stops at the limit — in memcg and in ResourceCounter', async () => {
   const limit = 16 * MiB;
   const cg = await Cgroup.create(janitor.name(), { memory: { max: limit } });
@@ -51,9 +43,14 @@ kernel('over the limit: the charge fails and counts in failcnt, the peak stops a
 
 kernel('a limit below usage is refused with EBUSY and the old limit stays; resetting the peak sets it to usage — in memcg and in ResourceCounter', async () => {
   const cg = await Cgroup.create(janitor.name(), { memory: { max: 128 * MiB } });
-  const holder = await spawn('/usr/bin/perl', ['-e', '$s = "x" x (24 << 20); sleep 60'], { cgroup: cg, stdio: 'ignore' });
+  // perl says "ready" once its 24 MiB string (and the temporary it was built from) exist, then holds them.
+  const holder = await spawn('/usr/bin/perl', ['-e', '$| = 1; $s = "x" x (24 << 20); print "ready\n"; sleep 60'], { cgroup: cg, stdio: ['ignore', 'pipe', 'ignore'] });
   try {
-    await until('the holder to charge 24 MiB', async () => ((await cg.stats()).memory.current ?? 0) >= 24 * MiB);
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      holder.stdout!.on('end', () => reject(new Error('the holder exited before holding its memory')));
+    });
+    expect((await cg.stats()).memory.current).toBeGreaterThanOrEqual(24 * MiB);
     await expect(cg.set({ memory: { max: 4 * MiB } })).rejects.toMatchObject({ code: 'EBUSY' });
     await expect(fsp.writeFile(memoryFile(cg, 'memory.limit_in_bytes'), String(4 * MiB))).rejects.toMatchObject({ code: 'EBUSY' });
     const after = (await cg.stats()).memory;
