@@ -6,38 +6,21 @@ const { AtomicsTree } = require('./rescounter-atomics');
 
 const { variant, iterations, gate, handle, sab, parents, leaf } = workerData;
 
-function loop() {
+// One tryCharge + uncharge pair of the chosen variant; true if the charge was refused.
+function pairOf() {
   if (variant === 'kernkit') {
     const c = ResourceCounter.attach(handle);
-    return () => {
-      let refused = 0;
-      for (let i = 0; i < iterations; i++) {
-        const n = (i & 15) + 1;
-        if (c.tryCharge(n)) c.uncharge(n);
-        else refused++;
-      }
-      return refused;
-    };
+    return (n) => (c.tryCharge(n) ? (c.uncharge(n), false) : true);
   }
-  const tree = new AtomicsTree(sab, parents);
-  if (variant === 'atomics-plain-reads') {
-    return () => {
-      let refused = 0;
-      for (let i = 0; i < iterations; i++) {
-        const n = (i & 15) + 1;
-        if (tree.tryChargePlainReads(leaf, n)) tree.uncharge(leaf, n);
-        else refused++;
-      }
-      return refused;
-    };
-  }
+  const tree = new AtomicsTree(sab, parents, variant === 'atomics-plain-reads');
+  return (n) => (tree.tryCharge(leaf, n) ? (tree.uncharge(leaf, n), false) : true);
+}
+
+function loop() {
+  const pair = pairOf();
   return () => {
     let refused = 0;
-    for (let i = 0; i < iterations; i++) {
-      const n = (i & 15) + 1;
-      if (tree.tryCharge(leaf, n)) tree.uncharge(leaf, n);
-      else refused++;
-    }
+    for (let i = 0; i < iterations; i++) if (pair((i & 15) + 1)) refused++;
     return refused;
   };
 }
