@@ -59,3 +59,19 @@ test('a counter attached in a worker is the same counter: charges made there are
   expect(leaf.usage).toBe(r.charged - r.uncharged);
   expect(root.usage).toBe(r.charged - r.uncharged);
 });
+
+test('a worker that exits without closing drops its references: once this thread closes, the counters are freed', async () => {
+  const root = new ResourceCounter({ name: 'root' });
+  const leaf = new ResourceCounter({ name: 'leaf', parent: root });
+  const rootHandle = root.handle;
+  const leafHandle = leaf.handle;
+  const w = watch(new Worker(fixture(__dirname, 'attach-and-exit.js'), { workerData: { handle: leafHandle, amount: 5 } }));
+  expect(await w.next<string>()).toBe('root'); // the worker had the parent too
+  expect(await w.exit).toBe(0);
+  expect(root.usage).toBe(5);
+  leaf.close();
+  root.close();
+  // Had the worker's environment kept its references, these would still attach.
+  expect(() => ResourceCounter.attach(leafHandle)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  expect(() => ResourceCounter.attach(rootHandle)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+});
