@@ -81,12 +81,15 @@ interface Level {
   readonly token: number;
 }
 
-// Drops this thread's reference once a counter object is garbage-collected unclosed.
-const releaser = new FinalizationRegistry<{ chunk: number; slot: number }>(({ chunk, slot }) => rescounterNative.release(chunk, slot));
-
 // This thread's open counter objects by slot, so attaching two handles of one tree shares ancestors.
 const registry = new Map<string, WeakRef<ResourceCounter>>();
 const key = (chunk: number, slot: number, token: number): string => `${chunk}:${slot}:${token}`;
+
+// Drops this thread's reference once a counter object is garbage-collected unclosed.
+const releaser = new FinalizationRegistry<{ chunk: number; slot: number; key: string }>((held) => {
+  if (registry.get(held.key)?.deref() === undefined) registry.delete(held.key);
+  rescounterNative.release(held.chunk, held.slot);
+});
 
 // Field offsets the hot paths use, as plain constants (see F in ./native).
 const MAX = F.max;
@@ -186,8 +189,9 @@ export class ResourceCounter {
     this.#bases = this.#levels.map((l) => l.base);
     this.#ints = this.#levels.map((l) => l.ints);
     const self = this.#levels[0];
-    releaser.register(this, { chunk: self.chunk, slot: self.slot }, this);
-    registry.set(key(self.chunk, self.slot, self.token), new WeakRef(this));
+    const k = key(self.chunk, self.slot, self.token);
+    releaser.register(this, { chunk: self.chunk, slot: self.slot, key: k }, this);
+    registry.set(k, new WeakRef(this));
   }
 
   /**
