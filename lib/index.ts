@@ -11,3 +11,4 @@ export * from './tc';
 export * from './estimator';
 export * from './ipvs';
 export * from './sched';
+export * from './rescounter';
