@@ -131,17 +131,28 @@ export async function bridgeToPromClient(registry: Registry, options?: PromClien
   async function refresh(): Promise<void> {
     if (closed) throw new KernkitError('bridgeToPromClient: the bridge is closed', { code: 'ESHUTDOWN' });
     const families = await registry.collect();
-    for (const f of families) {
-      const known = bridged.get(f.name);
-      const labelNames = labelNamesOf(f);
-      if (known && [...labelNames].every((k) => known.labelNames.has(k))) continue;
-      if (known) {
-        // prom-client fixes label names at creation: make the metric again with the union.
-        promRegistry.removeSingleMetric(known.promName);
-        bridged.delete(f.name);
-        for (const k of known.labelNames) labelNames.add(k);
+    const added: string[] = [];
+    try {
+      for (const f of families) {
+        const known = bridged.get(f.name);
+        const labelNames = labelNamesOf(f);
+        if (known && [...labelNames].every((k) => known.labelNames.has(k))) continue;
+        if (known) {
+          // prom-client fixes label names at creation: make the metric again with the union.
+          promRegistry.removeSingleMetric(known.promName);
+          bridged.delete(f.name);
+          for (const k of known.labelNames) labelNames.add(k);
+        }
+        add(f, labelNames);
+        added.push(f.name);
       }
-      add(f, labelNames);
+    } catch (err) {
+      // Leave the prom-client registry as this refresh found it (less the metrics it remade).
+      for (const name of added) {
+        promRegistry.removeSingleMetric(bridged.get(name)!.promName);
+        bridged.delete(name);
+      }
+      throw err;
     }
   }
 
