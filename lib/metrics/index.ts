@@ -6,7 +6,7 @@
  */
 export { Registry, SCRAPE_ERRORS_METRIC, type RegistryOptions, type RegisterOptions, type MetricsOptions, type ScrapeErrorReason } from './registry';
 export type { Collectable, CollectContext, Labels, MetricFamily, MetricSample, MetricType } from './types';
-export type { KindOptions } from './collectors';
+export type { KindOptions, MetricSource } from './collectors';
 export { CONTENT_TYPES, escapeLabelValue, formatValue, type ExpositionFormat } from './exposition';
 export { serveMetrics, negotiateFormat, type MetricsServer, type ServeMetricsOptions } from './serve';
 export {

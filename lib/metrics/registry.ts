@@ -12,7 +12,7 @@
  */
 import { KernkitError } from '../errors';
 import { durationMs, invalid, oneOf, optional, options as optionsOf, plainObject, string } from '../validate';
-import { adapt, kindOptionKeys, type KindOptions } from './collectors';
+import { adapt, kindOptionKeys, type KindOptions, type MetricSource } from './collectors';
 import { CONTENT_TYPES, type ExpositionFormat, type GatheredFamily, type GatheredSample, render, renderLabels } from './exposition';
 import { counterFamilyName, labelName, labelSet, mergeLabels, metricName, metricPrefix } from './names';
 import type { Collectable, CollectContext, Labels, MetricFamily, MetricType } from './types';
@@ -56,7 +56,7 @@ const METRIC_TYPES: readonly MetricType[] = ['counter', 'gauge'];
 const FORMATS: readonly ExpositionFormat[] = ['text', 'openmetrics'];
 
 interface Registration {
-  readonly source: object;
+  readonly source: MetricSource;
   readonly kind: string;
   readonly base: string;
   readonly help: string;
@@ -145,7 +145,7 @@ export class Registry {
    * `options.name`. `EINVAL` for an invalid name, label or option (naming it),
    * `EEXIST` for a clash (see the class), `ESHUTDOWN` after {@link close}.
    */
-  register(source: object, options: RegisterOptions): void {
+  register(source: MetricSource, options: RegisterOptions): void {
     this.ensureOpen('register');
     const raw = plainObject('options', options, 'an object with name and help');
     const o = optionsOf<RegisterOptions>('options', raw, [...REGISTER_KEYS, ...kindOptionKeys(source)]);

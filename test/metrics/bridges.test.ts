@@ -15,7 +15,7 @@ import {
   type DataPoint,
 } from '@opentelemetry/sdk-metrics';
 import * as promClient from 'prom-client';
-import { Counter, CounterSet, Registry, bridgeToOpenTelemetry, bridgeToPromClient, type Collectable } from '../../lib';
+import { Counter, CounterSet, Registry, bridgeToOpenTelemetry, bridgeToPromClient, type Collectable, type MeterLike } from '../../lib';
 import { loadOptional } from '../../lib/metrics/bridges/optional';
 
 function kernkitRegistry(): { registry: Registry; hits: Counter; set: CounterSet; collections: () => number } {
@@ -142,7 +142,7 @@ describe('OpenTelemetry', () => {
     try {
       const meter = provider.getMeter('test');
       const calls: number[] = [];
-      const spy = { ...meterMethods(meter), addBatchObservableCallback: (cb: never, obs: never[]) => (calls.push(obs.length), meter.addBatchObservableCallback(cb, obs)) };
+      const spy = { ...meterMethods(meter), addBatchObservableCallback: (cb: never, obs: never[]) => (calls.push(obs.length), meter.addBatchObservableCallback(cb, obs)) } as unknown as MeterLike;
       const bridge = await bridgeToOpenTelemetry(registry, { meter: spy });
       expect(calls).toEqual([5]); // one batch callback for all five families (hits, link x2, depth, scrape errors)
       hits.add(1);

@@ -27,6 +27,9 @@ export interface KindOptions {
   dev?: string | number;
 }
 
+/** Everything {@link Registry.register} takes: each kernkit kind, or any {@link Collectable}. */
+export type MetricSource = Collectable | Counter | CounterSet | RateEstimator | GenEstimator | typeof estimation | WorkerPool | Cgroup | Tc;
+
 /** An adapted source: its collector, the kind's name for messages, the kind options it accepts. */
 export interface Adapted {
   readonly kind: string;
