@@ -10,7 +10,7 @@
  * shortest round-trip decimal, `NaN`, `+Inf` and `-Inf` as both formats spell them.
  * @module
  */
-import type { Labels, MetricType } from './types';
+import type { Labels, MetricSample, MetricType } from './types';
 
 /** The formats {@link render} writes. */
 export type ExpositionFormat = 'text' | 'openmetrics';
@@ -21,14 +21,20 @@ export const CONTENT_TYPES: Readonly<Record<ExpositionFormat, string>> = {
   openmetrics: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
 };
 
-/** A sample ready to print: its own labels and the registration's, pre-rendered. @internal */
-export interface GatheredSample {
-  /** The sample's own labels. */
-  readonly labels: Labels | undefined;
-  /** The registry's and registration's labels, already rendered (`a="1",b="2"` or ``). */
+/** Where samples come from: a registration's labels, pre-rendered. @internal */
+export interface SampleSource {
+  /** The registry's and registration's labels. */
+  readonly constLabels: Labels;
+  /** The same, rendered (`a="1",b="2"` or ``). */
   readonly constText: string;
-  /** The value. */
-  readonly value: number | bigint;
+  /** Sample name → `name{constText} `, for samples without labels of their own (filled as rendered). */
+  readonly prefixes: Map<string, string>;
+}
+
+/** The samples one source gave a family. @internal */
+export interface GatheredPart {
+  readonly source: SampleSource;
+  readonly samples: readonly MetricSample[];
 }
 
 /** A family merged over every registration that shares its name. @internal */
@@ -37,7 +43,7 @@ export interface GatheredFamily {
   readonly type: MetricType;
   readonly help: string;
   readonly unit: string | undefined;
-  readonly samples: GatheredSample[];
+  readonly parts: GatheredPart[];
 }
 
 const LABEL_SPECIAL = /[\\"\n]/;
@@ -74,10 +80,29 @@ export function formatValue(value: number | bigint): string {
   return Object.is(value, -0) ? '0' : String(value);
 }
 
-function sampleLine(sampleName: string, s: GatheredSample): string {
-  const own = renderLabels(s.labels);
-  const all = own === '' ? s.constText : s.constText === '' ? own : `${own},${s.constText}`;
-  return all === '' ? `${sampleName} ${formatValue(s.value)}\n` : `${sampleName}{${all}} ${formatValue(s.value)}\n`;
+/** `name{labels} ` for a sample without labels of its own, made once per source and name. */
+function prefixOf(source: SampleSource, sampleName: string): string {
+  let prefix = source.prefixes.get(sampleName);
+  if (prefix === undefined) {
+    prefix = source.constText === '' ? `${sampleName} ` : `${sampleName}{${source.constText}} `;
+    source.prefixes.set(sampleName, prefix);
+  }
+  return prefix;
+}
+
+function sampleLines(sampleName: string, part: GatheredPart): string {
+  const { source, samples } = part;
+  let out = '';
+  for (const s of samples) {
+    if (s.labels === undefined) {
+      out += `${prefixOf(source, sampleName)}${formatValue(s.value)}\n`;
+      continue;
+    }
+    const own = renderLabels(s.labels);
+    const all = own === '' ? source.constText : source.constText === '' ? own : `${own},${source.constText}`;
+    out += all === '' ? `${sampleName} ${formatValue(s.value)}\n` : `${sampleName}{${all}} ${formatValue(s.value)}\n`;
+  }
+  return out;
 }
 
 /** Renders gathered families in `format`. @internal */
@@ -92,7 +117,7 @@ export function render(families: readonly GatheredFamily[], format: ExpositionFo
     } else {
       parts.push(`# HELP ${sampleName} ${escapeHelp(f.help, format)}\n# TYPE ${sampleName} ${f.type}\n`);
     }
-    for (const s of f.samples) parts.push(sampleLine(sampleName, s));
+    for (const part of f.parts) parts.push(sampleLines(sampleName, part));
   }
   if (format === 'openmetrics') parts.push('# EOF\n');
   return parts.join('');

@@ -13,7 +13,7 @@
 import { KernkitError } from '../errors';
 import { durationMs, invalid, oneOf, optional, options as optionsOf, plainObject, string } from '../validate';
 import { adapt, kindOptionKeys, type KindOptions, type MetricSource } from './collectors';
-import { CONTENT_TYPES, type ExpositionFormat, type GatheredFamily, type GatheredSample, render, renderLabels } from './exposition';
+import { CONTENT_TYPES, type ExpositionFormat, type GatheredFamily, render, renderLabels, type SampleSource } from './exposition';
 import { counterFamilyName, labelName, labelSet, mergeLabels, metricName, metricPrefix } from './names';
 import type { Collectable, CollectContext, Labels, MetricFamily, MetricType } from './types';
 
@@ -55,7 +55,7 @@ const DEFAULT_TIMEOUT_MS = 2000;
 const METRIC_TYPES: readonly MetricType[] = ['counter', 'gauge'];
 const FORMATS: readonly ExpositionFormat[] = ['text', 'openmetrics'];
 
-interface Registration {
+interface Registration extends SampleSource {
   readonly source: MetricSource;
   readonly kind: string;
   readonly base: string;
@@ -68,6 +68,12 @@ interface Registration {
   readonly families: readonly string[] | undefined;
   /** Family names this registration returned that passed the checks (so later scrapes skip the regex). */
   readonly checked: Set<string>;
+  /** kernkit's own adapters: their names and labels were checked at registration, not at each scrape. */
+  readonly trusted: boolean;
+  /** What collectMetrics() gets; reused from scrape to scrape. */
+  readonly context: Context;
+  /** Sample name → `name{const labels}` for samples without labels of their own. */
+  readonly prefixes: Map<string, string>;
 }
 
 /** What one scrape asks a collector; the abort controller is made only when a collector looks at `signal`. */
@@ -81,8 +87,10 @@ class Context implements CollectContext {
     this.controller ??= new AbortController();
     return this.controller.signal;
   }
+  /** Aborts the signal the timed-out collector holds; the next scrape gets a fresh one. */
   abort(): void {
     this.controller?.abort(new KernkitError(`metrics collector ${this.name} timed out`, { code: 'ETIMEDOUT' }));
+    this.controller = undefined;
   }
 }
 
@@ -118,7 +126,8 @@ export class Registry {
   /** Base name → its kind and help, while any registration uses it. */
   private readonly bases = new Map<string, { kind: string; help: string; count: number }>();
   private readonly scrapeErrors = new Map<string, { labels: Labels; count: number }>();
-  private readonly registryText: string;
+  /** The registry's own samples' labels (its scrape errors). */
+  private readonly ownSource: SampleSource;
   private isClosed = false;
 
   /** A registry with an optional name prefix, registry-wide labels and collector timeout. */
@@ -127,7 +136,7 @@ export class Registry {
     this.prefix = optional(o.prefix, (v) => metricPrefix('options.prefix', v), '');
     this.labels = Object.freeze(optional(o.labels, (v) => labelSet('options.labels', v), {}));
     this.timeout = optional(o.timeout, (v) => durationMs('options.timeout', v, undefined, true), DEFAULT_TIMEOUT_MS);
-    this.registryText = renderLabels(this.labels);
+    this.ownSource = { constLabels: this.labels, constText: renderLabels(this.labels), prefixes: new Map() };
   }
 
   /** True once {@link close} has run. */
@@ -164,6 +173,9 @@ export class Registry {
       source, kind, base, help, key, collector, constLabels, timeout, families,
       constText: renderLabels(constLabels),
       checked: new Set(),
+      trusted: kind !== 'Collectable',
+      context: new Context(base, help),
+      prefixes: new Map(),
     };
     this.keys.add(key);
     for (const f of families ?? [base]) this.familyOwners.set(f, base);
@@ -253,7 +265,7 @@ export class Registry {
       type: f.type,
       help: f.help,
       ...(f.unit === undefined ? {} : { unit: f.unit }),
-      samples: f.samples.map((s) => ({ labels: { ...s.labels, ...(s as Sample).constLabels }, value: s.value })),
+      samples: f.parts.flatMap((p) => p.samples.map((s) => ({ labels: { ...s.labels, ...p.source.constLabels }, value: s.value }))),
     }));
   }
 
@@ -264,7 +276,7 @@ export class Registry {
     const pending: Promise<void>[] = [];
     for (let i = 0; i < regs.length; i++) {
       const r = regs[i];
-      const ctx = new Context(r.base, r.help);
+      const ctx = r.context;
       let out: readonly MetricFamily[] | Promise<readonly MetricFamily[]>;
       try {
         out = r.collector.collectMetrics(ctx);
@@ -315,19 +327,19 @@ export class Registry {
       const families = results[i];
       if (families === undefined) continue;
       const r = regs[i];
-      if (!this.valid(r, families)) {
+      if (!r.trusted && !this.valid(r, families)) {
         this.countError(r, 'invalid');
         continue;
       }
       for (const f of families) {
-        const samples = f.samples.map((s): Sample => ({ labels: s.labels, constText: r.constText, constLabels: r.constLabels, value: s.value }));
+        const part = { source: r, samples: f.samples };
         const known = byName.get(f.name);
         if (known === undefined) {
-          const g: GatheredFamily = { name: f.name, type: f.type, help: f.help, unit: f.unit, samples };
+          const g: GatheredFamily = { name: f.name, type: f.type, help: f.help, unit: f.unit, parts: [part] };
           byName.set(f.name, g);
           order.push(g);
         } else if (known.type === f.type && known.help === f.help && known.unit === f.unit) {
-          for (const s of samples) known.samples.push(s);
+          known.parts.push(part);
         } else {
           this.countError(r, 'conflict');
         }
@@ -362,28 +374,19 @@ export class Registry {
   }
 
   private scrapeErrorFamily(): GatheredFamily {
-    const samples: Sample[] = [...this.scrapeErrors.values()].map((e) => ({
-      labels: e.labels,
-      constText: this.registryText,
-      constLabels: this.labels,
-      value: e.count,
-    }));
+    const samples = [...this.scrapeErrors.values()].map((e) => ({ labels: e.labels, value: e.count }));
     return {
       name: SCRAPE_ERRORS_METRIC,
       type: 'counter',
       help: 'Collectors left out of a scrape: they threw, timed out, or returned invalid or clashing families',
       unit: undefined,
-      samples,
+      parts: [{ source: this.ownSource, samples }],
     };
   }
 
   private ensureOpen(op: string): void {
     if (this.isClosed) throw new KernkitError(`Registry.${op}: the registry is closed`, { code: 'ESHUTDOWN' });
   }
-}
-
-interface Sample extends GatheredSample {
-  readonly constLabels: Labels;
 }
 
 const VALID_LABEL_NAMES = new Set<string>();

@@ -4,12 +4,19 @@
  * @module
  */
 import type { Counter } from '../../percpu';
-import type { Collectable, MetricType } from '../types';
+import type { Collectable, MetricFamily, MetricType } from '../types';
 
 /** The adapter of a {@link Counter}. */
 export function counterCollector(counter: Counter, type: MetricType): Collectable {
+  // 10^4 counters are common: one family object per registration, its value refreshed at each scrape.
+  const sample = { value: 0n as bigint };
+  let families: MetricFamily[] | undefined;
   return {
     metricNames: (name) => [name],
-    collectMetrics: ({ name, help }) => [{ name, type, help, samples: [{ value: counter.sum() }] }],
+    collectMetrics: ({ name, help }) => {
+      sample.value = counter.sum();
+      families ??= [{ name, type, help, samples: [sample] }];
+      return families;
+    },
   };
 }

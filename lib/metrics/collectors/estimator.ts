@@ -5,28 +5,33 @@
  * @module
  */
 import type { EstimationStats, GenEstimator, RateEstimator } from '../../estimator';
-import type { Collectable } from '../types';
+import type { Collectable, MetricFamily } from '../types';
 import { family, namesOf } from './family';
 
 const RATE_SUFFIXES = ['connections_per_second', 'packets_per_second', 'bytes_per_second'];
 
 /** The adapter of a {@link RateEstimator}: cps, in/out pps and bps (`direction` label). */
 export function rateEstimatorCollector(est: RateEstimator): Collectable {
+  // Made once, values refreshed at each scrape (10^3-10^6 estimators are common).
+  const cps = { value: 0 };
+  const pps = [{ labels: { direction: 'in' }, value: 0 }, { labels: { direction: 'out' }, value: 0 }];
+  const bps = [{ labels: { direction: 'in' }, value: 0 }, { labels: { direction: 'out' }, value: 0 }];
+  let families: MetricFamily[] | undefined;
   return {
     metricNames: (name) => namesOf(name, RATE_SUFFIXES),
     collectMetrics: ({ name, help }) => {
       const r = est.read();
-      return [
-        family(name, 'connections_per_second', 'gauge', `${help}: connections per second`, [{ value: r.cps }]),
-        family(name, 'packets_per_second', 'gauge', `${help}: packets per second`, [
-          { labels: { direction: 'in' }, value: r.inpps },
-          { labels: { direction: 'out' }, value: r.outpps },
-        ]),
-        family(name, 'bytes_per_second', 'gauge', `${help}: bytes per second`, [
-          { labels: { direction: 'in' }, value: r.inbps },
-          { labels: { direction: 'out' }, value: r.outbps },
-        ]),
+      cps.value = r.cps;
+      pps[0].value = r.inpps;
+      pps[1].value = r.outpps;
+      bps[0].value = r.inbps;
+      bps[1].value = r.outbps;
+      families ??= [
+        family(name, 'connections_per_second', 'gauge', `${help}: connections per second`, [cps]),
+        family(name, 'packets_per_second', 'gauge', `${help}: packets per second`, pps),
+        family(name, 'bytes_per_second', 'gauge', `${help}: bytes per second`, bps),
       ];
+      return families;
     },
   };
 }
@@ -35,14 +40,20 @@ const GEN_SUFFIXES = ['bytes_per_second', 'packets_per_second'];
 
 /** The adapter of a {@link GenEstimator}: bytes and packets per second. */
 export function genEstimatorCollector(est: GenEstimator): Collectable {
+  const bps = { value: 0 };
+  const pps = { value: 0 };
+  let families: MetricFamily[] | undefined;
   return {
     metricNames: (name) => namesOf(name, GEN_SUFFIXES),
     collectMetrics: ({ name, help }) => {
       const r = est.read();
-      return [
-        family(name, 'bytes_per_second', 'gauge', `${help}: bytes per second`, [{ value: r.bps }]),
-        family(name, 'packets_per_second', 'gauge', `${help}: packets per second`, [{ value: r.pps }]),
+      bps.value = r.bps;
+      pps.value = r.pps;
+      families ??= [
+        family(name, 'bytes_per_second', 'gauge', `${help}: bytes per second`, [bps]),
+        family(name, 'packets_per_second', 'gauge', `${help}: packets per second`, [pps]),
       ];
+      return families;
     },
   };
 }
