@@ -8,6 +8,7 @@ export { Registry, SCRAPE_ERRORS_METRIC, type RegistryOptions, type RegisterOpti
 export type { Collectable, CollectContext, Labels, MetricFamily, MetricSample, MetricType } from './types';
 export type { KindOptions, MetricSource } from './collectors';
 export { CONTENT_TYPES, escapeLabelValue, formatValue, type ExpositionFormat } from './exposition';
+export type { BridgeHandle } from './bridges/common';
 export { serveMetrics, negotiateFormat, type MetricsServer, type ServeMetricsOptions } from './serve';
 export {
   bridgeToPromClient,

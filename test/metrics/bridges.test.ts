@@ -16,7 +16,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import * as promClient from 'prom-client';
 import { Counter, CounterSet, Registry, bridgeToOpenTelemetry, bridgeToPromClient, type Collectable, type MeterLike } from '../../lib';
-import { loadOptional } from '../../lib/metrics/bridges/optional';
+import { loadOptional } from '../../lib/metrics/bridges/common';
 
 function kernkitRegistry(): { registry: Registry; hits: Counter; set: CounterSet; collections: () => number } {
   const registry = new Registry({ labels: { svc: 'api' } });

@@ -13,7 +13,7 @@ import { KernkitError } from '../../errors';
 import { invalid, optional, options as optionsOf, string } from '../../validate';
 import type { Registry } from '../registry';
 import type { MetricFamily } from '../types';
-import { loadOptional } from './optional';
+import { type BridgeHandle, loadOptional, startBridge } from './common';
 
 /** The part of an OpenTelemetry observable instrument the bridge uses (opaque). */
 export type ObservableLike = object;
@@ -41,17 +41,8 @@ export interface OpenTelemetryBridgeOptions {
   meterName?: string;
 }
 
-/** A running bridge. */
-export interface OpenTelemetryBridge {
-  /** Makes instruments for families registered since the bridge was made. */
-  refresh(): Promise<void>;
-  /** Removes the batch callback: the instruments report nothing more. */
-  close(): void;
-  /** True once {@link close} has run. */
-  readonly closed: boolean;
-  /** `using bridge = await bridgeToOpenTelemetry(...)` closes it at the end of the scope. */
-  [Symbol.dispose](): void;
-}
+/** A running bridge: `refresh()`, `close()`, `closed`, `[Symbol.dispose]`. */
+export type OpenTelemetryBridge = BridgeHandle;
 
 const UCUM: Readonly<Record<string, string>> = { seconds: 's', bytes: 'By' };
 
@@ -98,15 +89,7 @@ export async function bridgeToOpenTelemetry(registry: Registry, options?: OpenTe
     meter.removeBatchObservableCallback(callback, [...instruments.values()]);
   }
 
-  await refresh();
-  return {
-    refresh,
-    close,
-    get closed() {
-      return closed;
-    },
-    [Symbol.dispose]: close,
-  };
+  return startBridge(refresh, close, () => closed);
 }
 
 /** A meter: an object with the four methods the bridge calls; `EINVAL` otherwise. */

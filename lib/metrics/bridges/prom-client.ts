@@ -16,7 +16,7 @@ import { KernkitError } from '../../errors';
 import { optional, options as optionsOf } from '../../validate';
 import type { Registry } from '../registry';
 import type { MetricFamily } from '../types';
-import { fn, loadOptional, sharedCollection } from './optional';
+import { type BridgeHandle, fn, loadOptional, sharedCollection, startBridge } from './common';
 
 /** How prom-client's AggregatorRegistry combines a metric over cluster workers. */
 export type PromClientAggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit';
@@ -56,17 +56,8 @@ export interface PromClientBridgeOptions {
   aggregator?: (family: MetricFamily) => PromClientAggregator;
 }
 
-/** A running bridge. */
-export interface PromClientBridge {
-  /** Learns families and label names registered since the bridge was made. */
-  refresh(): Promise<void>;
-  /** Removes the bridged metrics from the prom-client registry. */
-  close(): void;
-  /** True once {@link close} has run. */
-  readonly closed: boolean;
-  /** `using bridge = await bridgeToPromClient(...)` closes it at the end of the scope. */
-  [Symbol.dispose](): void;
-}
+/** A running bridge: `refresh()`, `close()`, `closed`, `[Symbol.dispose]`. */
+export type PromClientBridge = BridgeHandle;
 
 interface Bridged {
   readonly promName: string;
@@ -163,13 +154,5 @@ export async function bridgeToPromClient(registry: Registry, options?: PromClien
     bridged.clear();
   }
 
-  await refresh();
-  return {
-    refresh,
-    close,
-    get closed() {
-      return closed;
-    },
-    [Symbol.dispose]: close,
-  };
+  return startBridge(refresh, close, () => closed);
 }

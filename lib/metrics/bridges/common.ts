@@ -1,6 +1,7 @@
 /**
- * Loads an optional peer dependency when a bridge is first used, never when
- * kernkit is loaded: `ENOENT` naming the package when it is not installed.
+ * What both bridges share: loading an optional peer dependency when a bridge
+ * is first used (never when kernkit is loaded), one registry collection per
+ * scrape, and the handle a bridge returns.
  * @module
  */
 import { KernkitError } from '../../errors';
@@ -41,4 +42,29 @@ export function sharedCollection<T>(collect: () => Promise<T>): () => Promise<T>
 export function fn<T>(field: string, value: unknown): T {
   if (typeof value !== 'function') throw invalid(field, value, 'a function');
   return value as T;
+}
+
+/** The handle both bridges return. */
+export interface BridgeHandle {
+  /** Learns families (and label names) registered since the bridge was made. */
+  refresh(): Promise<void>;
+  /** Detaches the bridge from the library. */
+  close(): void;
+  /** True once {@link close} has run. */
+  readonly closed: boolean;
+  /** `using bridge = await bridgeTo...(...)` closes it at the end of the scope. */
+  [Symbol.dispose](): void;
+}
+
+/** A bridge's handle from its refresh and close, after a first refresh. */
+export async function startBridge(refresh: () => Promise<void>, close: () => void, isClosed: () => boolean): Promise<BridgeHandle> {
+  await refresh();
+  return {
+    refresh,
+    close,
+    get closed() {
+      return isClosed();
+    },
+    [Symbol.dispose]: close,
+  };
 }
