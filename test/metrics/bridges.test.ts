@@ -62,6 +62,10 @@ describe('prom-client', () => {
     expect(text).toContain('depth{q="a",svc="api"} 1.5\n');
     hits.add(10);
     expect(await prom.metrics()).toContain('hits_total{svc="api"} 15\n');
+    registry.close(); // the app's scrape goes on without kernkit's samples
+    const closedText = await prom.metrics();
+    expect(closedText).toContain('app_requests_total 3\n');
+    expect(closedText).not.toContain('hits_total{');
     bridge.close();
     expect(bridge.closed).toBe(true);
     const after = await prom.metrics();
@@ -152,8 +156,10 @@ describe('OpenTelemetry', () => {
       expect(m.get('hits')?.points).toEqual([[{ svc: 'api' }, 6]]);
       expect(m.get('link_rx_bytes')?.points).toEqual([[{ svc: 'api' }, 100]]);
       expect(m.get('depth')?.points).toEqual([[{ q: 'a', svc: 'api' }, 1.5]]);
+      registry.close(); // the reader's collection goes on, without kernkit's values
+      await expect(read()).resolves.toBeInstanceOf(Map);
       bridge.close();
-      expect((await read()).get('hits')?.points ?? []).toEqual([[{ svc: 'api' }, 6]]); // cumulative: the last value stays
+      expect(bridge.closed).toBe(true);
     } finally {
       await provider.shutdown();
     }

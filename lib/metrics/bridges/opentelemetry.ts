@@ -62,6 +62,7 @@ export async function bridgeToOpenTelemetry(registry: Registry, options?: OpenTe
   let closed = false;
 
   const callback: BatchCallback = async (result) => {
+    if (registry.closed) return; // observe nothing rather than fail the reader's collection
     for (const f of await registry.collect()) {
       const instrument = instruments.get(f.name);
       if (instrument === undefined) continue; // made at the next refresh()

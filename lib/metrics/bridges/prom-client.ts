@@ -80,7 +80,8 @@ export async function bridgeToPromClient(registry: Registry, options?: PromClien
   const client = o.client ?? loadOptional<PromClientModule>('prom-client', 'bridgeToPromClient');
   const promRegistry = o.registry ?? client.register;
   const aggregatorOf = optional(o.aggregator, (v) => fn<(f: MetricFamily) => PromClientAggregator>('options.aggregator', v), () => 'sum' as const);
-  const snapshot = sharedCollection(async () => new Map((await registry.collect()).map((f) => [f.name, f])));
+  // A closed kernkit registry shows nothing, rather than failing the app's whole scrape.
+  const snapshot = sharedCollection(async () => new Map(registry.closed ? [] : (await registry.collect()).map((f) => [f.name, f])));
   const bridged = new Map<string, Bridged>();
   let closed = false;
 
