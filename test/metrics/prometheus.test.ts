@@ -2,8 +2,9 @@
  * A real Prometheus server (Debian's `prometheus`) scrapes a kernkit endpoint
  * every second while two worker threads count into shared counters: the
  * values it stores equal kernkit's sum(), rate() over the counter matches
- * the known increment rate within 10%, and the target is healthy (Prometheus
- * asks for OpenMetrics first, so its own parser checks that format). The
+ * the known increment rate within 10%, and the target is healthy with every
+ * sample taken (Prometheus asks for OpenMetrics first, so its own parser reads
+ * every shared-memory kind's families in that format). The
  * server runs with a temporary config and data directory on a free
  * 127.0.0.1 port, and is stopped and its directory removed in every case.
  */
@@ -13,7 +14,20 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Counter, CounterSet, Registry, serveMetrics, type Collectable, type MetricsServer } from '../../lib';
+import {
+  Counter,
+  CounterSet,
+  estimation,
+  GenEstimator,
+  getAffinity,
+  RATE_FIELDS,
+  RateEstimator,
+  Registry,
+  serveMetrics,
+  WorkerPool,
+  type Collectable,
+  type MetricsServer,
+} from '../../lib';
 import { commandMissing, kernelTest } from '../helpers/kernel';
 import { watch, type Watched } from '../helpers/workers';
 
@@ -139,6 +153,16 @@ promTest(
       ],
     };
     registry.register(odd, { name: 'kk_edges', help: 'NaN and Inf' });
+    // Every shared-memory kind, so that Prometheus' OpenMetrics parser reads each one's families.
+    const ipvs = new CounterSet([...RATE_FIELDS]);
+    const rate = new RateEstimator(ipvs);
+    const gen = new GenEstimator(traffic, { interval: 0, ewmaLog: 1, fields: { packets: 'packets', bytes: 'bytes' } });
+    const pool = new WorkerPool({ filename: path.join(__dirname, 'fixtures', 'echo.js'), cpus: getAffinity().slice(0, 1) });
+    registry.register(ipvs, { name: 'kk_svc', help: 'Service counters', fieldLabel: 'field' });
+    registry.register(rate, { name: 'kk_svc_rate', help: 'Service rates' });
+    registry.register(gen, { name: 'kk_traffic_rate', help: 'Traffic rates' });
+    registry.register(estimation, { name: 'kk_estimation', help: 'Estimation kthreads' });
+    registry.register(pool, { name: 'kk_pool', help: 'Worker pool' });
     const stop = new SharedArrayBuffer(4);
     let server: MetricsServer | undefined;
     let prometheus: PrometheusServer | undefined;
@@ -158,6 +182,7 @@ promTest(
         watched.push(watch(w));
       }
       await Promise.all(watched.map((w) => w.next()));
+      await pool.run(1);
 
       // rate() over a window that starts after the writers did, once it holds at least 9 scrapes.
       const started = Date.now();
@@ -189,7 +214,13 @@ promTest(
         ['nan', 'n"1\\', 'NaN'],
       ]);
       expect(await p.targets()).toEqual([expect.objectContaining({ health: 'up', lastError: '' })]);
+      const seriesServed = (await registry.metrics({ format: 'openmetrics' })).split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
+      expect((await p.query('scrape_samples_scraped'))[0].value[1]).toBe(String(seriesServed));
+      expect((await p.query('kk_pool_tasks_completed_total'))[0].value[1]).toBe('1');
     } finally {
+      rate.stop();
+      gen.stop();
+      await pool.destroy();
       Atomics.store(new Int32Array(stop), 0, 1);
       await Promise.all(workers.map((w) => w.terminate()));
       await prometheus?.stop();
