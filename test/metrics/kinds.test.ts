@@ -15,9 +15,11 @@ import {
   type ManualClock,
   type MetricFamily,
 } from '../../lib';
-import { fixture, PoolTracker } from '../helpers/pool';
+import * as path from 'node:path';
+import { PoolTracker } from '../helpers/pool';
 import { expectPromtoolClean, promtoolTest } from './promtool';
 
+const ECHO = path.join(__dirname, 'fixtures', 'echo.js');
 const pools = new PoolTracker();
 afterEach(() => pools.destroyAll());
 
@@ -132,7 +134,7 @@ describe('estimators', () => {
 describe('WorkerPool', () => {
   test('task outcomes, queue, threads and per-worker counters', async () => {
     const cpus = getAffinity().slice(0, 1);
-    const pool = pools.create({ filename: fixture('tasks.js'), cpus, threadsPerCpu: 2 });
+    const pool = pools.create({ filename: ECHO, cpus, threadsPerCpu: 2 });
     await Promise.all(Array.from({ length: 20 }, (_, i) => pool.run(i)));
     await expect(pool.run(null, { name: 'throws' })).rejects.toThrow();
     const r = new Registry();
@@ -160,7 +162,7 @@ promtoolTest('promtool accepts the exposition of every shared-memory kind', asyn
   const gset = new CounterSet(['bytes', 'packets']);
   const rate = new RateEstimator(set);
   const gen = new GenEstimator(gset, { interval: 0, ewmaLog: 1 });
-  const pool = pools.create({ filename: fixture('tasks.js'), cpus: getAffinity().slice(0, 1) });
+  const pool = pools.create({ filename: ECHO, cpus: getAffinity().slice(0, 1) });
   try {
     await pool.run(1);
     r.register(c, { name: 'requests', help: 'Requests' });
