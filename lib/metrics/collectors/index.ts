@@ -72,7 +72,15 @@ export function adapt(source: unknown, opts: KindOptions): Adapted {
   }
   throw invalid(
     'source',
-    source,
+    kindName(source),
     'a Counter, CounterSet, RateEstimator, GenEstimator, estimation, WorkerPool, Cgroup, Tc or an object with collectMetrics() (Collectable)',
   );
+}
+
+/** What a refused source was, for the message: its class (`a Map`) or its type, never its contents. */
+function kindName(source: unknown): unknown {
+  if (typeof source !== 'object' || source === null) return source;
+  const name = (source as { constructor?: { name?: unknown } }).constructor?.name;
+  if (typeof name !== 'string' || name === '' || name === 'Object') return 'a plain object';
+  return /^[AEIOU]/.test(name) ? `an ${name}` : `a ${name}`;
 }
