@@ -12,3 +12,4 @@ export * from './estimator';
 export * from './ipvs';
 export * from './sched';
 export * from './rescounter';
+export * from './metrics';
