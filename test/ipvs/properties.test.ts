@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { Bench, type ServerState } from './helpers';
-import type { SchedulerName } from '../../lib/ipvs/schedulers';
+import { SCHED_FLAG_2, type SchedulerName } from '../../lib/ipvs/schedulers';
 
 const server = fc.record({
   weight: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 12 })),
@@ -221,6 +221,24 @@ describe('mh against a Maglev model', () => {
         const client = (0xc6336400 + last) >>> 0; // 198.51.100.last
         const want = table[sipModel(client, 2654435761n) % M] as number;
         expect(new Bench('mh', xs, { mhTableIndex: 8 }).pick({ caddr: `198.51.100.${last}` })).toBe(xs[want].name);
+      }),
+    );
+  });
+});
+
+describe("mh's memo of client slots", () => {
+  test('is exact: clients that share a memo entry (same low 12 bits of the hashed word), by address or by port, pick what a fresh scheduler picks', () => {
+    const clients = fc.record({ high: fc.integer({ min: 0, max: 15 }), low: fc.integer({ min: 0, max: 4095 }), portStep: fc.integer({ min: 0, max: 3 }) });
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 6 }), fc.boolean(), fc.array(clients, { minLength: 2, maxLength: 40 }), (ws, byPort, picks) => {
+        const xs = ws.map((weight, i) => ({ name: `S${i}`, weight }));
+        const flags = byPort ? SCHED_FLAG_2 : 0;
+        const longLived = new Bench('mh', xs, { mhTableIndex: 8, flags });
+        for (const { high, low, portStep } of picks) {
+          // 198.51.(high * 16 + low >> 8).(low & 255): the words differ only above bit 11, as do ports 4096 apart.
+          const packet = { caddr: `198.51.${(high << 4) | (low >> 8)}.${low & 255}`, cport: 1000 + 4096 * portStep };
+          expect(longLived.pick(packet)).toBe(new Bench('mh', xs, { mhTableIndex: 8, flags }).pick(packet));
+        }
       }),
     );
   });
