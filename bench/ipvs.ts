@@ -46,11 +46,20 @@ const perSecond = (ns: number) => Math.round(1e9 / ns);
 /**
  * A pick loop with its own type feedback: one shared loop calling five
  * schedulers (or three peers) would go megamorphic and time V8's dispatch,
- * not the pick. Each measurement compiles its own copy of the loop.
+ * not the pick. Each measurement compiles its own copy of the loop, its source
+ * tagged with the measurement's name: V8 caches `new Function` by source text,
+ * feedback included, so identical sources would share one megamorphic loop.
  */
-function pickLoop(pick: (i: number) => unknown): (iterations: number) => void {
+function pickLoop(label: string, pick: (i: number) => unknown): (iterations: number) => void {
+  const source = `// ${label}\nreturn function loop(it) { let n = 0; for (let i = 0; i < it; i++) if (pick(i)) n++; return n; };`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('pick', 'return function loop(it) { let n = 0; for (let i = 0; i < it; i++) if (pick(i)) n++; return n; };')(pick) as (it: number) => void;
+  return new Function('pick', source)(pick) as (it: number) => void;
+}
+
+/** `(i) => sched.schedule(packets[i & 4095])` with its own feedback (see pickLoop). */
+function schedulePick(label: string, sched: { schedule(p: Packet): unknown }, packets: Packet[]): (i: number) => unknown {
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  return new Function('s', 'p', `// ${label}\nreturn (i) => s.schedule(p[i & ${CLIENTS - 1}]);`)(sched, packets) as (i: number) => unknown;
 }
 
 export async function run(): Promise<void> {
@@ -61,7 +70,8 @@ export async function run(): Promise<void> {
     for (const name of ['rr', 'wrr', 'wlc', 'sh', 'mh'] as const) {
       const { ipvs, svc } = table(n, name);
       const sched = svc.scheduler as NonNullable<Service['scheduler']>;
-      row[`kernkit ${name}`] = perSecond(bestNsPerOp(pickLoop(new Function('s', 'p', 'return (i) => s.schedule(p[i & 4095]);')(sched, packets)), 200_000));
+      const label = `kernkit ${name}, ${n} servers`;
+      row[`kernkit ${name}`] = perSecond(bestNsPerOp(pickLoop(label, schedulePick(label, sched, packets)), 200_000));
       ipvs.close();
     }
     {
@@ -75,13 +85,13 @@ export async function run(): Promise<void> {
     }
     const peers = new Peers();
     for (let i = 0; i < n; i++) peers.add({ server: `10.1.${i >> 8}.${i & 255}:80`, weight: 1 + (i % 5) });
-    row['weighted-round-robin'] = perSecond(bestNsPerOp(pickLoop(() => peers.get()), 200_000));
+    row['weighted-round-robin'] = perSecond(bestNsPerOp(pickLoop(`weighted-round-robin, ${n} servers`, () => peers.get()), 200_000));
     const p2c = new P2cBalancer(n);
-    row['load-balancers p2c'] = perSecond(bestNsPerOp(pickLoop(() => p2c.pick() + 1), 200_000));
+    row['load-balancers p2c'] = perSecond(bestNsPerOp(pickLoop(`p2c, ${n} servers`, () => p2c.pick() + 1), 200_000));
     const servers: Record<string, number> = {};
     for (let i = 0; i < n; i++) servers[`10.1.${i >> 8}.${i & 255}:80`] = 1 + (i % 5);
     const ring = new HashRing(servers);
-    row.hashring = perSecond(bestNsPerOp(pickLoop((i) => ring.get(keys[i & (CLIENTS - 1)])), 200_000));
+    row.hashring = perSecond(bestNsPerOp(pickLoop(`hashring, ${n} servers`, (i) => ring.get(keys[i & (CLIENTS - 1)])), 200_000));
     rows.push(row);
   }
   printTable('Picks per second (higher is better)', rows);
