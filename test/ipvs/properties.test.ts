@@ -227,17 +227,32 @@ describe('mh against a Maglev model', () => {
 });
 
 describe("mh's memo of client slots", () => {
-  test('is exact: clients that share a memo entry (same low 12 bits of the hashed word), by address or by port, pick what a fresh scheduler picks', () => {
-    const clients = fc.record({ high: fc.integer({ min: 0, max: 15 }), low: fc.integer({ min: 0, max: 4095 }), portStep: fc.integer({ min: 0, max: 3 }) });
+  test('is exact: clients that share a memo entry (same low 12 bits of the hashed word), by address or by port, across weight changes, pick what a fresh scheduler picks', () => {
+    const step = fc.oneof(
+      // few clients, so they come back after a change; `low` picks the memo entry, `high` and `portStep` collide in it
+      fc.record({ high: fc.integer({ min: 0, max: 3 }), low: fc.constantFrom(0, 1, 4095), portStep: fc.integer({ min: 0, max: 1 }) }),
+      fc.record({ server: fc.nat(), weight: fc.integer({ min: 0, max: 6 }) }),
+    );
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 6 }), fc.boolean(), fc.array(clients, { minLength: 2, maxLength: 40 }), (ws, byPort, picks) => {
-        const xs = ws.map((weight, i) => ({ name: `S${i}`, weight }));
+      fc.property(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 6 }), fc.boolean(), fc.array(step, { minLength: 2, maxLength: 40 }), (ws, byPort, steps) => {
+        const states = ws.map((weight, i) => ({ name: `S${i}`, weight, lastWeight: weight }));
         const flags = byPort ? SCHED_FLAG_2 : 0;
-        const longLived = new Bench('mh', xs, { mhTableIndex: 8, flags });
-        for (const { high, low, portStep } of picks) {
+        const longLived = new Bench('mh', states, { mhTableIndex: 8, flags });
+        for (const s of steps) {
+          if ('server' in s) {
+            // upd_dest: a new weight (0 quiesces and keeps last_weight, so the slots stay)
+            const st = states[s.server % states.length];
+            st.weight = s.weight;
+            if (s.weight > 0) st.lastWeight = s.weight;
+            const d = longLived.get(st.name);
+            d.weight = st.weight;
+            d.lastWeight = st.lastWeight;
+            longLived.sched.updDest?.(d);
+            continue;
+          }
           // 198.51.(high * 16 + low >> 8).(low & 255): the words differ only above bit 11, as do ports 4096 apart.
-          const packet = { caddr: `198.51.${(high << 4) | (low >> 8)}.${low & 255}`, cport: 1000 + 4096 * portStep };
-          expect(longLived.pick(packet)).toBe(new Bench('mh', xs, { mhTableIndex: 8, flags }).pick(packet));
+          const packet = { caddr: `198.51.${(s.high << 4) | (s.low >> 8)}.${s.low & 255}`, cport: 1000 + 4096 * s.portStep };
+          expect(longLived.pick(packet)).toBe(new Bench('mh', states, { mhTableIndex: 8, flags }).pick(packet));
         }
       }),
     );

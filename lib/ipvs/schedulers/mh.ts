@@ -96,30 +96,37 @@ export function maglevHashing(svc: SchedulerService): Scheduler {
   if (!reassign()) {
     throw new KernkitError(`dests: ${svc.dests.length} (expected at most ${size} real servers for mh's table)`, { code: 'EINVAL' });
   }
-  const changed = () => {
-    reassign();
-  };
-
   // Direct-mapped memo of the slot `h(hash1, 0) % size` by the hashed word (the kernel recomputes
-  // it each time). Exact: an entry holds the whole word and its slot, pairs side by side in one
-  // array ([word | 0, slot]); a slot of -1 marks an empty entry.
+  // it each time) and of that slot's server. Exact: an entry holds the whole word and its slot,
+  // pairs side by side in one array ([word | 0, slot]; a slot of -1 marks an empty entry), and
+  // every table change refreshes the servers.
   const memo = new Int32Array(2 * MEMO_SIZE).fill(-1);
-  const lookupSlot = (word: number): number => {
-    const i = (word & (MEMO_SIZE - 1)) << 1;
-    const slot = memo[i + 1];
-    if (slot >= 0 && memo[i] === (word | 0)) return slot;
-    const fresh = siphash(word, HASH1) % size;
-    memo[i] = word;
-    memo[i + 1] = fresh;
-    return fresh;
+  const memoServer: (RealServer | null)[] = Array.from({ length: MEMO_SIZE }, () => null);
+  const refreshMemo = () => {
+    for (let e = 0; e < MEMO_SIZE; e++) {
+      const slot = memo[2 * e + 1];
+      memoServer[e] = slot >= 0 ? lookup[slot] : null;
+    }
+  };
+  const changed = () => {
+    if (reassign()) refreshMemo();
   };
 
   return {
     schedule(pkt: Packet): RealServer | null {
       const flags = svc.flags;
       const port = flags & HASH_PORT ? pkt.cport : 0;
-      const ih = lookupSlot((port + pkt.caddr.fold) >>> 0);
-      const first = lookup[ih];
+      const word = (port + pkt.caddr.fold) >>> 0;
+      const e = word & (MEMO_SIZE - 1);
+      let ih = memo[2 * e + 1];
+      let first = memoServer[e];
+      if (ih < 0 || memo[2 * e] !== (word | 0)) {
+        ih = siphash(word, HASH1) % size;
+        first = lookup[ih];
+        memo[2 * e] = word;
+        memo[2 * e + 1] = ih;
+        memoServer[e] = first;
+      }
       if (!(flags & FALLBACK)) return first !== null && !unavailable(first) ? first : null;
       if (first === null) return null;
       if (!unavailable(first)) return first;
