@@ -115,6 +115,7 @@ struct State {
   std::vector<uint32_t> groups;  // multicast groups to join
   int fd = -1;
   int wake = -1;  // eventfd: JavaScript queued requests or asked to stop
+  bool bigBuffer = false;  // the receive buffer holds the acks of many requests (set before "open")
   std::mutex mu;
   std::deque<Request> queue;  // guarded by mu
   // The I/O thread receives (a dump may be running); otherwise the loop does.
@@ -157,7 +158,9 @@ void PostErrno(State& s, Event::Type type, int err, const char* syscall, std::st
 
 // Opens the socket, entering the target namespace first when there is one.
 // Returns the fd or -errno, and names the failing syscall.
-int OpenSocket(const std::string& nsPath, const std::vector<uint32_t>& groups, const char** syscall, std::string* detail) {
+// *bigBuffer: whether the receive buffer is the size asked for (SO_RCVBUFFORCE worked).
+int OpenSocket(const std::string& nsPath, const std::vector<uint32_t>& groups, const char** syscall, std::string* detail,
+               bool* bigBuffer) {
   int self = -1, target = -1;
   if (!nsPath.empty()) {
     self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -217,7 +220,8 @@ int OpenSocket(const std::string& nsPath, const std::vector<uint32_t>& groups, c
     return -err;
   }
   int rcv = kRcvBuf, snd = kSndBuf;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0) {
+  *bigBuffer = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) == 0;
+  if (!*bigBuffer) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);  // best effort without CAP_NET_ADMIN
   }
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
@@ -367,13 +371,15 @@ void Run(std::shared_ptr<State> state) {
   pthread_setname_np(pthread_self(), kThreadName);
   const char* syscall = nullptr;
   std::string detail;
-  int fd = OpenSocket(s.nsPath, s.groups, &syscall, &detail);
+  bool bigBuffer = false;
+  int fd = OpenSocket(s.nsPath, s.groups, &syscall, &detail, &bigBuffer);
   if (fd < 0) {
     PostErrno(s, Event::kClosed, -fd, syscall, detail);
     s.tsfn.Release();
     return;
   }
   s.fd = fd;
+  s.bigBuffer = bigBuffer;  // read by the loop once "open" has reached it
   sockaddr_nl local{};
   socklen_t len = sizeof local;
   getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
@@ -523,7 +529,10 @@ void StopPolling(State& s) {
   r->polling = false;
 }
 
-// The socket is open: the loop starts receiving on it.
+// The socket is open: the loop starts receiving on it. Not with a small
+// receive buffer (no CAP_NET_ADMIN for SO_RCVBUFFORCE): acks of requests in
+// flight would overflow it (ENOBUFS) while JavaScript keeps the loop busy,
+// where the thread drains it after every datagram it sends.
 void OpenReader(State& s, napi_env env, napi_value callback) {
   auto* r = new LoopReader();
   r->env = env;
@@ -537,7 +546,7 @@ void OpenReader(State& s, napi_env env, napi_value callback) {
     s.receiveOnLoop = false;
     s.Wake();
   };
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &r->handle, s.fd) != 0) {
+  if (!s.bigBuffer || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &r->handle, s.fd) != 0) {
     delete r;
     threadReceives();
     return;
