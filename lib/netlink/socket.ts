@@ -71,6 +71,15 @@ export const REQUEST_FLAGS = NLM_F_REQUEST | NLM_F_ACK;
 /** How often a dump the kernel flags as interrupted (NLM_F_DUMP_INTR) is retried. */
 const DUMP_RETRIES = 3;
 
+/**
+ * Who receives replies on sockets opened from now on: normally the event loop
+ * (the I/O thread only while a dump runs); `onThread` has the I/O thread
+ * receive everything and post it to the loop, as 0.1 did, for benchmarks
+ * comparing the two.
+ * @internal
+ */
+export const receiving = { onThread: false };
+
 /** Sockets with requests or dumps under way, or closing: held here so that they stay reachable. */
 const busySockets = new Set<NetlinkSocket>();
 
@@ -190,7 +199,7 @@ export class NetlinkSocket {
           opening = undefined;
         }
       };
-      opening = { native: new netlinkNative.Socket(path, onEvent, groups), resolve, reject };
+      opening = { native: new netlinkNative.Socket(path, onEvent, groups, receiving.onThread), resolve, reject };
     });
   }
 
@@ -258,6 +267,8 @@ export class NetlinkSocket {
     const running = this.kernelDump;
     if (!running || (seq !== undefined && running.seq !== seq)) return;
     this.kernelDump = undefined;
+    // No dump runs: reading the socket cannot make the kernel work, so the loop may again.
+    if (!this.threadDone) this.native.receiveOnLoop();
     running.end();
   }
 
@@ -278,7 +289,7 @@ export class NetlinkSocket {
         this.kernelDump = { seq, ended, end };
       }
       try {
-        this.native.send(bytes, seq);
+        this.native.send(bytes, seq, dump);
       } catch (err) {
         this.settle(seq);
         if (dump) this.endKernelDump(seq);
