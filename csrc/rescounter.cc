@@ -4,7 +4,6 @@
 #include "rescounter.h"
 
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -41,20 +40,7 @@ class Arena {
   std::atomic<int64_t*> chunks[kMaxChunks] = {};
   std::vector<SlotMeta> meta;     // by global id
   std::vector<int64_t> freeIds;   // released slots, handed out again first
-  uint64_t tokenState;
-
-  Arena() {
-    if (getrandom(&tokenState, sizeof tokenState, 0) != sizeof tokenState) tokenState = 0x6a09e667f3bcc909ULL ^ getpid();
-  }
-
-  uint32_t NextToken() {
-    // splitmix64: a stale or forged handle does not match a reused slot by accident
-    uint64_t z = (tokenState += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    uint32_t t = static_cast<uint32_t>(z ^ (z >> 31));
-    return t ? t : 1;
-  }
+  HandleTokens tokens;
 
   int64_t* Fields(int64_t id) {
     int64_t* base = chunks[id / kSlotsPerChunk].load(std::memory_order_acquire);
@@ -193,7 +179,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(a.mu);
     if (child && !a.Live(pc, ps, pt)) throw MakeError(env, "EINVAL", "parent: not a live resource counter (released, or from another process)");
     id = a.Take(env);
-    token = a.NextToken();
+    token = a.tokens.Next();
     SlotMeta& m = a.meta[id];
     m.token = token;
     m.refs = 1;
