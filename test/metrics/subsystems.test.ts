@@ -100,6 +100,7 @@ describe('ResourceCounter', () => {
     expect(await r.metrics()).toContain('budget_max{level="tenant"} +Inf\n');
     leaf.close();
     const after = (await r.collect()).filter((f) => f.name.startsWith('budget_'));
+    expect(after).toHaveLength(7);
     expect(after.map((f) => values(f))).toEqual(after.map((f) => [[{ level: 'service' }, f.samples[0].value]])); // a closed counter shows nothing
     parent.close();
   });
