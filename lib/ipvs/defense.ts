@@ -7,8 +7,9 @@
  * @module
  */
 import { freemem } from 'node:os';
-import { ResourceCounter } from '../rescounter';
-import { finite, integerIn, invalid, optional, options } from '../validate';
+import type { ResourceCounter } from '../rescounter';
+import { resourceCounterOption } from '../rescounter/option';
+import { finite, integerIn, optional, options } from '../validate';
 
 /** A defense mode (the sysctl's value). */
 export type DefenseMode = 0 | 1 | 2 | 3;
@@ -53,16 +54,13 @@ export interface DefenseState {
 
 const mode = (field: string, v: unknown): DefenseMode => integerIn(field, v, 0, 3, 'EINVAL') as DefenseMode;
 
-const SIGNAL_EXPECTED = 'a function returning available pages, or a ResourceCounter';
-
 /** The `availableMemory` option as a function: as given, or a counter's headroom. */
 function availableMemorySignal(value: unknown): () => number {
   if (typeof value === 'function') return value as () => number;
-  if (!(value instanceof ResourceCounter)) throw invalid('defense.availableMemory', value, SIGNAL_EXPECTED);
-  if (value.closed) throw invalid('defense.availableMemory', value.name === '' ? 'a closed ResourceCounter' : `the closed ResourceCounter "${value.name}"`, 'an open ResourceCounter', 'EBADF');
+  const counter = resourceCounterOption('defense.availableMemory', value, 'a function returning available pages, or a ResourceCounter');
   // The headroom under the counter's own max (not its ancestors'): the budget this table was given.
   // No limit reads as the largest finite number: never below amemthresh.
-  return () => Math.min(Number.MAX_VALUE, Math.max(0, value.max - value.usage));
+  return () => Math.min(Number.MAX_VALUE, Math.max(0, counter.max - counter.usage));
 }
 
 /** The three strategies and their transitions. */
