@@ -236,7 +236,10 @@ promTest(
       expect((await p.query('kk_pool_tasks_completed_total'))[0].value[1]).toBe('1');
       expect((await p.query('kk_budget_failcnt_total'))[0].value[1]).toBe('1');
       expect((await p.query('kk_budget_max'))[0].value[1]).toBe('10');
-      expect((await p.query('kk_lb_server_connections_total'))[0]).toMatchObject({ metric: { service: 'tcp/10.0.0.1:80', server: '10.0.0.2:80' }, value: [expect.anything(), '1'] });
+      expect((await p.query('kk_lb_server_connections_total'))[0]).toMatchObject({
+        metric: { proto: 'tcp', local_address: '10.0.0.1', local_port: '80', remote_address: '10.0.0.2', remote_port: '80' },
+        value: [expect.anything(), '1'],
+      });
       expect((await p.query('kk_fq_time_next_delayed_flow_seconds'))[0].value[1]).toBe('+Inf');
       expect((await p.query('kk_htb_class_rate_bytes_per_second'))[0].value[1]).toBe('125000');
     } finally {

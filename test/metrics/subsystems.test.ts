@@ -114,12 +114,13 @@ describe('Ipvs', () => {
       r.register(ipvs, { name: 'lb', help: 'Balancer' });
       const fams = await r.collect();
       const [web, dns, fwm] = ipvs.stats();
-      const web80 = { service: 'tcp/10.0.0.1:80' };
-      const dns53 = { service: 'udp/[2001:db8::1]:53' };
-      const fwm7 = { service: 'fwmark/7' };
-      const weighted = { ...web80, server: '10.0.0.2:8080' };
-      const quiesced = { ...web80, server: '10.0.0.3:8080' };
-      const v6 = { ...dns53, server: '[2001:db8::2]:53' };
+      // node_exporter's IPVS labels
+      const web80 = { proto: 'tcp', local_address: '10.0.0.1', local_port: '80', local_mark: '' };
+      const dns53 = { proto: 'udp', local_address: '2001:db8::1', local_port: '53', local_mark: '' };
+      const fwm7 = { proto: 'fwm', local_address: '0.0.0.0', local_port: '0', local_mark: '7' };
+      const weighted = { ...web80, remote_address: '10.0.0.2', remote_port: '8080' };
+      const quiesced = { ...web80, remote_address: '10.0.0.3', remote_port: '8080' };
+      const v6 = { ...dns53, remote_address: '2001:db8::2', remote_port: '53' };
       expect(fwm.dests).toEqual([]);
       expect(values(family(fams, 'lb_service_connections'))).toEqual([[web80, 2n], [dns53, 0n], [fwm7, 0n]]);
       expect(values(family(fams, 'lb_service_packets'))).toEqual([
@@ -145,9 +146,9 @@ describe('Ipvs', () => {
       expect(values(family(fams, 'lb_service_connections_per_second'))).toEqual([[web80, web.stats.cps], [dns53, dns.stats.cps], [fwm7, fwm.stats.cps]]);
       expect(values(family(fams, 'lb_server_bytes_per_second'))).toContainEqual([{ ...weighted, direction: 'out' }, weightedStats.outbps]);
       const dests = ipvs.dests({ protocol: 'tcp', address: '10.0.0.1', port: 80 });
-      const gauge = (suffix: string) => new Map(values(family(fams, `lb_server_${suffix}`)).map(([l, v]) => [l.server, v]));
+      const gauge = (suffix: string) => new Map(values(family(fams, `lb_server_${suffix}`)).map(([l, v]) => [`${l.remote_address}:${l.remote_port}`, v]));
       for (const d of dests) {
-        const server = d.address.includes(':') ? `[${d.address}]:${d.port}` : `${d.address}:${d.port}`;
+        const server = `${d.address}:${d.port}`;
         expect([gauge('active_connections').get(server), gauge('inactive_connections').get(server), gauge('persistent_connections').get(server), gauge('weight').get(server)]).toEqual([
           d.activeConns,
           d.inactConns,
@@ -173,7 +174,9 @@ describe('Ipvs', () => {
       r.register(ipvs, { name: 'dns', help: 'DNS' });
       const fams = await r.collect();
       expect(family(fams, 'dns_service_connections').samples).toEqual([]);
-      expect(values(family(fams, 'dns_server_weight'))).toEqual([[{ service: 'udp/10.0.0.1:53', server: '10.0.0.2:53' }, 5]]);
+      expect(values(family(fams, 'dns_server_weight'))).toEqual([
+        [{ proto: 'udp', local_address: '10.0.0.1', local_port: '53', local_mark: '', remote_address: '10.0.0.2', remote_port: '53' }, 5],
+      ]);
     } finally {
       ipvs.close();
     }
@@ -237,7 +240,7 @@ promtoolTest('promtool accepts the exposition of ResourceCounter, Ipvs, FairQueu
     r.register(busyFairQueue(), { name: 'fq', help: 'Fair queue' });
     r.register(busyHtb(), { name: 'shaper', help: 'Shaper' });
     const text = await r.metrics();
-    expect(text).toContain('app_lb_service_connections_total{service="tcp/10.0.0.1:80"} 2\n');
+    expect(text).toContain('app_lb_service_connections_total{proto="tcp",local_address="10.0.0.1",local_port="80",local_mark=""} 2\n');
     expect(text).toContain('app_budget_failcnt_total{level="service"} 1\n');
     expect(text).toContain('app_shaper_class_drops_total{classid="1:10",parent="1:1"} 1\n');
     expect(text).toContain('app_fq_flows_plimit_total 2\n');

@@ -1,11 +1,15 @@
 /**
  * An {@link Ipvs} table as metrics, from its public `stats()` and each
- * service's `listDests()`: per service (label `service`) and per real server
- * (labels `service`, `server`) the counters of their CounterSets (connections,
+ * service's `listDests()`: per service and per real server the counters of
+ * their CounterSets (connections,
  * packets and bytes, `direction` in/out) and the estimator's rates; per server
  * also its active, inactive and persistent connections and its weight, which
  * the kernel keeps per server only. Services and servers are sampled in the
  * table's order; a table without statistics still shows the server gauges.
+ * Labels are node_exporter's IPVS collector's, so its dashboards apply: a
+ * service is `proto`, `local_address`, `local_port`, `local_mark` (`fwm`,
+ * `0.0.0.0` or `::`, `0` and the mark for a fwmark service, `local_mark` empty
+ * otherwise); a server adds `remote_address`, `remote_port`.
  * @module
  */
 import type { Ipvs, ServiceKey, StatsReading } from '../../ipvs';
@@ -30,13 +34,13 @@ const SUFFIXES = [
   ...SERVER_GAUGES.map(([s]) => `server_${s}`),
 ];
 
-/** `tcp/10.0.0.1:80`, `udp/[2001:db8::1]:53`, `fwmark/1` (`fwmark/1/ipv6`): one label value per service. */
-export function serviceLabel(key: ServiceKey): string {
-  if ('fwmark' in key) return key.family === 6 ? `fwmark/${key.fwmark}/ipv6` : `fwmark/${key.fwmark}`;
-  return `${key.protocol}/${hostPort(key.address, key.port)}`;
+/** The labels of a service (node_exporter's names). */
+function serviceLabels(key: ServiceKey): Labels {
+  if ('fwmark' in key) return { proto: 'fwm', local_address: key.family === 6 ? '::' : '0.0.0.0', local_port: '0', local_mark: String(key.fwmark) };
+  return { proto: key.protocol, local_address: key.address, local_port: String(key.port), local_mark: '' };
 }
 
-const hostPort = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+const serverLabels = (service: Labels, address: string, port: number): Labels => ({ ...service, remote_address: address, remote_port: String(port) });
 
 function directed(items: Counted[], inValue: (s: StatsReading) => number | bigint, outValue: (s: StatsReading) => number | bigint): MetricSample[] {
   return items.flatMap((i) => [
@@ -65,13 +69,13 @@ export function ipvsCollector(ipvs: Ipvs): Collectable {
       const services: Counted[] = [];
       const servers: Counted[] = [];
       for (const entry of ipvs.stats()) {
-        const service = serviceLabel(entry.service);
-        services.push({ labels: { service }, stats: entry.stats });
-        for (const d of entry.dests) servers.push({ labels: { service, server: hostPort(d.address, d.port) }, stats: d.stats });
+        const service = serviceLabels(entry.service);
+        services.push({ labels: service, stats: entry.stats });
+        for (const d of entry.dests) servers.push({ labels: serverLabels(service, d.address, d.port), stats: d.stats });
       }
       const dests = ipvs.services().flatMap((svc) => {
-        const service = serviceLabel(svc.key);
-        return svc.listDests().map((d) => ({ labels: { service, server: hostPort(d.address, d.port) }, info: d }));
+        const service = serviceLabels(svc.key);
+        return svc.listDests().map((d) => ({ labels: serverLabels(service, d.address, d.port), info: d }));
       });
       return [
         ...statFamilies(name, 'service', help, services),
