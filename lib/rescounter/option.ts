@@ -2,8 +2,8 @@
  * A {@link ResourceCounter} given as an option to another subsystem (an IPVS
  * memory signal, a scheduler's budget), checked the one way: `EINVAL` for
  * anything else, `EBADF` for a closed counter.
+ * Used inside kernkit; not exported from the package index.
  * @module
- * @internal
  */
 import { invalid } from '../validate';
 import { ResourceCounter } from './counter';
