@@ -7,7 +7,9 @@
  * @module
  */
 import { freemem } from 'node:os';
-import { finite, integerIn, invalid, optional, options } from '../validate';
+import type { ResourceCounter } from '../rescounter';
+import { resourceCounterOption } from '../rescounter/option';
+import { finite, integerIn, optional, options } from '../validate';
 
 /** A defense mode (the sysctl's value). */
 export type DefenseMode = 0 | 1 | 2 | 3;
@@ -24,8 +26,14 @@ export interface DefenseOptions {
   amemthresh?: number;
   /** `am_droprate`: drop one in this many new connections in drop_packet mode 3 (default 10). */
   amDroprate?: number;
-  /** Available memory in pages (default: `os.freemem() / 4096`), read every second. */
-  availableMemory?: () => number;
+  /**
+   * Available memory in pages (default: `os.freemem() / 4096`), read every second:
+   * a function returning it, or a {@link ResourceCounter} whose `max − usage` (in
+   * the counter's unit, 0 when usage is above max) is what `amemthresh` is
+   * compared with, as the kernel compares free pages. A counter without a limit
+   * never signals low memory.
+   */
+  availableMemory?: (() => number) | ResourceCounter;
 }
 
 /** The defense state after an update. */
@@ -45,6 +53,15 @@ export interface DefenseState {
 }
 
 const mode = (field: string, v: unknown): DefenseMode => integerIn(field, v, 0, 3, 'EINVAL') as DefenseMode;
+
+/** The `availableMemory` option as a function: as given, or a counter's headroom. */
+function availableMemorySignal(value: unknown): () => number {
+  if (typeof value === 'function') return value as () => number;
+  const counter = resourceCounterOption('defense.availableMemory', value, 'a function returning available pages, or a ResourceCounter');
+  // The headroom under the counter's own max (not its ancestors'): the budget this table was given.
+  // No limit reads as the largest finite number: never below amemthresh.
+  return () => Math.min(Number.MAX_VALUE, Math.max(0, counter.max - counter.usage));
+}
 
 /** The three strategies and their transitions. */
 export class Defense {
@@ -66,10 +83,7 @@ export class Defense {
     this.secureTcpMode = o.secureTcp === undefined ? 0 : mode('defense.secureTcp', o.secureTcp);
     this.amemthresh = optional(o.amemthresh, (v) => integerIn('defense.amemthresh', v, 0, 0x7fffffff), 1024);
     this.amDroprate = optional(o.amDroprate, (v) => integerIn('defense.amDroprate', v, 0, 0x7fffffff), 10);
-    if (o.availableMemory !== undefined && typeof o.availableMemory !== 'function') {
-      throw invalid('defense.availableMemory', o.availableMemory, 'a function returning available pages');
-    }
-    this.available = o.availableMemory ?? (() => Math.floor(freemem() / 4096));
+    this.available = optional(o.availableMemory, availableMemorySignal, () => Math.floor(freemem() / 4096));
   }
 
   /** True when any strategy is on (the table then runs the 1 s timer). */

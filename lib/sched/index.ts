@@ -9,5 +9,5 @@ export { FairQueue, type FairQueueOptions, type FairQueueStats, type FqItem, typ
 export { type FqParams } from './fq-options';
 export { Htb, type HtbOptions, type HtbClassSpec, type HtbItem, type HtbDropReason, type HtbStats, type HtbClassStats, type HtbMode } from './htb';
 export { rateCfg, lengthToTime, type RateCfg } from './rate';
-export { Scheduler, type SchedulerOptions, type SchedulerAddOptions } from './scheduler';
+export { Scheduler, type SchedulerOptions, type SchedulerAddOptions, type BudgetRefusal } from './scheduler';
 export { StreamShaper, type StreamPaceOptions } from './stream';

@@ -6,10 +6,13 @@
  * yet (pacing, rates), it sleeps on one timer until the queue's `nextTime()`.
  * Never a busy loop: each wake-up either runs a job or re-arms the single
  * timer. What a p-queue or bottleneck user switches to for fairness between
- * tenants.
+ * tenants. A `budget` ({@link ResourceCounter}) bounds what all jobs waiting
+ * and running may cost together, across schedulers and threads that share it.
  * @module
  */
 import { KernkitError } from '../errors';
+import type { ResourceCounter } from '../rescounter';
+import { resourceCounterOption } from '../rescounter/option';
 import { integerIn, invalid, options as checkOptions } from '../validate';
 import type { Clock } from './clock';
 import { FairQueue, type FqItem } from './fair-queue';
@@ -23,6 +26,8 @@ interface Job<P, R> {
   reject(reason: unknown): void;
   aborted: boolean;
   cleanup?: () => void;
+  /** What the job holds of the budget: its length until it leaves, then 0. */
+  charged: number;
 }
 
 /** Options of {@link Scheduler}. */
@@ -31,6 +36,19 @@ export interface SchedulerOptions<P, R> {
   run(payload: P): R | Promise<R>;
   /** Jobs running at once: an integer >= 1 or Infinity (default 1). */
   concurrency?: number;
+  /**
+   * Charged with each job's `length` while it waits and runs (`tryCharge` at
+   * `add()`, uncharged when the job finishes, fails, is aborted or dropped, or
+   * the scheduler closes). A refused charge rejects the job with `ENOBUFS`.
+   * Keep it open while the scheduler uses it.
+   */
+  budget?: ResourceCounter;
+}
+
+/** The `ENOBUFS` of a job the budget refused: `reason` is `'budget'`, `refuser` the level whose max refused. */
+export interface BudgetRefusal extends KernkitError {
+  readonly reason: 'budget';
+  readonly refuser: ResourceCounter;
 }
 
 /** How {@link Scheduler.add} places a job. */
@@ -55,6 +73,16 @@ export interface SchedulerAddOptions {
 
 const FQ_KEYS = ['flow', 'hash', 'priority', 'time', 'rate', 'length', 'signal'] as const;
 const HTB_KEYS = ['classid', 'length', 'signal'] as const;
+/** The queues' own bound on an item's length. */
+const U32_MAX = 0xffffffff;
+
+function budgetRefusal(budget: ResourceCounter, refuser: ResourceCounter, length: number): BudgetRefusal {
+  let depth = 0;
+  for (let c: ResourceCounter | undefined = budget; c && c !== refuser; c = c.parent) depth++;
+  const level = refuser.name !== '' ? `"${refuser.name}"` : depth === 0 ? 'the budget' : `the budget's ancestor ${depth} level${depth === 1 ? '' : 's'} up`;
+  const err = new KernkitError(`add: the budget refused ${length} at ${level} (usage ${refuser.usage} of max ${refuser.max})`, { code: 'ENOBUFS' });
+  return Object.assign(err, { reason: 'budget' as const, refuser });
+}
 
 /** Drives a queue: see the module comment. */
 export class Scheduler<P = unknown, R = unknown> {
@@ -72,13 +100,15 @@ export class Scheduler<P = unknown, R = unknown> {
   /** Jobs waiting in the queue and not aborted, so close() can settle them. */
   private readonly waiting = new Set<Job<P, R>>();
   private isClosed = false;
+  private readonly budget: ResourceCounter | undefined;
 
   /** A scheduler over `queue` (a FairQueue or an Htb with its classes). */
   constructor(queue: FairQueue | Htb, options: SchedulerOptions<P, R>) {
     if (!(queue instanceof FairQueue) && !(queue instanceof Htb)) throw invalid('queue', queue, 'a FairQueue or an Htb');
-    const o = checkOptions<SchedulerOptions<P, R>>('scheduler', options, ['run', 'concurrency']);
+    const o = checkOptions<SchedulerOptions<P, R>>('scheduler', options, ['run', 'concurrency', 'budget']);
     if (typeof o.run !== 'function') throw invalid('scheduler.run', o.run, 'a function (payload) => result');
     this.concurrency = o.concurrency === undefined || o.concurrency === Infinity ? (o.concurrency ?? 1) : integerIn('scheduler.concurrency', o.concurrency, 1, Number.MAX_SAFE_INTEGER);
+    this.budget = o.budget === undefined ? undefined : resourceCounterOption('scheduler.budget', o.budget);
     this.queue = queue as FairQueue<Job<P, R>> | Htb<Job<P, R>>;
     this.run = o.run;
     this.clock = queue.clock;
@@ -102,23 +132,37 @@ export class Scheduler<P = unknown, R = unknown> {
   /**
    * Queues `payload` and resolves with what `run(payload)` returns. Rejects
    * with `ENOBUFS` (and `.reason`, the queue's drop reason) when the queue
-   * drops it, with the signal's reason when aborted; bad options throw.
+   * drops it or (`.reason` `'budget'`, `.refuser` the refusing level, see
+   * {@link BudgetRefusal}) when the budget cannot take its length, leaving
+   * the queue unchanged; with the signal's reason when aborted; bad options throw.
    */
   add(payload: P, options?: SchedulerAddOptions): Promise<R> {
     const isFq = this.queue instanceof FairQueue;
     const o = checkOptions<SchedulerAddOptions>('add', options, isFq ? FQ_KEYS : HTB_KEYS);
     const signal = o.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('add.signal', signal, 'an AbortSignal');
+    const length = o.length === undefined ? 1 : integerIn('add.length', o.length, 1, U32_MAX);
     if (this.isClosed) return Promise.reject(new KernkitError('add: the scheduler is closed', { code: 'ECANCELED' }));
     if (signal?.aborted) return Promise.reject(signal.reason);
     let job!: Job<P, R>;
-    const promise = new Promise<R>((resolve, reject) => (job = { payload, resolve, reject, aborted: false }));
-    const length = o.length ?? 1;
+    const promise = new Promise<R>((resolve, reject) => (job = { payload, resolve, reject, aborted: false, charged: 0 }));
+    if (this.budget) {
+      const refuser = this.budget.tryChargeOrRefuser(length);
+      if (refuser) return Promise.reject(budgetRefusal(this.budget, refuser, length));
+      job.charged = length;
+    }
     const now = this.clock.now();
-    const result = isFq
-      ? (this.queue as FairQueue<Job<P, R>>).enqueue({ length, flow: o.flow, hash: o.hash, priority: o.priority, time: o.time, rate: o.rate, payload: job } as FqItem<Job<P, R>>, now)
-      : (this.queue as Htb<Job<P, R>>).enqueue({ length, classid: o.classid, payload: job } as HtbItem<Job<P, R>>);
+    let result: string;
+    try {
+      result = isFq
+        ? (this.queue as FairQueue<Job<P, R>>).enqueue({ length, flow: o.flow, hash: o.hash, priority: o.priority, time: o.time, rate: o.rate, payload: job } as FqItem<Job<P, R>>, now)
+        : (this.queue as Htb<Job<P, R>>).enqueue({ length, classid: o.classid, payload: job } as HtbItem<Job<P, R>>);
+    } catch (err) {
+      this.release(job);
+      throw err;
+    }
     if (result !== 'queued') {
+      this.release(job);
       const err = new KernkitError(`add: the queue dropped the job (${result})`, { code: 'ENOBUFS' });
       (err as KernkitError & { reason: string }).reason = result;
       return Promise.reject(err);
@@ -131,6 +175,7 @@ export class Scheduler<P = unknown, R = unknown> {
         job.aborted = true;
         this.waiting.delete(job);
         this.queued--;
+        this.release(job);
         job.reject(signal.reason);
         this.settleIdle();
       };
@@ -148,8 +193,8 @@ export class Scheduler<P = unknown, R = unknown> {
 
   /**
    * Stops for good: the timer is cleared, every waiting job rejects with
-   * `ECANCELED` (its item stays in the queue and is skipped), later `add()`s
-   * reject too; running jobs finish.
+   * `ECANCELED` (its item stays in the queue and is skipped) and gives its
+   * budget back, later `add()`s reject too; running jobs finish.
    */
   close(): void {
     if (this.isClosed) return;
@@ -159,6 +204,7 @@ export class Scheduler<P = unknown, R = unknown> {
     for (const job of this.waiting) {
       job.aborted = true;
       job.cleanup?.();
+      this.release(job);
       job.reject(new KernkitError('the scheduler was closed before the job ran', { code: 'ECANCELED' }));
     }
     this.waiting.clear();
@@ -224,12 +270,22 @@ export class Scheduler<P = unknown, R = unknown> {
 
   private finish(job: Job<P, R>, settle: () => void): void {
     this.running--;
+    // Given back before the promise settles, so a caller that awaited the job can add another.
+    this.release(job);
     settle();
     // Start the next job on a fresh tick, so a long chain of sync jobs does not grow the stack.
     queueMicrotask(() => {
       this.pump();
       this.settleIdle();
     });
+  }
+
+  /** Gives the job's charge back to the budget, once (a budget closed meanwhile keeps it). */
+  private release(job: Job<P, R>): void {
+    if (job.charged === 0) return;
+    const n = job.charged;
+    job.charged = 0;
+    if (this.budget && !this.budget.closed) this.budget.uncharge(n);
   }
 
   /** One timer at a time, at the queue's next release (rounded up to whole milliseconds). */

@@ -3,6 +3,7 @@
  * available-memory signal, ip_vs_todrop's rate, and the sysctl's 0..3 range.
  */
 import { Ipvs, IpvsManualClock, type Connection } from '../../lib/ipvs';
+import { ResourceCounter } from '../../lib/rescounter';
 
 describe('defense', () => {
   test('mode 1 turns on (and becomes 2) when memory is low, 2 returns to 1 when it recovers', () => {
@@ -29,6 +30,53 @@ describe('defense', () => {
     // drop_counter starts at 0 in mode 3: the first connection is dropped, then every third
     expect(got).toEqual([false, true, true, false, true, true]);
     ipvs.close();
+  });
+
+  test('a ResourceCounter as the memory signal: max − usage is the available pages amemthresh is compared with', () => {
+    const pages = new ResourceCounter({ name: 'conn-memory', max: 2000 });
+    const ipvs = new Ipvs({ clock: 'manual', stats: false, defense: { dropPacket: 1, dropEntry: 1, amemthresh: 1024, availableMemory: pages } });
+    try {
+      const clock = ipvs.clock as IpvsManualClock;
+      pages.charge(976); // available 1024: not below amemthresh
+      clock.advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 1, dropEntry: 1, dropRate: 0, dropEntryActive: false });
+      pages.charge(256); // available 768: rate = 1024 / (1024 - 768) = 4
+      clock.advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 2, dropEntry: 2, dropRate: 4, dropEntryActive: true });
+      pages.charge(1000); // usage above max (charge ignores it): available is 0, every new connection drops
+      clock.advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 2, dropRate: 1 });
+      pages.uncharge(pages.usage);
+      clock.advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 1, dropEntry: 1, dropRate: 0, dropEntryActive: false });
+    } finally {
+      ipvs.close();
+      pages.close();
+    }
+  });
+
+  test('a ResourceCounter without a limit never signals low memory', () => {
+    const unlimited = new ResourceCounter();
+    const ipvs = new Ipvs({ clock: 'manual', stats: false, defense: { dropPacket: 1, amemthresh: 1024, availableMemory: unlimited } });
+    try {
+      unlimited.charge(1e12);
+      (ipvs.clock as IpvsManualClock).advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 1, dropRate: 0 });
+    } finally {
+      ipvs.close();
+      unlimited.close();
+    }
+  });
+
+  test('availableMemory is a function or an open ResourceCounter', () => {
+    const closed = new ResourceCounter({ name: 'gone' });
+    closed.close();
+    expect(() => new Ipvs({ defense: { availableMemory: closed } })).toThrow(
+      expect.objectContaining({ code: 'EBADF', message: expect.stringMatching(/^defense\.availableMemory: "ResourceCounter gone" \(expected an open ResourceCounter, not a closed one\)$/) }),
+    );
+    expect(() => new Ipvs({ defense: { availableMemory: { max: 1, usage: 0 } as unknown as ResourceCounter } })).toThrow(
+      expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^defense\.availableMemory: .*\(expected a function returning available pages, or a ResourceCounter\)$/) }),
+    );
   });
 
   test('a mode outside 0..3 is EINVAL, as the sysctl handler says', () => {

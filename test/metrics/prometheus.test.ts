@@ -18,12 +18,17 @@ import {
   Counter,
   CounterSet,
   estimation,
+  FairQueue,
   GenEstimator,
   getAffinity,
+  Htb,
+  Ipvs,
   RATE_FIELDS,
   RateEstimator,
   Registry,
+  ResourceCounter,
   serveMetrics,
+  SimulatedClock,
   WorkerPool,
   type Collectable,
   type MetricsServer,
@@ -163,6 +168,18 @@ promTest(
     registry.register(gen, { name: 'kk_traffic_rate', help: 'Traffic rates' });
     registry.register(estimation, { name: 'kk_estimation', help: 'Estimation kthreads' });
     registry.register(pool, { name: 'kk_pool', help: 'Worker pool' });
+    // And the later subsystems' kinds (their units and +Inf values in OpenMetrics).
+    const budget = new ResourceCounter({ name: 'jobs', max: 10 });
+    budget.tryCharge(11);
+    const table = new Ipvs({ clock: 'manual' });
+    table.addDest(table.addService({ protocol: 'tcp', address: '10.0.0.1', port: 80 }), { address: '10.0.0.2' });
+    table.service({ protocol: 'tcp', address: '10.0.0.1', port: 80 }).schedule({ address: '192.0.2.1', port: 1000 });
+    const htb = new Htb({ clock: new SimulatedClock() });
+    htb.addClass({ classid: '1:10', rate: '1mbit' });
+    registry.register(budget, { name: 'kk_budget', help: 'Job budget' });
+    registry.register(table, { name: 'kk_lb', help: 'Balancer' });
+    registry.register(new FairQueue({ clock: new SimulatedClock() }), { name: 'kk_fq', help: 'Fair queue' });
+    registry.register(htb, { name: 'kk_htb', help: 'Shaper' });
     const stop = new SharedArrayBuffer(4);
     let server: MetricsServer | undefined;
     let prometheus: PrometheusServer | undefined;
@@ -217,9 +234,19 @@ promTest(
       const seriesServed = (await registry.metrics({ format: 'openmetrics' })).split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
       expect((await p.query('scrape_samples_scraped'))[0].value[1]).toBe(String(seriesServed));
       expect((await p.query('kk_pool_tasks_completed_total'))[0].value[1]).toBe('1');
+      expect((await p.query('kk_budget_failcnt_total'))[0].value[1]).toBe('1');
+      expect((await p.query('kk_budget_max'))[0].value[1]).toBe('10');
+      expect((await p.query('kk_lb_server_connections_total'))[0]).toMatchObject({
+        metric: { proto: 'tcp', local_address: '10.0.0.1', local_port: '80', remote_address: '10.0.0.2', remote_port: '80' },
+        value: [expect.anything(), '1'],
+      });
+      expect((await p.query('kk_fq_time_next_delayed_flow_seconds'))[0].value[1]).toBe('+Inf');
+      expect((await p.query('kk_htb_class_rate_bytes_per_second'))[0].value[1]).toBe('125000');
     } finally {
       rate.stop();
       gen.stop();
+      table.close();
+      budget.close();
       await pool.destroy();
       Atomics.store(new Int32Array(stop), 0, 1);
       await Promise.all(workers.map((w) => w.terminate()));

@@ -5,8 +5,11 @@
  */
 import { Cgroup } from '../../cgroup';
 import { estimation, GenEstimator, RateEstimator } from '../../estimator';
+import { Ipvs } from '../../ipvs';
 import { Counter, CounterSet } from '../../percpu';
 import { WorkerPool } from '../../pool';
+import { ResourceCounter } from '../../rescounter';
+import { FairQueue, Htb } from '../../sched';
 import { Tc } from '../../tc';
 import { cString, integer, invalid, oneOf, optional, string } from '../../validate';
 import type { Collectable, MetricType } from '../types';
@@ -14,7 +17,11 @@ import { cgroupCollector } from './cgroup';
 import { counterCollector } from './counter';
 import { counterSetCollector } from './counter-set';
 import { estimationCollector, genEstimatorCollector, rateEstimatorCollector } from './estimator';
+import { fairQueueCollector } from './fair-queue';
+import { htbCollector } from './htb';
+import { ipvsCollector } from './ipvs';
 import { poolCollector } from './pool';
+import { resourceCounterCollector } from './rescounter';
 import { tcCollector } from './tc';
 
 /** What each kind reads from the registration options beyond name, help, labels, timeout. */
@@ -28,7 +35,20 @@ export interface KindOptions {
 }
 
 /** Everything {@link Registry.register} takes: each kernkit kind, or any {@link Collectable}. */
-export type MetricSource = Collectable | Counter | CounterSet | RateEstimator | GenEstimator | typeof estimation | WorkerPool | Cgroup | Tc;
+export type MetricSource =
+  | Collectable
+  | Counter
+  | CounterSet
+  | RateEstimator
+  | GenEstimator
+  | typeof estimation
+  | WorkerPool
+  | Cgroup
+  | Tc
+  | ResourceCounter
+  | Ipvs
+  | FairQueue
+  | Htb;
 
 /** An adapted source: its collector, the kind's name for messages, the kind options it accepts. */
 export interface Adapted {
@@ -64,6 +84,10 @@ export function adapt(source: unknown, opts: KindOptions): Adapted {
   if (source === estimation) return { kind: 'estimation', collector: estimationCollector(estimation) };
   if (source instanceof WorkerPool) return { kind: 'WorkerPool', collector: poolCollector(source) };
   if (source instanceof Cgroup) return { kind: 'Cgroup', collector: cgroupCollector(source) };
+  if (source instanceof ResourceCounter) return { kind: 'ResourceCounter', collector: resourceCounterCollector(source) };
+  if (source instanceof Ipvs) return { kind: 'Ipvs', collector: ipvsCollector(source) };
+  if (source instanceof FairQueue) return { kind: 'FairQueue', collector: fairQueueCollector(source) };
+  if (source instanceof Htb) return { kind: 'Htb', collector: htbCollector(source) };
   if (source instanceof Tc) {
     if (opts.dev === undefined) throw invalid('options.dev', opts.dev, 'a device name or index (the device whose qdiscs and classes to expose)');
     if (typeof opts.dev === 'number') integer('options.dev', opts.dev, { min: 1, rangeCode: 'EINVAL' });
@@ -73,7 +97,7 @@ export function adapt(source: unknown, opts: KindOptions): Adapted {
   throw invalid(
     'source',
     kindName(source),
-    'a Counter, CounterSet, RateEstimator, GenEstimator, estimation, WorkerPool, Cgroup, Tc or an object with collectMetrics() (Collectable)',
+    'a Counter, CounterSet, RateEstimator, GenEstimator, estimation, WorkerPool, Cgroup, Tc, ResourceCounter, Ipvs, FairQueue, Htb or an object with collectMetrics() (Collectable)',
   );
 }
 
