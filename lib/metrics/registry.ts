@@ -327,7 +327,7 @@ export class Registry {
       const families = results[i];
       if (families === undefined) continue;
       const r = regs[i];
-      if (!r.trusted && !this.valid(r, families)) {
+      if (r.trusted ? !labelsApart(r, families) : !this.valid(r, families)) {
         this.countError(r, 'invalid');
         continue;
       }
@@ -396,6 +396,25 @@ function checkFamilyName(base: string, f: MetricFamily): boolean {
   if (typeof f.name !== 'string' || !METRIC_NAME.test(f.name)) return false;
   if (f.name !== base && !f.name.startsWith(`${base}_`)) return false;
   if (f.unit !== undefined && (typeof f.unit !== 'string' || !/^[a-zA-Z0-9_:]+$/.test(f.unit) || !f.name.endsWith(`_${f.unit}`))) return false;
+  return true;
+}
+
+/**
+ * kernkit's own adapters are trusted for names, types and values, but the labels they put on
+ * samples (`dev`, `classid`, `field`, ...) must not be among the registration's constant labels:
+ * one would overwrite the other and the samples would collide (Prometheus refuses such a scrape).
+ * A family's label names are fixed by its adapter, so each family is checked once, at its first
+ * scrape with samples.
+ */
+function labelsApart(r: Registration, families: readonly MetricFamily[]): boolean {
+  for (const f of families) {
+    if (r.checked.has(f.name) || f.samples.length === 0) continue;
+    for (const s of f.samples) {
+      if (s.labels === undefined) continue;
+      for (const k in s.labels) if (k in r.constLabels) return false;
+    }
+    r.checked.add(f.name);
+  }
   return true;
 }
 

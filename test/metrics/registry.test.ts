@@ -218,6 +218,22 @@ describe('lifecycle', () => {
 describe('collectors that fail', () => {
   const errorLines = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('kernkit_scrape_errors_total{'));
 
+  test("a kernkit kind whose sample labels clash with the registration's labels is skipped and counted invalid", async () => {
+    const r = new Registry({ labels: { field: 'registry-wide' } });
+    const set = new CounterSet(['get', 'put'] as const);
+    set.add(set.index('get'), 2);
+    r.register(set, { name: 'requests', help: 'Requests', fieldLabel: 'field' });
+    r.register(gauge(1), { name: 'fine', help: 'Fine' });
+    const text = await r.metrics();
+    expect(text).not.toContain('requests_total{');
+    expect(text).toContain('fine{field="registry-wide"} 1');
+    expect(errorLines(text)).toEqual(['kernkit_scrape_errors_total{collector="requests",reason="invalid",field="registry-wide"} 1']);
+    // Without the clash the same set is served.
+    const apart = new Registry({ labels: { host: 'a' } });
+    apart.register(set, { name: 'requests', help: 'Requests', fieldLabel: 'field' });
+    expect(await apart.metrics()).toContain('requests_total{field="get",host="a"} 2');
+  });
+
   test('a throwing, a rejecting and a hanging collector are skipped and counted; the rest is served', async () => {
     const r = new Registry({ timeout: 50 });
     let aborted: unknown;
