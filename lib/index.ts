@@ -9,3 +9,4 @@ export * from './pool';
 export * from './cgroup';
 export * from './tc';
 export * from './estimator';
+export * from './perip';
