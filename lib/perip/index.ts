@@ -27,3 +27,23 @@ export { IpStatsWriter } from './writer';
 export { NO_COOKIE, MAX_BUCKETS, parseCookie, type CookieParts } from './cookie';
 export { type IpFamily } from './address';
 export { jhash2, jhash2words, jhash3words } from './jhash';
+export { SockDiag, type SockDiagOptions, type TcpDumpOptions } from './sock-diag';
+export {
+  TcpPeerCollector,
+  TCP_PEER_FIELDS,
+  COLLECTOR_STAT_FIELDS,
+  tcpPeerMap,
+  type TcpPeerField,
+  type TcpPeerCollectorOptions,
+  type CollectorStat,
+} from './collector';
+export {
+  inetDiagDumpRequest,
+  decodeInetDiagMessage,
+  decodeTcpInfo,
+  TCP_STATES,
+  type InetDiagMessage,
+  type InetDiagRequest,
+  type TcpInfo,
+  type TcpStateName,
+} from '../netlink/sockdiag';
