@@ -24,7 +24,7 @@ import { arrayOf, cString, durationMs, integerIn, invalid, optional, options } f
 import { MibMap } from './mib-map';
 import { SockDiag } from './sock-diag';
 import { IpStatsTable } from './table';
-import { NO_COOKIE } from './cookie';
+import { NO_COOKIE, type IpStatsCookie } from './cookie';
 
 /**
  * The fields a collector writes, as a small MIB: the TCP MIB's names where
@@ -111,7 +111,7 @@ export interface TcpPeerCollectorOptions {
 
 interface Tracked {
   table: IpStatsTable | undefined;
-  cookie: number;
+  cookie: IpStatsCookie;
   src: string;
   dst: string;
   /** Each source's value at the last reading. */

@@ -24,7 +24,7 @@ export {
   type TableStat,
 } from './table';
 export { IpStatsWriter } from './writer';
-export { NO_COOKIE, MAX_BUCKETS, parseCookie, type CookieParts } from './cookie';
+export { NO_COOKIE, MAX_BUCKETS, type IpStatsCookie } from './cookie';
 export { type IpFamily } from './address';
 export { jhash2, jhash2words, jhash3words } from './jhash';
 export { SockDiag, type SockDiagOptions, type TcpDumpOptions } from './sock-diag';

@@ -10,6 +10,7 @@
  */
 import { CounterSet } from '../percpu';
 import { invalid, plainObject } from '../validate';
+import type { IpStatsCookie } from './cookie';
 import { MibMap } from './mib-map';
 import { COLLECTING, GENERATION, POLLUTED_STAT, UNALLOCATED, type IpStatsEntryHandle, type TableStat } from './table';
 
@@ -25,7 +26,7 @@ import { COLLECTING, GENERATION, POLLUTED_STAT, UNALLOCATED, type IpStatsEntryHa
  */
 export class IpStatsWriter<F extends string = string> {
   /** The entry's cookie. */
-  readonly cookie: number;
+  readonly cookie: IpStatsCookie;
   /** The entry's source address. */
   readonly src: string;
   /** The entry's destination address. */
