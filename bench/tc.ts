@@ -3,7 +3,9 @@
  * (requests in flight together, and one at a time), against one `tc`
  * process per command, one `tc -batch` process, and pyroute2 (Debian's
  * python3-pyroute2, run by /usr/bin/python3 inside the namespace). All in a
- * scratch network namespace with a veth pair, removed afterwards.
+ * scratch network namespace with a veth pair, removed afterwards. The variants
+ * take turns in every round, so that a machine busy with other work weighs on
+ * all of them alike.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +16,7 @@ import { Tc } from '../lib';
 import { printTable, writeResults, type Row } from './lib/report';
 
 const COUNT = 1000;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const DEV = 'kk0';
 
 interface Phases {
@@ -25,6 +27,7 @@ interface Phases {
 
 const total = (p: Phases): number => p.add + p.list + p.delete;
 const best = (all: Phases[]): Phases => all.reduce((a, b) => (total(b) < total(a) ? b : a));
+const perClass = (p: Phases): number => (p.add + p.delete) / (2 * COUNT);
 const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
 const classid = (i: number): string => `1:${(i + 1).toString(16)}`;
 
@@ -32,6 +35,7 @@ function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** kernkit's phases, with requests in flight together or awaited one at a time. */
 async function kernkit(ns: string, pipelined: boolean): Promise<Phases> {
   const tc = await Tc.open({ netns: ns });
   try {
@@ -94,9 +98,16 @@ function tcBatch(ns: string, dir: string): Phases {
   return { add, list, delete: del };
 }
 
+const PYTHON = '/usr/bin/python3';
+
+/** pyroute2's phases, or why they were not measured (with how to install it when it is missing). */
 function pyroute2(ns: string): Phases[] | string {
+  const probe = spawnSync(PYTHON, ['-c', 'import pyroute2'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    return `pyroute2 is not installed for ${PYTHON}; install it with \`apt-get install python3-pyroute2\` and run the benchmark again`;
+  }
   const script = path.join(__dirname, 'tc-pyroute2.py');
-  const r = spawnSync('ip', ['netns', 'exec', ns, '/usr/bin/python3', script, DEV, String(COUNT), String(ROUNDS)], { encoding: 'utf8' });
+  const r = spawnSync('ip', ['netns', 'exec', ns, PYTHON, script, DEV, String(COUNT), String(ROUNDS)], { encoding: 'utf8' });
   if (r.status !== 0) return (r.stderr || r.error?.message || 'failed').trim().split('\n').pop() as string;
   return JSON.parse(r.stdout) as Phases[];
 }
@@ -108,7 +119,8 @@ function row(name: string, p: Phases, reference: Phases): Row {
     'list ms': p.list * 1e3,
     'delete ms': p.delete * 1e3,
     'total ms': total(p) * 1e3,
-    'us/class (add+del)': ((p.add + p.delete) / (2 * COUNT)) * 1e6,
+    'us/class (add+del)': perClass(p) * 1e6,
+    'x pipelined us/class': perClass(p) / perClass(reference),
     'x slower than kernkit': total(p) / total(reference),
   };
 }
@@ -144,10 +156,12 @@ export async function run(): Promise<void> {
       row('tc -batch (one process)', best(batch), ref),
       row('tc, one process per command', perCommand, ref),
     ];
-    if (typeof py === 'string') console.log(`pyroute2 not measured: ${py}`);
+    const notes: string[] = [];
+    if (typeof py === 'string') notes.push(`pyroute2 not measured: ${py}`);
     else rows.push(row('pyroute2 0.7 (python3, one at a time)', best(py), ref));
     printTable(`tc: add, list and delete ${COUNT} htb classes (best of ${ROUNDS}; per command: 1 run)`, rows);
-    writeResults('tc', { count: COUNT, rounds: ROUNDS, rows });
+    for (const note of notes) console.log(note);
+    writeResults('tc', { count: COUNT, rounds: ROUNDS, rows, notes });
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
     rmSync(dir, { recursive: true, force: true });

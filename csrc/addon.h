@@ -3,7 +3,11 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -60,5 +64,19 @@ Napi::Error MakeErrnoError(Napi::Env env, int err, const char* syscall,
 // Argument helpers that throw EINVAL naming the argument.
 int64_t ArgInt64(const Napi::CallbackInfo& info, size_t i, const char* name);
 uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+// Atomic access to a plain field that threads share (a slot in shared memory,
+// a counter column): std::atomic_ref with the type deduced.
+template <class T>
+std::atomic_ref<T> Atomic(T& v) {
+  return std::atomic_ref<T>(v);
+}
+
+// The kernel's id of the calling thread (gettid(2)).
+inline pid_t CurrentTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// gettid() -> number: CurrentTid() for JavaScript. One function, exported by
+// both exports.affinity (lib/cpu) and exports.spawn (lib/cgroup); defined in affinity.cc.
+Napi::Value Gettid(const Napi::CallbackInfo& info);
 
 }  // namespace kernkit

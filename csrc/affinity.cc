@@ -21,6 +21,13 @@
 
 #include "addon.h"
 
+namespace kernkit {
+
+// gettid() -> number: the kernel's id of the calling thread (see addon.h).
+Napi::Value Gettid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(CurrentTid())); }
+
+}  // namespace kernkit
+
 namespace kernkit::affinity {
 
 namespace {
@@ -107,11 +114,6 @@ Napi::Value GetCpu(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cpu);
 }
 
-// gettid() -> number: the kernel's id of the calling thread.
-Napi::Value GetTid(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
-}
-
 // getNice(tid) -> number. On Linux PRIO_PROCESS with a thread id reads that thread's nice.
 Napi::Value GetNice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -138,7 +140,7 @@ void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getAffinity", Napi::Function::New(env, GetAffinity, "getAffinity"));
   exports.Set("setAffinity", Napi::Function::New(env, SetAffinity, "setAffinity"));
   exports.Set("getCpu", Napi::Function::New(env, GetCpu, "getCpu"));
-  exports.Set("gettid", Napi::Function::New(env, GetTid, "gettid"));
+  exports.Set("gettid", Napi::Function::New(env, Gettid, "gettid"));
   exports.Set("getNice", Napi::Function::New(env, GetNice, "getNice"));
   exports.Set("setNice", Napi::Function::New(env, SetNice, "setNice"));
 }

@@ -193,23 +193,13 @@ void StopAll(int64_t timeoutNs) {
   }
 }
 
-std::string AffinityOf(pid_t tid) {
+std::vector<int> AffinityOf(pid_t tid) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (tid <= 0 || sched_getaffinity(tid, sizeof set, &set) != 0) return std::string();
-  std::string out;
-  for (int cpu = 0; cpu < CPU_SETSIZE;) {
-    if (!CPU_ISSET(cpu, &set)) {
-      cpu++;
-      continue;
-    }
-    int end = cpu;
-    while (end + 1 < CPU_SETSIZE && CPU_ISSET(end + 1, &set)) end++;
-    if (!out.empty()) out += ',';
-    out += std::to_string(cpu);
-    if (end > cpu) out += '-' + std::to_string(end);
-    cpu = end + 1;
-  }
+  std::vector<int> out;
+  if (tid <= 0 || sched_getaffinity(tid, sizeof set, &set) != 0) return out;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+    if (CPU_ISSET(cpu, &set)) out.push_back(cpu);
   return out;
 }
 

@@ -106,9 +106,9 @@ void FailNextStartsForTest(int n);
 // `timeoutNs` (the rest are detached: exit takes them down). Used at process exit.
 void StopAll(int64_t timeoutNs);
 
-// The CPUs a thread may run on (sched_getaffinity of `tid`), as a cpulist
-// string ("0-1,4"); empty if the thread is gone.
-std::string AffinityOf(pid_t tid);
+// The CPUs a thread may run on (sched_getaffinity of `tid`), ascending; empty
+// if the thread is gone.
+std::vector<int> AffinityOf(pid_t tid);
 // The thread's nice value (getpriority), or `fallback` if it is gone.
 int NiceOf(pid_t tid, int fallback);
 

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -295,8 +296,12 @@ void Flush(State& s) {
   sendOne();
 }
 
+// The name the I/O thread goes by in /proc/PID/task/*/comm (at most 15 characters).
+constexpr const char* kThreadName = "kernkit-netlink";
+
 void Run(std::shared_ptr<State> state) {
   State& s = *state;
+  pthread_setname_np(pthread_self(), kThreadName);
   const char* syscall = nullptr;
   std::string detail;
   int fd = OpenSocket(s.nsPath, s.groups, &syscall, &detail);
@@ -406,7 +411,11 @@ class Socket : public Napi::ObjectWrap<Socket> {
     }
     state_ = std::make_shared<State>();
     state_->groups = std::move(groups);
-    if (info[0].IsString()) state_->nsPath = info[0].As<Napi::String>().Utf8Value();
+    if (info[0].IsString()) {
+      state_->nsPath = info[0].As<Napi::String>().Utf8Value();
+      // open() would stop at a NUL byte: the path checked would not be the one opened.
+      if (state_->nsPath.find('\0') != std::string::npos) throw MakeError(env, "EINVAL", "netlink: namespace path contains a NUL byte");
+    }
     state_->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (state_->wake < 0) throw MakeErrnoError(env, errno, "eventfd");
 

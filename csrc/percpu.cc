@@ -22,11 +22,6 @@ constexpr size_t kPage = 4096;
 
 size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
-template <class T>
-std::atomic_ref<T> Atomic(T& v) {
-  return std::atomic_ref<T>(v);
-}
-
 // Allocation bookkeeping of one chunk; guarded by Arena::mu.
 struct ChunkMeta {
   uint32_t used = 0;              // bump pointer: columns [0, used) were handed out

@@ -922,10 +922,8 @@ Napi::Value SetRef(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// gettid(): the calling thread's kernel thread id (for cgroup v1 tasks / v2 cgroup.threads).
-Napi::Value Gettid(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
-}
+// gettid(): the calling thread's kernel thread id (for cgroup v1 tasks / v2
+// cgroup.threads) is kernkit::Gettid of addon.h, the same function as lib/cpu's.
 
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));

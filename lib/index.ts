@@ -9,4 +9,5 @@ export * from './pool';
 export * from './cgroup';
 export * from './tc';
 export * from './estimator';
+export * from './ipvs';
 export * from './perip';

@@ -19,7 +19,9 @@ describe('the npm package', () => {
     const built = existsSync(prebuilds) ? readdirSync(prebuilds).filter((f) => f.endsWith('.node')) : [];
     if (built.length === 0) throw new Error('no prebuild: run `npm run prebuild` (npm test does it)');
     dir = mkdtempSync(path.join(tmpdir(), 'kernkit-pack-'));
-    const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', dir], root)) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    // --ignore-scripts: `prepare` would recompile dist/ while other test files load it from other
+    // workers (a half-written module reads as undefined exports); pretest has just built it.
+    const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], root)) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = packed[0].files.map((f) => f.path);
     expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'binding.gyp', 'csrc/percpu.cc']));
     expect(files.some((f) => f.startsWith(`prebuilds/${process.platform}-${process.arch}/`) && f.endsWith('.node'))).toBe(true);

@@ -4,120 +4,31 @@
  * for tests and simulations.
  * @module
  */
-import { getAffinity } from '../cpu/affinity';
-import { formatCpuList, parseCpuList } from '../cpu/cpulist';
-import { KernkitError, describeValue, invalidArgument } from '../errors';
+import { getAffinity, resolveCpus, type CpuSpec } from '../cpu/affinity';
+import { formatCpuList } from '../cpu/cpulist';
+import { KernkitError, describeValue } from '../errors';
+import { integerIn, invalid, options } from '../validate';
 import { estimatorNative, type NativeConfigureFailure } from './native';
+import type { EstimationStats } from './types';
 
 /** What {@link estimation.configure} changes; omitted keys keep their value. */
 export interface EstimationConfig {
   /**
-   * The CPUs the kthreads may run on, in the kernel's cpulist syntax (`"0-3,8"`).
-   * As the kernel does, the list is intersected with the CPUs the calling
-   * thread may use. `""` stops estimation until a non-empty list is set.
-   * Setting it starts a new calibration.
+   * The CPUs the kthreads may run on (the kernel's est_cpulist): CPU numbers
+   * or a cpulist string (`"0-3,8"`). As the kernel does, the list is
+   * intersected with the CPUs the calling thread may use. `[]` or `""` stops
+   * estimation until a non-empty list is set. Setting it starts a new
+   * calibration.
    *
    * Difference from the kernel: a non-empty list that leaves no CPU once
-   * intersected (`"1"` from a thread pinned to CPU 0) is `EINVAL`; the kernel
+   * intersected (`[1]` from a thread pinned to CPU 0) is `EINVAL`; the kernel
    * takes it and silently stops estimating.
    */
+  cpus?: CpuSpec;
+  /** @deprecated Use {@link EstimationConfig.cpus}, which takes the same cpulist strings. */
   cpulist?: string;
   /** The kthreads' nice value, -20 to 19 (EINVAL otherwise, as the sysctl). */
   nice?: number;
-}
-
-/** One estimation kthread, as {@link estimation.stats} reports it. */
-export interface KthreadStats {
-  /** The kthread's index (ktid): 0 is the one that calibrates and distributes. */
-  id: number;
-  /** Its thread name, `kk-est/<id>`. */
-  name: string;
-  /** False while stopped (empty cpulist, reconfiguration, not yet started). */
-  running: boolean;
-  /** Its Linux thread id (see /proc/self/task/<tid>), 0 when not running. */
-  tid: number;
-  /** The CPUs it may run on, read back from the kernel (sched_getaffinity). */
-  cpus: string;
-  /** Its nice value, read back from the kernel (getpriority). */
-  nice: number;
-  /** Estimators in its chains. */
-  estimators: number;
-  /** Chains that hold estimators (of 50 rows x 48). */
-  chains: number;
-  /** Estimators per chain at most (est_chain_max). */
-  chainMax: number;
-  /** Estimators per 40 ms tick at most (48 x chainMax). */
-  tickMax: number;
-  /** Estimators this kthread takes at most (50 x tickMax). */
-  maxEstimators: number;
-  /** 40 ms ticks run. */
-  ticks: number;
-  /** How long the last tick's estimations took, in ns. */
-  lastTickNs: number;
-  /** The longest tick so far, in ns. */
-  maxTickNs: number;
-  /** Ticks that started more than one tick (40 ms) after their time. */
-  lateTicks: number;
-  /** Times the kthread was more than 8 ticks late and reset its timer instead of catching up. */
-  timerResets: number;
-  /** Time spent estimating, in ns (for the cost per estimation: busyNs / estimations). */
-  busyNs: number;
-  /** Estimations done. */
-  estimations: number;
-  /** errno name if sched_setaffinity on its own tid failed. */
-  affinityError?: string;
-  /** errno name if setpriority on its own tid failed. */
-  niceError?: string;
-}
-
-/** The state of estimation, from {@link estimation.stats}. */
-export interface EstimationStats {
-  /** `manual` between {@link estimation.manual} and {@link estimation.automatic}. */
-  mode: 'manual' | 'automatic';
-  /** The kthreads' cpulist (by default the CPUs of the process's main thread when estimation was first used). */
-  cpulist: string;
-  /** The kthreads' nice value. */
-  nice: number;
-  /** True while the cpulist is empty: nothing is estimated. */
-  stopped: boolean;
-  /** Kthreads allowed: 4 per CPU of the cpulist (est_max_threads). */
-  maxThreads: number;
-  /** Estimators per chain, from the calibration (0 until the first one). */
-  chainMax: number;
-  /** True while a calibration is pending or running. */
-  calcPhase: boolean;
-  /** What one estimation cost in the calibration (hot cache), in ns. */
-  estimationCostNs: number;
-  /**
-   * Writer shards a counter sum read during the last calibration (the
-   * counters' shard high-water mark, at least 1). An estimation costs more
-   * with more shards, so when twice as many are in use, kthread 0 calibrates
-   * again and redistributes the estimators, as after a cpulist change (the
-   * kernel sums a fixed set of CPUs and has no such case).
-   */
-  calibratedShards: number;
-  /** Live {@link RateEstimator}s. */
-  estimators: number;
-  /** Live {@link GenEstimator}s. */
-  genEstimators: number;
-  /** Rate estimators not yet in a chain (new, or waiting for a free kthread). */
-  pending: number;
-  /** Gen estimations done. */
-  genEstimations: number;
-  /**
-   * Kthreads that could not be created (pthread_create failed: EAGAIN at
-   * RLIMIT_NPROC, ENOMEM). As in the kernel, the estimators meant for them wait
-   * in the temp list (`pending`) and kthread 0 tries again every tick.
-   */
-  startErrors: number;
-  /** errno name of the last failed kthread creation, if any. */
-  startError?: string;
-  /** Estimator slots in use or free. */
-  slots: number;
-  /** Native memory mapped for estimator slots, in bytes. */
-  slabBytes: number;
-  /** The kthreads, by id. */
-  kthreads: KthreadStats[];
 }
 
 /** The controller {@link estimation.manual} returns. */
@@ -132,50 +43,58 @@ export interface ManualClock {
   step(): void;
 }
 
-const CONFIG_KEYS = new Set(['cpulist', 'nice']);
+const CONFIG_KEYS = ['cpus', 'cpulist', 'nice'] as const;
 
-function checkConfig(config: unknown): { cpus: number[] | null; nice: number | null } {
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw invalidArgument('config', config, 'expected { cpulist?, nice? }');
+// An empty cpulist: nothing but the kernel's (ASCII) whitespace.
+const BLANK = /^[ \t\n\v\f\r]*$/;
+
+// The CPUs a configuration asks for: an empty list or string stops estimation;
+// anything else goes through resolveCpus and is intersected with the CPUs the
+// calling thread may use, as the kernel does with current's. The kernel accepts
+// a list that leaves none (and so stops estimation silently); kernkit refuses
+// it: only an empty list stops estimation.
+function configuredCpus(field: string, value: unknown): number[] {
+  if ((Array.isArray(value) && value.length === 0) || (typeof value === 'string' && BLANK.test(value))) return [];
+  const cpus = resolveCpus(value as CpuSpec, field);
+  const allowed = new Set(getAffinity());
+  const usable = cpus.filter((cpu) => allowed.has(cpu));
+  if (usable.length === 0) {
+    throw invalid(
+      field,
+      value,
+      `CPUs the calling thread may use (${formatCpuList(allowed)}): the kthreads run on the list's CPUs that the caller may use, and [] or "" stops estimation`,
+    );
   }
-  const c = config as Record<string, unknown>;
-  for (const key of Object.keys(c)) {
-    if (!CONFIG_KEYS.has(key)) throw invalidArgument(`config.${key}`, c[key], 'the options are cpulist and nice');
+  return usable;
+}
+
+// What a configuration asks for, checked: the key and value it named the CPUs
+// with, and the native arguments (null: unchanged).
+interface CheckedConfig {
+  cpusKey: 'cpus' | 'cpulist';
+  cpusGiven: unknown;
+  cpus: number[] | null;
+  nice: number | null;
+}
+
+function checkConfig(config: unknown): CheckedConfig {
+  const c = options<EstimationConfig>('config', config, CONFIG_KEYS);
+  if (c.cpus !== undefined && c.cpulist !== undefined) {
+    throw invalid('config.cpulist', c.cpulist, 'no cpulist next to cpus (cpulist is the deprecated name of cpus)');
   }
-  let cpus: number[] | null = null;
-  if (c.cpulist !== undefined) {
-    cpus = parseCpuList(c.cpulist as string);
-    // As the kernel, the kthreads get the CPUs of the list that the calling
-    // thread may use. The kernel accepts a list that leaves none (and so stops
-    // estimation silently); kernkit refuses it: only "" stops estimation.
-    const allowed = new Set(getAffinity());
-    const usable = cpus.filter((cpu) => allowed.has(cpu));
-    if (cpus.length > 0 && usable.length === 0) {
-      throw invalidArgument(
-        'cpulist',
-        c.cpulist,
-        `none of these CPUs is one the calling thread may use (${formatCpuList(allowed)}); the kthreads run on the list's CPUs that the caller may use, and "" stops estimation`,
-      );
-    }
-    cpus = usable;
-  }
-  let nice: number | null = null;
-  if (c.nice !== undefined) {
-    const v = c.nice;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < -20 || v > 19) {
-      // The sysctl's own errno for a nice outside MIN_NICE..MAX_NICE is EINVAL.
-      throw new KernkitError(`invalid nice: ${describeValue(v)} (expected an integer from -20 to 19)`, { code: 'EINVAL' });
-    }
-    nice = v;
-  }
-  return { cpus, nice };
+  const cpusKey = c.cpulist !== undefined ? 'cpulist' : 'cpus';
+  const cpusGiven = c[cpusKey];
+  const cpus = cpusGiven === undefined ? null : configuredCpus(`config.${cpusKey}`, cpusGiven);
+  // The sysctl's own errno for a nice outside MIN_NICE..MAX_NICE is EINVAL.
+  const nice = c.nice === undefined ? null : integerIn('config.nice', c.nice, -20, 19, 'EINVAL');
+  return { cpusKey, cpusGiven, cpus, nice };
 }
 
 // The error for kthreads that could not be placed as asked (the native side has
 // put the previous configuration back).
-function placementError(f: NativeConfigureFailure, config: EstimationConfig, before: { cpulist: string; nice: number }): KernkitError {
+function placementError(f: NativeConfigureFailure, config: CheckedConfig, before: { cpus: number[]; nice: number }): KernkitError {
   const props = { code: f.code, errno: f.errno, syscall: f.syscall };
-  const kept = `the configuration is unchanged (cpulist ${describeValue(before.cpulist)}, nice ${before.nice})`;
+  const kept = `the configuration is unchanged (cpus ${describeValue(before.cpus)}, nice ${before.nice})`;
   if (f.field === 'nice') {
     const why =
       f.code === 'EACCES' || f.code === 'EPERM' ? '; a nice below the one threads start with (normally 0) needs CAP_SYS_NICE or a higher RLIMIT_NICE' : '';
@@ -183,7 +102,7 @@ function placementError(f: NativeConfigureFailure, config: EstimationConfig, bef
   }
   if (f.field === 'cpulist') {
     return new KernkitError(
-      `cpulist ${describeValue(config.cpulist)}: the estimation kthreads cannot be pinned to it (${f.syscall}: ${f.code}, e.g. outside their cpuset); ${kept}`,
+      `${config.cpusKey} ${describeValue(config.cpusGiven)}: the estimation kthreads cannot be pinned to them (${f.syscall}: ${f.code}, e.g. outside their cpuset); ${kept}`,
       props,
     );
   }
@@ -202,7 +121,8 @@ export const estimation = {
    * once the kthreads run with the new placement (the restart waits for the old
    * threads, so it happens off the event loop). Rejects with `EINVAL`/`ERANGE`
    * for a malformed cpulist or a CPU this machine cannot have, `EINVAL` for a
-   * nice outside -20..19.
+   * nice outside -20..19, for an unknown key and for `cpus` with `cpulist`.
+   * `configure()` or `configure({})` changes nothing.
    *
    * If the kthreads cannot be placed as asked, it rejects with the errno of the
    * call that failed (`EACCES` from setpriority for a nice below the current
@@ -212,16 +132,17 @@ export const estimation = {
    * cannot fail so: its kthreads are placed by the kernel itself. Without
    * estimators, a short-lived probe thread tries the placement.
    */
-  async configure(config: EstimationConfig): Promise<void> {
-    const { cpus, nice } = checkConfig(config);
+  async configure(config?: EstimationConfig): Promise<void> {
+    const checked = checkConfig(config);
     const before = estimatorNative.stats();
-    const failure = await estimatorNative.configure(cpus, nice);
-    if (failure) throw placementError(failure, config, before);
+    const failure = await estimatorNative.configure(checked.cpus, checked.nice);
+    if (failure) throw placementError(failure, checked, before);
   },
 
   /** The configuration, the calibration and every kthread's figures. */
   stats(): EstimationStats {
-    return estimatorNative.stats(); // fresh objects from the addon on every call
+    const s = estimatorNative.stats(); // fresh objects from the addon on every call
+    return { ...s, cpulist: formatCpuList(s.cpus) };
   },
 
   /**

@@ -4,10 +4,12 @@
  * @module
  */
 import type { CounterSet } from '../percpu';
-import { invalidArgument, outOfRange } from '../errors';
+import { integerIn, options as checkOptions } from '../validate';
 import { resolveFields } from './fields';
-import { estimationsOf, type GenReading, readGen, slotView } from './memory';
+import { readGen } from './memory';
 import { estimatorNative } from './native';
+import { SlotEstimator } from './slot-estimator';
+import type { GenEstimate } from './types';
 
 /** The counters a gen estimator reads (struct gnet_stats_basic). */
 export const GEN_FIELDS = ['bytes', 'packets'] as const;
@@ -23,30 +25,6 @@ export interface GenEstimatorOptions {
   ewmaLog: number;
   /** Which field of the set to read for `bytes` and `packets`, when named differently. */
   fields?: Partial<Record<GenField, string>>;
-}
-
-/** A reading of a {@link GenEstimator}, as gen_estimator_read gives it. */
-export interface GenEstimate {
-  /** Bytes per second (`avbps >> 8`). */
-  bps: number;
-  /** Packets per second (`avpps >> 8`). */
-  pps: number;
-}
-
-const stopper = new FinalizationRegistry<number>((id) => {
-  try {
-    estimatorNative.remove(id);
-  } catch {
-    // the environment is going away: its estimators are stopped natively
-  }
-});
-
-function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw invalidArgument(`options.${name}`, value, `expected an integer from ${min} to ${max}`);
-  }
-  if (value < min || value > max) throw outOfRange(`options.${name}`, value, `${min} to ${max}`);
-  return value;
 }
 
 /**
@@ -68,59 +46,31 @@ function checkInteger(name: string, value: unknown, min: number, max: number): n
  * estimation is one period after creation, later ones are re-armed from their
  * deadline (a late one 1 ms after it ran, as the kernel re-arms a jiffy later).
  */
-export class GenEstimator {
+export class GenEstimator extends SlotEstimator<GenEstimate> {
   /** The period, 2^interval seconds. */
   readonly interval: number;
   /** The EWMA weight's log: weight 2^-ewmaLog. */
   readonly ewmaLog: number;
-  private readonly id: number;
-  private readonly u32: Uint32Array;
-  private readonly word: number;
-  private final: GenEstimate | undefined;
-  private finalEstimations = 0;
 
   /**
    * Starts estimating the `bytes` and `packets` fields of `stats` (or those
    * `options.fields` names). `ERANGE` for an interval outside -2..3 or an
-   * ewmaLog outside 1..30; `EINVAL` for a missing field.
+   * ewmaLog outside 1..30; `EINVAL` for a non-integer, a missing field or an
+   * unknown option.
    */
   constructor(stats: CounterSet, options: GenEstimatorOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw invalidArgument('options', options, 'expected { interval, ewmaLog }');
-    }
-    this.interval = checkInteger('interval', options.interval, -2, 3);
-    this.ewmaLog = checkInteger('ewmaLog', options.ewmaLog, 1, 30);
-    const indices = resolveFields('GenEstimator', stats, GEN_FIELDS, options.fields);
+    const o = checkOptions<GenEstimatorOptions>('options', options, ['interval', 'ewmaLog', 'fields']);
+    const interval = integerIn('options.interval', o.interval, -2, 3);
+    const ewmaLog = integerIn('options.ewmaLog', o.ewmaLog, 1, 30);
+    const indices = resolveFields('GenEstimator', stats, GEN_FIELDS, o.fields);
     const h = stats.handle;
-    this.id = estimatorNative.create(2, h.chunk, h.offset, h.fields.length, h.token, indices, this.interval + 2, this.ewmaLog);
-    const slot = slotView(this.id);
-    this.u32 = slot.u32;
-    this.word = slot.word;
-    stopper.register(this, this.id, this);
+    super(estimatorNative.create(2, h.chunk, h.offset, h.fields.length, h.token, indices, interval + 2, ewmaLog));
+    this.interval = interval;
+    this.ewmaLog = ewmaLog;
   }
 
-  /** The current rates, read from shared memory (no native call). After {@link stop}: the last reading. */
-  read(): GenEstimate {
-    if (this.final) return { ...this.final };
-    return readGen(this.u32, this.word, this.id) as GenReading as GenEstimate;
-  }
-
-  /** How many periods have been estimated since creation. */
-  get estimations(): number {
-    return this.final ? this.finalEstimations : estimationsOf(this.u32, this.word);
-  }
-
-  /** True once {@link stop} has run. */
-  get stopped(): boolean {
-    return this.final !== undefined;
-  }
-
-  /** Stops estimating and releases the estimator (idempotent), as gen_kill_estimator. */
-  stop(): void {
-    if (this.final) return;
-    this.final = readGen(this.u32, this.word, this.id);
-    this.finalEstimations = estimationsOf(this.u32, this.word);
-    stopper.unregister(this);
-    estimatorNative.remove(this.id);
+  /** avbps >> 8 and avpps >> 8 of the last estimation, read from shared memory. */
+  protected override readSlot(): GenEstimate {
+    return readGen(this.u32, this.word, this.id);
   }
 }

@@ -4,12 +4,7 @@
  * process-wide {@link estimation} control.
  * @module
  */
-export { RateEstimator, RATE_FIELDS, type RateField, type RateEstimate, type RateEstimatorOptions } from './rate-estimator';
-export { GenEstimator, GEN_FIELDS, type GenField, type GenEstimate, type GenEstimatorOptions } from './gen-estimator';
-export {
-  estimation,
-  type EstimationConfig,
-  type EstimationStats,
-  type KthreadStats,
-  type ManualClock,
-} from './estimation';
+export { RateEstimator, RATE_FIELDS, type RateField, type RateEstimatorOptions } from './rate-estimator';
+export { GenEstimator, GEN_FIELDS, type GenField, type GenEstimatorOptions } from './gen-estimator';
+export { estimation, type EstimationConfig, type ManualClock } from './estimation';
+export type { RateEstimate, GenEstimate, EstimationStats, KthreadStats } from './types';

@@ -16,7 +16,7 @@
  * @module
  */
 import { estimatorNative } from './native';
-import type { RateEstimate } from './rate-estimator';
+import type { GenEstimate, RateEstimate } from './types';
 
 const constants = estimatorNative.constants();
 
@@ -130,13 +130,7 @@ export function readIpvs(u32: Uint32Array, i64: BigInt64Array, w: number, id: nu
   return decodeIpvs(scratchU32, scratchI64, 0);
 }
 
-/** What a gen estimator reads as (see GenEstimator.read). */
-export interface GenReading {
-  bps: number;
-  pps: number;
-}
-
-function decodeGen(u32: Uint32Array, w: number): GenReading {
+function decodeGen(u32: Uint32Array, w: number): GenEstimate {
   const a = w + AVG;
   return {
     bps: u32[a + 1] * 16777216 + (u32[a] >>> 8),
@@ -145,7 +139,7 @@ function decodeGen(u32: Uint32Array, w: number): GenReading {
 }
 
 /** gen_estimator_read for estimator `id` at word `w`: avbps >> 8 and avpps >> 8, from one estimation (as readIpvs). */
-export function readGen(u32: Uint32Array, w: number, id: number): GenReading {
+export function readGen(u32: Uint32Array, w: number, id: number): GenEstimate {
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const seq = Atomics.load(u32, w);
     if (seq & 1) continue;

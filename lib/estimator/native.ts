@@ -1,11 +1,14 @@
 /**
- * Types of the addon's estimator part (csrc/estimator.cc).
+ * Types of the addon's estimator part (csrc/estimator.cc, the bindings of csrc/estimator_*.cc).
  * @internal
  * @module
  */
 import { addon } from '../native';
 // The addon builds these objects itself, field for field as the public types describe them.
-import type { EstimationStats } from './estimation';
+import type { EstimationStats } from './types';
+
+/** What the addon's stats() returns: the public stats without the deprecated cpulist, which lib adds. */
+export type NativeEstimationStats = Omit<EstimationStats, 'cpulist'>;
 
 /** Why the kthreads could not be placed as configured (the previous configuration is back). */
 export interface NativeConfigureFailure {
@@ -48,7 +51,7 @@ export interface EstimatorNative {
   automatic(): void;
   step(): void;
   configure(cpus: number[] | null, nice: number | null): Promise<NativeConfigureFailure | null>;
-  stats(): EstimationStats;
+  stats(): NativeEstimationStats;
   /** For tests only: force failures and limits (see TestHooks in csrc/estimator.cc). */
   testHooks(hooks: { failStarts?: number; chainMax?: number; holdExits?: boolean }): { heldExits: number };
 }

@@ -4,10 +4,13 @@
  * @module
  */
 import type { CounterSet } from '../percpu';
-import { KernkitError, invalidArgument } from '../errors';
+import { KernkitError } from '../errors';
+import { options as checkOptions } from '../validate';
 import { resolveFields } from './fields';
-import { estimationsOf, readIpvs, slotView } from './memory';
+import { readIpvs, slotView } from './memory';
 import { estimatorNative } from './native';
+import { SlotEstimator } from './slot-estimator';
+import type { RateEstimate } from './types';
 
 /** The counters an IPVS estimator reads, in the kernel's order (struct ip_vs_counters). */
 export const RATE_FIELDS = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes'] as const;
@@ -25,40 +28,13 @@ export interface RateEstimatorOptions {
   fields?: Partial<Record<RateField, string>>;
 }
 
-/**
- * A reading of a {@link RateEstimator}, as `ipvsadm --stats --rate` shows it:
- * rates decoded as `ip_vs_read_estimator` does, totals since the last zero.
- */
-export interface RateEstimate {
-  /** Connections per second: `(avg + 0x1FF) >> 10`. */
-  cps: number;
-  /** Incoming packets per second. */
-  inpps: number;
-  /** Outgoing packets per second. */
-  outpps: number;
-  /** Incoming bytes per second: `(avg + 0xF) >> 5`. */
-  inbps: number;
-  /** Outgoing bytes per second. */
-  outbps: number;
-  /** Connections counted up to the last estimation, since the last zero. */
-  conns: bigint;
-  /** Incoming packets, likewise. */
-  inpkts: bigint;
-  /** Outgoing packets, likewise. */
-  outpkts: bigint;
-  /** Incoming bytes, likewise. */
-  inbytes: bigint;
-  /** Outgoing bytes, likewise. */
-  outbytes: bigint;
+// Checks the arguments and creates the native estimator: its slot id.
+function createIpvs(stats: CounterSet, opts: unknown): number {
+  const o = checkOptions<RateEstimatorOptions>('options', opts, ['fields']);
+  const indices = resolveFields('RateEstimator', stats, RATE_FIELDS, o.fields);
+  const h = stats.handle;
+  return estimatorNative.create(1, h.chunk, h.offset, h.fields.length, h.token, indices, 0, 0);
 }
-
-const stopper = new FinalizationRegistry<number>((id) => {
-  try {
-    estimatorNative.remove(id);
-  } catch {
-    // the environment is going away: its estimators are stopped natively
-  }
-});
 
 /**
  * The kernel's IPVS rate estimator over five counters of a {@link CounterSet}:
@@ -80,72 +56,40 @@ const stopper = new FinalizationRegistry<number>((id) => {
  * const est = new RateEstimator(stats);
  * // ... count into `stats` from any thread ...
  * est.read(); // { cps, inpps, outpps, inbps, outbps, conns, inpkts, ... }
- * est.stop();
+ * est.stop(); // or: using est = new RateEstimator(stats);
  * ```
  *
  * Differences from the kernel: totals are signed (kernkit counters accept
  * negative adds; the kernel's never decrease), and start from the counter set's
  * own zero point when the estimator is created. Rates are exact up to 2^53.
  */
-export class RateEstimator {
-  private readonly id: number;
-  // The slot in shared memory (kept as fields, not an object: 10^6 estimators are common).
-  private readonly u32: Uint32Array;
+export class RateEstimator extends SlotEstimator<RateEstimate> {
   private readonly i64: BigInt64Array;
-  private readonly word: number;
-  private final: RateEstimate | undefined;
-  private finalEstimations = 0;
 
   /**
    * Starts estimating `stats`, which must have the fields `conns, inpkts,
    * outpkts, inbytes, outbytes` (or those `options.fields` maps them to);
-   * `EINVAL` naming the missing field otherwise. The set's counters stay
-   * allocated until the estimator stops.
+   * `EINVAL` naming the missing field otherwise, or an unknown option. The
+   * set's counters stay allocated until the estimator stops.
    */
   constructor(stats: CounterSet, options: RateEstimatorOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw invalidArgument('options', options, 'expected an object');
-    const indices = resolveFields('RateEstimator', stats, RATE_FIELDS, options.fields);
-    const h = stats.handle;
-    this.id = estimatorNative.create(1, h.chunk, h.offset, h.fields.length, h.token, indices, 0, 0);
-    const slot = slotView(this.id);
-    this.u32 = slot.u32;
-    this.i64 = slot.i64;
-    this.word = slot.word;
-    stopper.register(this, this.id, this);
+    super(createIpvs(stats, options));
+    this.i64 = slotView(this.id).i64;
   }
 
-  /** The current rates and totals, read from shared memory (no native call). After {@link stop}: the last reading. */
-  read(): RateEstimate {
-    if (this.final) return { ...this.final };
+  /** The rates and totals of the last estimation, read from shared memory. */
+  protected override readSlot(): RateEstimate {
     return readIpvs(this.u32, this.i64, this.word, this.id);
-  }
-
-  /** How many 2-second estimations have been applied since creation. */
-  get estimations(): number {
-    return this.final ? this.finalEstimations : estimationsOf(this.u32, this.word);
-  }
-
-  /** True once {@link stop} has run. */
-  get stopped(): boolean {
-    return this.final !== undefined;
   }
 
   /**
    * Zeroes the totals and the rates, as `ip_vs_zero_stats`: the last sample
    * becomes the base of the totals and the start of the next delta, the
-   * averages restart from 0. The counter set itself is untouched.
+   * averages restart from 0. The counter set itself is untouched. `EINVAL`
+   * once stopped.
    */
   zero(): void {
-    if (this.final) throw new KernkitError('RateEstimator.zero: the estimator is stopped', { code: 'EINVAL' });
+    if (this.stopped) throw new KernkitError('RateEstimator.zero: the estimator is stopped', { code: 'EINVAL' });
     estimatorNative.zero(this.id);
-  }
-
-  /** Stops estimating and releases the estimator (idempotent). {@link read} keeps returning the last reading. */
-  stop(): void {
-    if (this.final) return;
-    this.final = readIpvs(this.u32, this.i64, this.word, this.id);
-    this.finalEstimations = estimationsOf(this.u32, this.word);
-    stopper.unregister(this);
-    estimatorNative.remove(this.id);
   }
 }

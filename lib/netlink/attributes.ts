@@ -6,6 +6,7 @@
  * @module
  */
 import { KernkitError } from '../errors';
+import { invalid } from '../validate';
 import { NLA_F_NESTED, NLA_TYPE_MASK, NLMSG_ALIGNTO } from './constants';
 
 /** Rounds a length up to netlink's 4-byte alignment. */
@@ -117,7 +118,7 @@ export class ByteWriter {
   /** Ends an attribute begun at `at`: sets its length and pads to 4 bytes. */
   endAttr(at: number): void {
     const len = this.len - at;
-    if (len > 0xffff) throw new KernkitError(`netlink: attribute too long (${len} bytes, at most 65535)`, { code: 'EMSGSIZE' });
+    if (len > 0xffff) throw invalid('netlink attribute length', len, 'at most 65535 bytes', 'EMSGSIZE');
     this.buf.writeUInt16LE(len, at);
     this.pad();
   }

@@ -4,7 +4,8 @@
  * (csrc/netlink.cc); every byte is built and parsed here.
  * @module
  */
-import { KernkitError, invalidArgument } from '../errors';
+import { KernkitError } from '../errors';
+import { arrayOf, cString, integer, integerIn, invalid, options as checkOptions, optional } from '../validate';
 import { badMessage, type ByteWriter } from './attributes';
 import {
   NLMSG_DONE,
@@ -25,7 +26,7 @@ export interface NetlinkSocketOptions {
   /**
    * A network namespace: a name as `ip netns add` creates it (the file
    * `/var/run/netns/NAME`), or an absolute path to a namespace file such as
-   * `/proc/1234/ns/net`.
+   * `/proc/1234/ns/net`. A NUL byte in it is `EINVAL`.
    */
   netns?: string;
   /** The network namespace of this process id (`/proc/PID/ns/net`). */
@@ -73,19 +74,44 @@ const DUMP_RETRIES = 3;
 /** Sockets with requests or dumps under way, or closing: held here so that they stay reachable. */
 const busySockets = new Set<NetlinkSocket>();
 
-/** Resolves the options to the namespace file the native side opens, or null. */
-export function namespacePath(options: NetlinkSocketOptions): string | null {
-  const { netns, pid } = options;
-  if (netns !== undefined && pid !== undefined) throw invalidArgument('netns', netns, 'give netns or pid, not both');
-  if (pid !== undefined) {
-    if (!Number.isSafeInteger(pid) || pid <= 0) throw invalidArgument('pid', pid, 'expected a positive process id');
-    return `/proc/${pid}/ns/net`;
-  }
+/** The keys {@link NetlinkSocket.open} takes. */
+const OPEN_KEYS = ['netns', 'pid', 'groups'] as const;
+
+/** The largest process id a `pid_t` holds. */
+const PID_MAX = 0x7fffffff;
+
+/**
+ * Checks open options: `undefined` means defaults; anything else must be a
+ * plain object of known keys, each of the right type and range (`EINVAL`
+ * otherwise, the kernel's answer to a bad pid or group too).
+ */
+function openOptions(value: unknown): NetlinkSocketOptions {
+  const o = checkOptions<NetlinkSocketOptions>('options', value, OPEN_KEYS);
+  return {
+    netns: optional(o.netns, (v) => cString('netns', v, { nonEmpty: true, expected: 'a namespace name or an absolute path' })),
+    // The kernel says EINVAL for a pid <= 0 (pidfd_open, kill); /proc has no such directory.
+    pid: optional(o.pid, (v) => integer('pid', v, { min: 1, max: PID_MAX, rangeCode: 'EINVAL' })),
+    // NETLINK_ADD_MEMBERSHIP refuses group 0 with EINVAL.
+    groups: optional(o.groups, (v) => arrayOf('groups', v, (field, g) => integerIn(field, g, 1, 0xffffffff, 'EINVAL'))),
+  };
+}
+
+/**
+ * Resolves the options to the namespace file the native side opens, or null.
+ * Checks them as {@link NetlinkSocket.open} does (`EINVAL` naming the field).
+ */
+export function namespacePath(options?: NetlinkSocketOptions): string | null {
+  return namespaceFile(openOptions(options));
+}
+
+/** The namespace file for checked options, or null for the caller's own namespace. */
+function namespaceFile({ netns, pid }: NetlinkSocketOptions): string | null {
+  if (netns !== undefined && pid !== undefined) throw invalid('netns', netns, 'netns or pid, not both');
+  if (pid !== undefined) return `/proc/${pid}/ns/net`;
   if (netns === undefined) return null;
-  if (typeof netns !== 'string' || netns === '') throw invalidArgument('netns', netns, 'expected a namespace name or an absolute path');
   if (netns.startsWith('/')) return netns;
   if (netns.includes('/') || netns === '.' || netns === '..' || netns.length > 255) {
-    throw invalidArgument('netns', netns, 'a name as `ip netns add` takes (no "/"), or an absolute path');
+    throw invalid('netns', netns, 'a name as `ip netns add` takes (no "/", at most 255 characters), or an absolute path');
   }
   return `/var/run/netns/${netns}`;
 }
@@ -112,7 +138,8 @@ export class NetlinkSocket {
   /** Requests awaiting replies and dumps under way: while any, the socket is busy. */
   private activity = 0;
   private closing: Promise<void> | undefined;
-  private closed = false;
+  /** The I/O thread has finished and closed the socket. */
+  private threadDone = false;
   private onClosed: (() => void) | undefined;
   /** True if the socket joined multicast groups: messages not addressed to it are notifications. */
   private readonly joined: boolean;
@@ -129,14 +156,17 @@ export class NetlinkSocket {
    * Opens a socket, inside another network namespace if asked. A socket that
    * becomes unreachable without {@link NetlinkSocket.close} while nothing is
    * awaited is collected, and its I/O thread and socket are closed then.
+   * Rejects with `EINVAL` for options that are not a plain object of known
+   * keys, a `netns` that is empty or holds a NUL byte, both `netns` and
+   * `pid`, a `pid` that is not a positive integer, or a group that is not
+   * one from 1 to 2^32-1; with the errno of `open`/`setns`/`socket` otherwise
+   * (`ENOENT` for a namespace that does not exist).
    */
-  static open(options: NetlinkSocketOptions = {}): Promise<NetlinkSocket> {
-    const path = namespacePath(options);
-    const groups = options.groups ?? [];
+  static async open(options?: NetlinkSocketOptions): Promise<NetlinkSocket> {
+    const checked = openOptions(options);
+    const path = namespaceFile(checked);
+    const groups = checked.groups ?? [];
     return new Promise((resolve, reject) => {
-      groups.forEach((g, i) => {
-        if (!Number.isInteger(g) || g < 1 || g > 0xffffffff) throw invalidArgument(`groups[${i}]`, g, 'a multicast group number (RTNLGRP_*)');
-      });
       // The native side keeps this callback alive for as long as its thread runs, so
       // once open it refers to the socket only weakly (busy sockets are held by
       // `busySockets`), and it lets go of everything it needed while opening.
@@ -164,9 +194,14 @@ export class NetlinkSocket {
     });
   }
 
-  /** True once {@link NetlinkSocket.close} was called. */
-  get isClosed(): boolean {
+  /** True once {@link NetlinkSocket.close} was called (requests are refused from then on). */
+  get closed(): boolean {
     return this.closing !== undefined;
+  }
+
+  /** @deprecated Use {@link NetlinkSocket.closed}. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /**
@@ -303,7 +338,7 @@ export class NetlinkSocket {
         this.listener?.lost();
         break;
       case 'closed':
-        this.closed = true;
+        this.threadDone = true;
         busySockets.delete(this);
         this.endKernelDump();
         this.failAll(cancelled());
@@ -396,7 +431,7 @@ export class NetlinkSocket {
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = new Promise<void>((resolve) => {
-        if (this.closed) {
+        if (this.threadDone) {
           resolve();
           return;
         }
@@ -409,6 +444,11 @@ export class NetlinkSocket {
       this.failAll(cancelled());
     }
     return this.closing;
+  }
+
+  /** `await using sock = await NetlinkSocket.open()` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 

@@ -19,8 +19,14 @@ export class AbortError extends KernkitError {
   constructor(reason?: unknown, message = 'The task has been aborted') {
     super(message, { code: 'ECANCELED' });
     this.name = 'AbortError';
-    if (reason !== undefined) Object.defineProperty(this, 'cause', { value: reason, configurable: true, writable: true });
+    if (reason !== undefined) withCause(this, reason);
   }
+}
+
+/** Sets `err.cause` (KernkitError's constructor takes none), as Error's own `cause` option would. @internal */
+export function withCause<E extends Error>(err: E, cause: unknown): E {
+  Object.defineProperty(err, 'cause', { value: cause, configurable: true, writable: true });
+  return err;
 }
 
 /** A thrown value as it travels between threads (internal). */
@@ -87,6 +93,6 @@ export function deserializeError(s: SerializedError): unknown {
   }
   Object.assign(err, s.props);
   if (s.stack !== undefined) err.stack = s.stack;
-  if (s.cause) Object.defineProperty(err, 'cause', { value: deserializeError(s.cause), configurable: true, writable: true });
+  if (s.cause) withCause(err, deserializeError(s.cause));
   return err;
 }

@@ -5,7 +5,7 @@
  */
 import { types } from 'node:util';
 import type { Transferable } from 'node:worker_threads';
-import { invalidArgument } from '../errors';
+import { invalid } from '../validate';
 
 /** Marks a {@link Movable}; a registered symbol, so any copy of kernkit in the worker recognises it. */
 const MOVABLE = Symbol.for('kernkit.pool.movable');
@@ -30,7 +30,7 @@ export function move<T extends ArrayBuffer | ArrayBufferView | Transferable>(val
   let transfer: Transferable;
   if (types.isArrayBufferView(value)) transfer = (value as ArrayBufferView).buffer as ArrayBuffer;
   else if (typeof value === 'object' && value !== null) transfer = value as Transferable;
-  else throw invalidArgument('move() value', value, 'expected an ArrayBuffer, a typed array, a DataView or a MessagePort');
+  else throw invalid('move() value', value, 'an ArrayBuffer, a typed array, a DataView or a MessagePort');
   return { [MOVABLE]: true, value, transferList: [transfer] };
 }
 

@@ -6,11 +6,26 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ResourceLimits } from 'node:worker_threads';
-import { invalidArgument, KernkitError, outOfRange } from '../errors';
+import { type ResourceLimits, SHARE_ENV } from 'node:worker_threads';
+import {
+  arrayOf,
+  boolean,
+  cString,
+  finite,
+  integer,
+  integerIn,
+  invalid,
+  knownKeys,
+  optional,
+  options,
+  outOfRange,
+  plainObject,
+  string,
+} from '../validate';
 import { checkOnline, type CpuSpec, getAffinity, MAX_NICE, MIN_NICE, resolveCpus } from '../cpu/affinity';
 import { Cgroup } from '../cgroup/cgroup';
 import type { RateSettings } from './rates';
+import { withCause } from './errors';
 
 /** Most workers a pool may run per CPU. */
 export const MAX_THREADS_PER_CPU = 64;
@@ -115,98 +130,134 @@ export interface ResolvedOptions {
   readonly argv: unknown[] | undefined;
 }
 
+/** What `filename` may be, as messages say it. */
+const FILENAME = 'the path or file: URL of the task module';
+
+/** The task module's absolute path: a path (through cString: NUL bytes would cut it short) or a file: URL. */
 function resolveFilename(filename: unknown): string {
   let file: string;
-  if (filename instanceof URL) {
-    if (filename.protocol !== 'file:') throw invalidArgument('filename', filename.href, 'expected a path or a file: URL');
-    file = fileURLToPath(filename);
-  } else if (typeof filename === 'string' && filename !== '') {
-    file = filename.startsWith('file:') ? fileURLToPath(filename) : path.resolve(filename);
+  if (filename instanceof URL || (typeof filename === 'string' && filename.startsWith('file:'))) {
+    const href = filename instanceof URL ? filename.href : filename;
+    if (filename instanceof URL && filename.protocol !== 'file:') throw invalid('filename', href, 'a path or a file: URL');
+    try {
+      file = fileURLToPath(filename);
+    } catch {
+      throw invalid('filename', href, 'a file: URL of a local path'); // a host, an encoded '/'
+    }
+    cString('filename', file, { expected: FILENAME }); // %00 decodes to a NUL
   } else {
-    throw invalidArgument('filename', filename, 'expected the path or file: URL of the task module');
+    file = path.resolve(cString('filename', filename, { nonEmpty: true, expected: FILENAME }));
   }
-  if (!existsSync(file)) throw new KernkitError(`filename: no such file ${JSON.stringify(file)}`, { code: 'ENOENT' });
+  if (!existsSync(file)) throw invalid('filename', file, 'an existing file', 'ENOENT');
   return file;
 }
 
-function integerIn(field: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArgument(field, value, `expected an integer from ${min} to ${max}`);
-  if (value < min || value > max) throw outOfRange(field, value, `${min} to ${max}`);
-  return value;
-}
-
-function objectOrUndefined<T>(field: string, value: unknown): T | undefined {
-  if (value !== undefined && (typeof value !== 'object' || value === null)) throw invalidArgument(field, value, 'expected an object');
-  return value as T | undefined;
-}
-
-function arrayOrUndefined<T>(field: string, value: unknown): T[] | undefined {
-  if (value !== undefined && !Array.isArray(value)) throw invalidArgument(field, value, 'expected an array');
-  return value as T[] | undefined;
+/** `maxQueue`: `'auto'`, `Infinity` (the default) or a count >= 0. */
+function resolveMaxQueue(value: unknown): number | 'auto' {
+  if (value === undefined || value === Infinity) return Infinity;
+  if (value === 'auto') return 'auto';
+  if (typeof value !== 'number') throw invalid('maxQueue', value, "an integer >= 0, Infinity or 'auto'");
+  return integer('maxQueue', value, { min: 0 });
 }
 
 /** The `rates` option: undefined (off) or the gen estimator settings, defaults as tc's `estimator 1sec 8sec`. */
 function resolveRates(rates: unknown): RateSettings | undefined {
   if (rates === undefined || rates === false) return undefined;
   if (rates === true) return { interval: 0, ewmaLog: 3 };
-  if (typeof rates !== 'object' || rates === null || Array.isArray(rates)) {
-    throw invalidArgument('rates', rates, 'expected true, false or { interval, ewmaLog }');
-  }
-  const r = rates as Record<string, unknown>;
-  for (const key of Object.keys(r)) {
-    if (key !== 'interval' && key !== 'ewmaLog') throw invalidArgument(`rates.${key}`, r[key], 'the rate settings are interval and ewmaLog');
-  }
+  const r = plainObject('rates', rates, 'true, false or { interval, ewmaLog }');
+  knownKeys('rates', r, ['interval', 'ewmaLog']);
   return {
-    interval: r.interval === undefined ? 0 : integerIn('rates.interval', r.interval, -2, 3),
-    ewmaLog: r.ewmaLog === undefined ? 3 : integerIn('rates.ewmaLog', r.ewmaLog, 1, 30),
+    interval: optional(r.interval, (v) => integerIn('rates.interval', v, -2, 3), 0),
+    ewmaLog: optional(r.ewmaLog, (v) => integerIn('rates.ewmaLog', v, 1, 30), 3),
   };
 }
 
-const KNOWN = new Set([
+/** The `cgroup` option: a Cgroup, or a path that reaches cgroupfs (through cString). */
+function resolveCgroup(cgroup: unknown): Cgroup | string | undefined {
+  if (cgroup === undefined || cgroup instanceof Cgroup) return cgroup;
+  return cString('cgroup', cgroup, { nonEmpty: true, expected: 'a Cgroup or the path of one' });
+}
+
+/** The keys of Node's `ResourceLimits`, each a size in MB. */
+const RESOURCE_LIMITS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+/**
+ * `resourceLimits`: the keys Node knows, each a number of MB > 0. Node itself
+ * ignores unknown keys and values that are not numbers, and takes 0 or less as
+ * "the default": each of those would be a limit the caller thinks is set.
+ */
+function resolveResourceLimits(value: unknown): ResourceLimits | undefined {
+  if (value === undefined) return undefined;
+  const limits = options<ResourceLimits>('resourceLimits', value, RESOURCE_LIMITS);
+  for (const key of RESOURCE_LIMITS) {
+    const field = `resourceLimits.${key}`;
+    const mb = limits[key];
+    if (mb !== undefined && finite(field, mb) <= 0) throw outOfRange(field, mb, 'a number of megabytes > 0');
+  }
+  return limits;
+}
+
+/**
+ * `env`: `SHARE_ENV`, or variables whose names and values are strings without
+ * NUL bytes (a child process the task starts gets them through execve).
+ */
+function resolveEnv(value: unknown): WorkerPoolOptions['env'] {
+  if (value === undefined || value === SHARE_ENV) return value;
+  const env = plainObject('env', value, 'an object of strings or SHARE_ENV');
+  for (const [name, v] of Object.entries(env)) {
+    cString('env', name, { nonEmpty: true, expected: 'variable names' });
+    if (v !== undefined) cString(`env.${name}`, v);
+  }
+  return env as NodeJS.Dict<string>;
+}
+
+/** `argv`: an array; Node turns each element into a string, which a symbol cannot be. */
+function resolveArgv(value: unknown): unknown[] | undefined {
+  return optional(value, (v) =>
+    arrayOf('argv', v, (field, arg) => {
+      if (typeof arg === 'symbol') throw invalid(field, arg, 'a value that converts to a string');
+      return arg;
+    }),
+  );
+}
+
+/** `workerData`: whatever the structured clone algorithm copies, as Node copies it into every worker. */
+function checkWorkerData(value: unknown): unknown {
+  try {
+    structuredClone(value);
+  } catch (err) {
+    throw withCause(invalid('workerData', value, 'a value the structured clone algorithm can copy'), err);
+  }
+  return value;
+}
+
+/** Every option a pool takes. */
+const KNOWN = [
   'filename', 'name', 'cpus', 'threadsPerCpu', 'maxQueue', 'nice', 'pin', 'cgroup', 'rates', 'workerData', 'resourceLimits', 'env', 'execArgv',
   'argv',
-]);
+] as const;
 
 /** Checks options and fills defaults; throws the first problem found (not part of the public API). */
-export function resolveOptions(options: WorkerPoolOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw invalidArgument('options', options, 'expected an object with at least filename');
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) {
-      throw new KernkitError(`unknown option ${JSON.stringify(key)} (known: ${[...KNOWN].join(', ')})`, { code: 'EINVAL' });
-    }
-  }
-  const filename = resolveFilename(options.filename);
-  const name = options.name ?? 'default';
-  if (typeof name !== 'string' || name === '') throw invalidArgument('name', options.name, 'expected the name of an export');
-  const cpus = options.cpus === undefined ? getAffinity() : resolveCpus(options.cpus, 'cpus');
+export function resolveOptions(value: unknown): ResolvedOptions {
+  const o = options<WorkerPoolOptions>('options', value, KNOWN);
+  const filename = resolveFilename(o.filename);
+  const name = optional(o.name, (v) => string('name', v, { nonEmpty: true, expected: 'the name of an export' }), 'default');
+  const cpus = o.cpus === undefined ? getAffinity() : resolveCpus(o.cpus, 'cpus');
   checkOnline(cpus);
-  const threadsPerCpu = options.threadsPerCpu === undefined ? 1 : integerIn('threadsPerCpu', options.threadsPerCpu, 1, MAX_THREADS_PER_CPU);
-  let maxQueue: number | 'auto' = Infinity;
-  if (options.maxQueue === 'auto') maxQueue = 'auto';
-  else if (options.maxQueue !== undefined && options.maxQueue !== Infinity) {
-    maxQueue = integerIn('maxQueue', options.maxQueue, 0, Number.MAX_SAFE_INTEGER);
-  }
-  const nice = options.nice === undefined ? undefined : integerIn('nice', options.nice, MIN_NICE, MAX_NICE);
-  if (options.pin !== undefined && typeof options.pin !== 'boolean') throw invalidArgument('pin', options.pin, 'expected true or false');
-  const cgroup = options.cgroup;
-  if (cgroup !== undefined && !(cgroup instanceof Cgroup) && (typeof cgroup !== 'string' || cgroup === '')) {
-    throw invalidArgument('cgroup', cgroup, 'expected a Cgroup or the path of one');
-  }
-  const rates = resolveRates(options.rates);
   return {
     filename,
     name,
     cpus,
-    threadsPerCpu,
-    maxQueue,
-    nice,
-    pin: options.pin ?? true,
-    cgroup,
-    rates,
-    workerData: options.workerData,
-    resourceLimits: objectOrUndefined('resourceLimits', options.resourceLimits),
-    env: options.env as WorkerPoolOptions['env'],
-    execArgv: arrayOrUndefined('execArgv', options.execArgv),
-    argv: arrayOrUndefined('argv', options.argv),
+    threadsPerCpu: optional(o.threadsPerCpu, (v) => integerIn('threadsPerCpu', v, 1, MAX_THREADS_PER_CPU), 1),
+    maxQueue: resolveMaxQueue(o.maxQueue),
+    nice: optional(o.nice, (v) => integerIn('nice', v, MIN_NICE, MAX_NICE)),
+    pin: optional(o.pin, (v) => boolean('pin', v), true),
+    cgroup: resolveCgroup(o.cgroup),
+    rates: resolveRates(o.rates),
+    workerData: checkWorkerData(o.workerData),
+    resourceLimits: resolveResourceLimits(o.resourceLimits),
+    env: resolveEnv(o.env),
+    execArgv: optional(o.execArgv, (v) => arrayOf('execArgv', v, (field, flag) => cString(field, flag))),
+    argv: resolveArgv(o.argv),
   };
 }

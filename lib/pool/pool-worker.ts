@@ -1,6 +1,7 @@
 /**
  * The pool's side of one worker thread: the Worker, its task port and
- * control block, its counters, its state and the task it runs.
+ * control block, its counters, the task it runs, and its life as one state
+ * machine (phases and the transitions between them).
  * Internal to kernkit, not part of its API.
  * @module
  */
@@ -13,6 +14,8 @@ import type { ResolvedOptions } from './options';
 import { startRates } from './rates';
 import { CONTROL_FIELDS, REQUESTS, TASK, WORKER_FIELDS, type WorkerField, type WorkerInit } from './protocol';
 import type { Task } from './task';
+import { AbortError, withCause } from './errors';
+import { invalid } from '../validate';
 import type { CounterSetHandle } from '../percpu';
 
 /**
@@ -23,13 +26,71 @@ import type { CounterSetHandle } from '../percpu';
 export const BOOTSTRAP = path.join(__dirname, '..', '..', 'dist', 'pool', 'worker.js');
 
 /**
- * Where a worker is in its life:
+ * What {@link WorkerPool.stats} reports as a worker's state:
  * - `starting`: pinning itself and loading the task module, or the pool runs its startup steps;
  * - `standby`: started by setCpus(), waiting for the whole new set before it serves;
- * - `idle` / `busy`: serving;
+ * - `idle` / `busy`: serving (a retiring worker is `busy` with its last task);
  * - `exiting`: terminated or told to go; gone once `exited` resolves.
  */
 export type WorkerState = 'starting' | 'standby' | 'idle' | 'busy' | 'exiting';
+
+/**
+ * Where a worker is in its life, as the pool tracks it: one state, changed
+ * only by the transitions of {@link PHASE_TRANSITIONS}.
+ * - `starting`: a member of the pool's shape (built or repaired) that has not
+ *   started; if it cannot start, the pool fails.
+ * - `joining`: started by setCpus() and not started yet; if it cannot start,
+ *   setCpus() rolls back and the pool goes on.
+ * - `standby`: a joining worker that has started; it serves once setCpus() commits.
+ * - `idle`: serving, no task.
+ * - `busy`: serving, running a task.
+ * - `retiring`: running its last task; it stops after it and is not replaced
+ *   (setCpus() dropped its CPU, close(), a failed pool).
+ * - `stopping`: terminated on purpose (abort, rollback, retirement, destroy):
+ *   its exit is no crash.
+ * - `exited`: the thread is gone.
+ */
+export type WorkerPhase = 'starting' | 'joining' | 'standby' | 'idle' | 'busy' | 'retiring' | 'stopping' | 'exited';
+
+/**
+ * The legal transitions, from each phase (anything else is a kernkit bug and throws):
+ * - a worker that has not started either starts (`starting` → `idle`,
+ *   `joining` → `standby`), is stopped, or dies;
+ * - `standby` → `idle` when setCpus() commits;
+ * - `idle` ⇄ `busy` as tasks come and go; `busy` → `retiring` when the pool
+ *   lets it go with a task on it (an idle one is stopped at once);
+ * - every live phase can be stopped (`stopping`) or end unexpectedly (`exited`:
+ *   a crash, process.exit() in the task module); `stopping` only ends.
+ */
+export const PHASE_TRANSITIONS: Readonly<Record<WorkerPhase, readonly WorkerPhase[]>> = {
+  starting: ['idle', 'stopping', 'exited'],
+  joining: ['standby', 'stopping', 'exited'],
+  standby: ['idle', 'stopping', 'exited'],
+  idle: ['busy', 'stopping', 'exited'],
+  busy: ['idle', 'retiring', 'stopping', 'exited'],
+  retiring: ['stopping', 'exited'],
+  stopping: ['exited'],
+  exited: [],
+};
+
+/** Throws unless `from` → `to` is in {@link PHASE_TRANSITIONS}: a refused transition is a bug in the pool. */
+export function checkTransition(from: WorkerPhase, to: WorkerPhase): void {
+  if (!PHASE_TRANSITIONS[from].includes(to)) {
+    throw new Error(`kernkit bug: a pool worker cannot go from ${from} to ${to}`);
+  }
+}
+
+/** The state stats report for a phase (see {@link WorkerState}). */
+const REPORTED_STATE: Readonly<Record<WorkerPhase, WorkerState>> = {
+  starting: 'starting',
+  joining: 'starting',
+  standby: 'standby',
+  idle: 'idle',
+  busy: 'busy',
+  retiring: 'busy',
+  stopping: 'exiting',
+  exited: 'exiting',
+};
 
 /** What startup steps and stats know about a worker. */
 export interface WorkerIdentity {
@@ -39,6 +100,25 @@ export interface WorkerIdentity {
   readonly tid: number;
   /** The CPU the worker pinned itself to, or null when the pool does not pin. */
   readonly cpu: number | null;
+}
+
+/**
+ * Creates the Worker. Node checks the `execArgv` flags only here: a flag a
+ * worker does not accept is the caller's `EINVAL`, with Node's error as `cause`.
+ */
+function startThread(options: ResolvedOptions): Worker {
+  try {
+    return new Worker(BOOTSTRAP, {
+      workerData: options.workerData,
+      resourceLimits: options.resourceLimits,
+      env: options.env,
+      execArgv: options.execArgv,
+      argv: options.argv,
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    throw withCause(invalid('execArgv', options.execArgv, 'Node flags a worker thread accepts'), err);
+  }
 }
 
 /** One worker thread as the pool sees it. */
@@ -57,22 +137,12 @@ export class PoolWorker {
   readonly rates: GenEstimator | undefined;
   /** When the thread was created (performance.now()). */
   readonly createdAt = performance.now();
-  /** See {@link WorkerState}. */
-  state: WorkerState = 'starting';
-  /** Started by setCpus(): serves only once setCpus commits. */
-  standby = false;
-  /** Leaves the pool after its current task (setCpus, close). */
-  retiring = false;
-  /** Terminated on purpose by the pool (abort, retirement): its exit is no crash. */
-  stopping = false;
-  /** The thread has exited. */
-  dead = false;
-  /** Whether `started` has resolved, rejected, or not yet. */
-  startOutcome: 'pending' | 'started' | 'failed' = 'pending';
+  /** Where it is in its life; changed only through the transition methods below. */
+  private current: WorkerPhase;
   /** The kernel's thread id, once the worker reported it. */
   tid: number | null = null;
-  /** The task it runs now. */
-  task: Task | undefined;
+  /** The task it runs now (set by post(), taken off by taskDone()). */
+  private running: Task | undefined;
   /** Replies handled, to tell from the control block whether more are waiting. */
   seenResponses = 0;
   /** The uncaught error the thread died of, if it did. */
@@ -94,22 +164,19 @@ export class PoolWorker {
     readonly cpu: number,
     options: ResolvedOptions,
     poolStats: CounterSetHandle,
+    /** Whether setCpus() starts it (`joining`) rather than the pool's shape (`starting`). */
+    joining: boolean,
   ) {
+    this.current = joining ? 'joining' : 'starting';
     this.started = new Promise<void>((resolve, reject) => {
       this.startResolve = resolve;
       this.startReject = reject;
     });
     this.started.catch(() => undefined); // whoever started it handles the failure
     this.pinned = options.pin;
+    this.worker = startThread(options);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(BOOTSTRAP, {
-      workerData: options.workerData,
-      resourceLimits: options.resourceLimits,
-      env: options.env,
-      execArgv: options.execArgv,
-      argv: options.argv,
-    });
     this.threadId = this.worker.threadId;
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
     const init: WorkerInit = {
@@ -148,40 +215,111 @@ export class PoolWorker {
     return { threadId: this.threadId, tid: this.tid ?? -1, cpu: this.pinned ? this.cpu : null };
   }
 
-  /** The worker is ready to serve: settles `started`. */
-  markStarted(): void {
-    if (this.startOutcome !== 'pending') return;
-    this.startOutcome = 'started';
-    this.startResolve();
+  /** The task it runs now, if any. */
+  get task(): Task | undefined {
+    return this.running;
   }
 
-  /** The worker could not start (or was stopped first): settles `started` with `err`. */
-  markFailed(err: unknown): void {
-    if (this.startOutcome !== 'pending') return;
-    this.startOutcome = 'failed';
-    this.startReject(err);
+  /** Where it is in its life. */
+  get phase(): WorkerPhase {
+    return this.current;
   }
 
-  /** Hands the worker a task and wakes it if it sleeps. Throws if the task cannot be cloned. */
+  /** What stats report as its state. */
+  get state(): WorkerState {
+    return REPORTED_STATE[this.current];
+  }
+
+  /** Whether it has started yet (`started` is still pending). */
+  get startPending(): boolean {
+    return this.current === 'starting' || this.current === 'joining';
+  }
+
+  /**
+   * Whether it belongs to the pool's current shape: it serves (or will), and
+   * is replaced if it dies. Joining, standby, retiring and stopping workers do not.
+   */
+  get member(): boolean {
+    return this.current === 'starting' || this.current === 'idle' || this.current === 'busy';
+  }
+
+  /**
+   * The one place the phase changes. Leaving `starting`/`joining` settles
+   * `started`: resolved for a worker that can serve, rejected with `reason`
+   * for one stopped or dead first.
+   */
+  private moveTo(to: WorkerPhase, reason?: unknown): void {
+    checkTransition(this.current, to);
+    const wasStarting = this.startPending;
+    this.current = to;
+    if (!wasStarting) return;
+    if (to === 'idle' || to === 'standby') this.startResolve();
+    else this.startReject(reason ?? new AbortError(undefined, 'The worker was stopped before it started'));
+  }
+
+  /**
+   * Transition: pinned, loaded and through the startup steps. A member starts
+   * serving (`idle`); a worker setCpus() started waits in `standby` for the
+   * rest of the new set, so a failed reshape never had it take a task.
+   */
+  ready(): void {
+    this.moveTo(this.current === 'joining' ? 'standby' : 'idle');
+  }
+
+  /** Transition `standby` → `idle`: setCpus() has committed, the worker now serves. */
+  commit(): void {
+    this.moveTo('idle');
+  }
+
+  /** Transition `idle` → `busy`: hands the worker a task and wakes it if it sleeps. Throws if the task cannot be cloned. */
   post(task: Task): void {
+    checkTransition(this.current, 'busy'); // before the message: a refused task leaves it as it was
     this.port.postMessage([TASK, task.payload, task.name], task.transferList);
-    this.task = task;
-    this.state = 'busy';
+    this.running = task;
+    this.moveTo('busy');
     this.holdLoop(true);
     Atomics.add(this.control, REQUESTS, 1);
     Atomics.notify(this.control, REQUESTS, 1);
   }
 
-  /** Terminates the thread on purpose; `exited` settles when it is gone. */
-  stop(): Promise<number> {
-    if (!this.stopping) {
-      this.stopping = true;
-      this.state = 'exiting';
+  /**
+   * The task it ran has ended (replied, or settled without it): takes the task
+   * off. A `busy` worker is `idle` again; a `retiring` one stays retiring, with
+   * nothing left to finish, until the pool stops it.
+   */
+  taskDone(): Task | undefined {
+    const task = this.running;
+    this.running = undefined;
+    if (this.current === 'busy') this.moveTo('idle');
+    return task;
+  }
+
+  /** Transition `busy` → `retiring`: the pool lets it go once its running task ends. */
+  retire(): void {
+    this.moveTo('retiring');
+  }
+
+  /**
+   * Transition to `stopping`: terminates the thread on purpose (a no-op once it
+   * is stopping or gone); `exited` settles when it is gone. A worker that had
+   * not started rejects `started` with `reason`.
+   */
+  stop(reason?: unknown): Promise<number> {
+    if (this.current !== 'stopping' && this.current !== 'exited') {
+      this.moveTo('stopping', reason);
       this.port.close();
       this.holdLoop(true); // whoever awaits the exit must see it
       void this.worker.terminate();
     }
     return this.exited;
+  }
+
+  /**
+   * Transition to `exited`: the thread is gone (its 'exit' event). A worker
+   * that had not started rejects `started` with `reason`.
+   */
+  exit(reason?: unknown): void {
+    this.moveTo('exited', reason);
   }
 
   /** How long the thread has existed, in ms. */

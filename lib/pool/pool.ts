@@ -8,11 +8,11 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type Transferable, type Worker } from 'node:worker_threads';
 import { checkOnline, type CpuSpec, resolveCpus } from '../cpu/affinity';
-import { formatCpuList } from '../cpu/cpulist';
-import { KernkitError, describeValue, invalidArgument } from '../errors';
+import { KernkitError, describeValue } from '../errors';
+import { arrayOf, invalid, options, string } from '../validate';
 import type { GenEstimator } from '../estimator/gen-estimator';
 import { CounterSet } from '../percpu/counter-set';
-import { AbortError, deserializeError, serializeError } from './errors';
+import { AbortError, deserializeError, serializeError, withCause } from './errors';
 import { type ResolvedOptions, resolveOptions, type WorkerPoolOptions } from './options';
 import { PoolWorker, type WorkerIdentity, type WorkerState } from './pool-worker';
 import { FAILED, POOL_FIELDS, type PoolField, READY, RESPONSES, RESULT, STARTUP_FAILED, type WorkerMessage } from './protocol';
@@ -40,7 +40,7 @@ export interface WorkerStats {
   cpu: number | null;
   /** `starting`, `standby` (started by setCpus, not serving yet), `idle`, `busy` or `exiting`. */
   state: WorkerState;
-  /** True when the worker leaves after its current task (setCpus, close). */
+  /** True while it runs its last task: it leaves after it and is not replaced (setCpus, close). */
   retiring: boolean;
   /** Tasks it finished, with a result or an error. */
   completed: number;
@@ -58,8 +58,8 @@ export interface WorkerStats {
 
 /** The whole pool, as {@link WorkerPool.stats} reports it. Counts are since the pool was created. */
 export interface PoolStats {
-  /** The pool's cpulist. */
-  cpus: string;
+  /** The CPUs the pool runs on, ascending (as {@link WorkerPool.cpus}). */
+  cpus: number[];
   /** Worker threads that exist now, in any state. */
   threads: number;
   /** Tasks waiting for a worker. */
@@ -90,15 +90,16 @@ export interface PoolStats {
 
 type PoolState = 'running' | 'closing' | 'closed' | 'failed' | 'destroyed';
 
-function checkRunOptions(options: RunOptions | undefined): void {
-  if (options === undefined) return;
-  if (typeof options !== 'object' || options === null) throw invalidArgument('run options', options, 'expected an object');
-  const { signal, transferList, name } = options;
+/** run()'s options, checked: undefined means none; an object with unknown keys or wrong types is EINVAL. */
+function checkRunOptions(value: unknown): RunOptions {
+  const o = options<RunOptions>('run options', value, ['signal', 'transferList', 'name']);
+  const { signal } = o;
   if (signal != null && (typeof signal !== 'object' || typeof signal.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
-    throw invalidArgument('signal', signal, 'expected an AbortSignal');
+    throw invalid('signal', signal, 'an AbortSignal');
   }
-  if (transferList !== undefined && !Array.isArray(transferList)) throw invalidArgument('transferList', transferList, 'expected an array');
-  if (name !== undefined && (typeof name !== 'string' || name === '')) throw invalidArgument('name', name, 'expected the name of an export');
+  if (o.transferList !== undefined) arrayOf('transferList', o.transferList, (_field, item) => item);
+  if (o.name !== undefined) string('name', o.name, { nonEmpty: true, expected: 'the name of an export' });
+  return o;
 }
 
 /**
@@ -267,7 +268,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
         tid: w.tid,
         cpu: w.pinned ? w.cpu : null,
         state: w.state,
-        retiring: w.retiring,
+        retiring: w.phase === 'retiring',
         completed: Number(c.completed),
         failed: Number(c.failed),
         busyMs,
@@ -279,7 +280,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     const p = this.counters.sum();
     const threadNs = Number(p.exitedNs) + aliveNs;
     return {
-      cpus: formatCpuList(this.cpuList),
+      cpus: [...this.cpuList],
       threads: this.workers.size,
       queued: this.queue.size,
       running: this.running,
@@ -330,8 +331,8 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       };
       for (const t of this.queue.drain()) aborted(t);
       for (const w of this.workers) {
-        if (w.task && !w.task.settled) aborted(w.task);
-        w.task = undefined;
+        const t = w.taskDone();
+        if (t && !t.settled) aborted(t);
       }
       this.running = 0;
       this.needsDrainFlag = false; // no 'drain': nothing can run any more
@@ -341,12 +342,25 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     return this.destroying;
   }
 
-  /** `await using pool = new WorkerPool(...)` closes it at the end of the scope. */
+  /**
+   * True once close() or destroy() has been called: the pool takes no more
+   * tasks (run() rejects with `ESHUTDOWN`). Its threads may still be
+   * finishing; the promise close() or destroy() returned says when they are gone.
+   */
+  get closed(): boolean {
+    return this.closing !== undefined || this.destroying !== undefined;
+  }
+
+  /**
+   * `await using pool = new WorkerPool(...)` closes it at the end of the
+   * scope. Only the async form: both close() and destroy() wait for threads
+   * to exit, so there is no `[Symbol.dispose]()` that could finish the job.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  /** The CPUs the pool runs on now. */
+  /** The CPUs the pool runs on now, ascending (a copy). */
   get cpus(): number[] {
     return [...this.cpuList];
   }
@@ -382,10 +396,9 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
 
   // ---- workers ----------------------------------------------------------
 
-  /** Starts a worker for `cpu`. A standby worker waits for setCpus to commit before it serves. */
-  private spawn(cpu: number, standby: boolean): PoolWorker {
-    const w = new PoolWorker(cpu, this.opts, this.counters.handle);
-    w.standby = standby;
+  /** Starts a worker for `cpu`. A joining worker (setCpus) waits in standby for the commit before it serves. */
+  private spawn(cpu: number, joining: boolean): PoolWorker {
+    const w = new PoolWorker(cpu, this.opts, this.counters.handle, joining);
     this.workers.add(w);
     w.port.on('message', (msg: WorkerMessage) => this.onMessage(w, msg));
     w.worker.on('error', (err) => {
@@ -415,8 +428,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
 
   private onReply(w: PoolWorker, msg: WorkerMessage): void {
     w.seenResponses++;
-    const t = w.task;
-    w.task = undefined;
+    const t = w.taskDone();
     if (t && !t.settled) {
       this.running--;
       this.settle(t);
@@ -455,31 +467,29 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       this.onStartupFailure(w, err);
       return;
     }
-    if (w.state !== 'starting') return; // stopped while the steps ran
-    w.markStarted();
-    if (w.standby) {
-      w.state = 'standby'; // setCpus puts it to work once every new worker is up
-      w.holdLoop(false);
+    if (!w.startPending) return; // stopped (or dead) while the steps ran
+    w.ready();
+    if (w.phase === 'standby') {
+      w.holdLoop(false); // setCpus puts it to work once every new worker is up
       return;
     }
-    w.state = 'idle';
     this.serve(w);
   }
 
   /** A worker could not start: a pool being built or repaired fails; setCpus handles its own. */
   private onStartupFailure(w: PoolWorker, err: unknown): void {
-    if (w.stopping) return;
-    w.markFailed(err);
-    void w.stop();
-    if (w.standby || w.retiring) return;
+    if (!w.startPending) return; // stopped (or dead) meanwhile: nothing waits for its start
+    const member = w.phase === 'starting';
+    void w.stop(err);
+    if (!member) return;
     this.emit('workerError', err, w.identity());
     this.fail(err);
   }
 
   /** Gives a free worker the next queued task, or parks it idle (or lets it go if it is retiring). */
   private serve(w: PoolWorker): void {
-    if (w.dead) return; // its exit handler decides what comes next
-    if (w.retiring || this.state === 'failed') {
+    if (w.phase === 'exited') return; // its exit handler decides what comes next
+    if (w.phase === 'retiring' || this.state === 'failed') {
       this.release(w);
       this.updateNeedsDrain();
       return;
@@ -499,7 +509,6 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
       this.updateNeedsDrain();
       return;
     }
-    w.state = 'idle';
     w.holdLoop(false);
     this.idle.push(w);
     this.updateNeedsDrain();
@@ -517,10 +526,12 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     queueMicrotask(() => this.emit(atCapacity ? 'needsDrain' : 'drain'));
   }
 
-  /** Stops a worker that is not busy now; a busy one stops after its task. */
+  /** Stops a worker that is not busy now; a busy one retires: it stops after its task. */
   private release(w: PoolWorker): void {
-    w.retiring = true;
-    if (w.state === 'busy' && w.task) return;
+    if (w.task) {
+      if (w.phase === 'busy') w.retire();
+      return;
+    }
     this.removeIdle(w);
     void w.stop();
     this.checkDrained();
@@ -532,50 +543,57 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
   }
 
   private onExit(w: PoolWorker, code: number): void {
-    const unexpected = !w.stopping;
-    w.dead = true;
-    if (unexpected) {
-      // What it posted just before it ended (a reply, its startup failure) comes first: the
-      // port's messages and the exit event travel separately.
-      let entry: { message: unknown } | undefined;
-      while ((entry = receiveMessageOnPort(w.port)) !== undefined) this.onMessage(w, entry.message as WorkerMessage);
-    }
+    const diedIn = w.phase;
     this.workers.delete(w);
     this.removeIdle(w);
     w.rates?.stop();
     this.counters.add(this.IX_EXITED_NS, Math.round(w.aliveMs() * 1e6));
-    const neverStarted = w.startOutcome === 'pending';
-    w.state = 'exiting';
-    w.stopping = true; // nothing left to stop
-    if (!unexpected || w.startOutcome === 'failed') {
-      w.markFailed(new AbortError(undefined, 'The worker was stopped before it started'));
+    if (diedIn === 'stopping') {
+      w.exit(); // stopped on purpose: no crash, nothing to replace
       this.checkDrained();
       return;
+    }
+    // What it posted just before it ended (its tid, a reply, its startup failure) comes first:
+    // the port's messages and the exit event travel separately.
+    const posted: WorkerMessage[] = [];
+    for (let entry; (entry = receiveMessageOnPort(w.port)) !== undefined; ) posted.push(entry.message as WorkerMessage);
+    let startupError: { error: unknown } | undefined;
+    for (const msg of posted) {
+      if (msg[0] === STARTUP_FAILED) startupError = { error: deserializeError(msg[1]) };
+      else if (msg[0] === READY) {
+        w.tid = msg[1];
+        // Without startup steps nothing stood between its READY and serving: it had started, as
+        // if the message had come before the exit. With steps it had not (they need a live thread).
+        if (w.startPending && this.steps.length === 0) w.ready();
+      }
     }
     // Rebuilt on this side, so that it is an Error of the caller's realm like every task error.
     if (w.crashError !== undefined) w.crashError = deserializeError(serializeError(w.crashError));
     const where = `worker ${w.threadId} (tid ${w.tid ?? '?'}, CPU ${w.pinned ? w.cpu : 'any'})`;
-    if (neverStarted) {
+    if (w.startPending) {
+      // It never started: its own startup failure, else what it died of, is the pool's (or setCpus') error.
       const startErr =
-        w.crashError ?? new KernkitError(`${where} exited with code ${code} before it started`, { code: 'EOWNERDEAD' });
-      w.markFailed(startErr);
-      if (!w.standby && !w.retiring) {
+        startupError?.error ?? w.crashError ?? new KernkitError(`${where} exited with code ${code} before it started`, { code: 'EOWNERDEAD' });
+      w.exit(startErr);
+      if (diedIn === 'starting') {
         this.emit('workerError', startErr, w.identity());
         this.fail(startErr);
       }
       return;
     }
+    w.exit();
+    for (const msg of posted) if (msg[0] === RESULT || msg[0] === FAILED) this.onReply(w, msg); // serve() leaves it alone now
     const err = w.crashError ?? new KernkitError(`${where} exited with code ${code}`, { code: 'EOWNERDEAD' });
     this.counters.inc(this.IX_CRASHED);
-    const t = w.task;
-    w.task = undefined;
+    const t = w.taskDone();
     if (t && !t.settled) {
       this.running--;
       this.settle(t);
       t.reject(err);
     }
     this.emit('workerError', err, w.identity());
-    if ((this.state === 'running' || this.state === 'closing') && !w.retiring && !w.standby) this.spawn(w.cpu, false);
+    // A serving member is replaced on its CPU; a retiring or standby one is not (setCpus replaces a standby one at commit).
+    if ((this.state === 'running' || this.state === 'closing') && (diedIn === 'idle' || diedIn === 'busy')) this.spawn(w.cpu, false);
     this.updateNeedsDrain();
     this.checkDrained();
   }
@@ -600,7 +618,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     const missing = new Map<number, number>(list.map((cpu) => [cpu, perCpu]));
     for (const w of this.workers) {
       const n = missing.get(w.cpu);
-      if (n && !w.retiring && !w.stopping && !w.standby) missing.set(w.cpu, n - 1);
+      if (n && w.member) missing.set(w.cpu, n - 1);
     }
     const fresh: PoolWorker[] = [];
     for (const [cpu, n] of missing) for (let i = 0; i < n; i++) fresh.push(this.spawn(cpu, true));
@@ -615,21 +633,20 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     // Commit. Which old workers leave is decided now, as workers may have been replaced meanwhile.
     // A new worker that died after it started (counted as a crash when it exited) is replaced as
     // a serving worker that dies would be; the replacement counts as a worker its CPU keeps.
-    const live = fresh.filter((w) => !w.dead);
-    for (const w of fresh) if (w.dead) this.spawn(w.cpu, false);
+    const live = fresh.filter((w) => w.phase !== 'exited');
+    for (const w of fresh) if (w.phase === 'exited') this.spawn(w.cpu, false);
     const quota = new Map<number, number>(list.map((cpu) => [cpu, perCpu]));
     for (const w of live) quota.set(w.cpu, quota.get(w.cpu)! - 1);
     const leaving: PoolWorker[] = [];
     for (const w of this.workers) {
-      if (w.standby || w.retiring || w.stopping) continue;
+      if (!w.member) continue;
       const q = quota.get(w.cpu);
       if (q) quota.set(w.cpu, q - 1);
       else leaving.push(w);
     }
     this.cpuList = list;
     for (const w of live) {
-      w.standby = false;
-      w.state = 'idle';
+      w.commit();
       this.serve(w);
     }
     for (const w of leaving) this.release(w);
@@ -646,10 +663,11 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     const w = t.worker;
     if (w && w.task === t) {
       // Running: the only way to stop it is to end its thread; a new worker takes the CPU.
-      w.task = undefined;
+      const member = w.phase === 'busy'; // a retiring one was leaving anyway
+      w.taskDone();
       this.running--;
       void w.stop();
-      if ((this.state === 'running' || this.state === 'closing') && !w.retiring) this.spawn(w.cpu, false);
+      if ((this.state === 'running' || this.state === 'closing') && member) this.spawn(w.cpu, false);
       this.updateNeedsDrain();
     } else if (!w) {
       this.queue.forget();
@@ -671,7 +689,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
     const limit = this.queueLimit();
     if (this.queue.size < limit) return false;
     let starting = 0;
-    for (const w of this.workers) if (w.state === 'starting' && !w.standby && !w.retiring) starting++;
+    for (const w of this.workers) if (w.phase === 'starting') starting++;
     return this.queue.size >= limit + starting;
   }
 
@@ -697,9 +715,7 @@ export class WorkerPool<TaskT = unknown, ResultT = unknown> extends EventEmitter
   private closedError(): Error {
     if (this.state === 'failed') {
       const reason = this.failure instanceof Error ? this.failure.message : describeValue(this.failure);
-      const err = new KernkitError(`the pool failed: a worker could not start (${reason})`, { code: 'ESHUTDOWN' });
-      Object.defineProperty(err, 'cause', { value: this.failure, configurable: true, writable: true });
-      return err;
+      return withCause(new KernkitError(`the pool failed: a worker could not start (${reason})`, { code: 'ESHUTDOWN' }), this.failure);
     }
     return new KernkitError(`the pool is ${this.state === 'destroyed' ? 'destroyed' : 'closed'}`, { code: 'ESHUTDOWN' });
   }

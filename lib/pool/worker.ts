@@ -15,13 +15,15 @@
  * Internal to kernkit, not part of its API.
  * @module
  */
+import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { types } from 'node:util';
 import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { currentCpu, gettid, setAffinity, setNice } from '../cpu/affinity';
-import { KernkitError } from '../errors';
+import { describeValue, KernkitError } from '../errors';
 import { CounterSet } from '../percpu/counter-set';
-import { serializeError } from './errors';
+import { serializeError, withCause } from './errors';
 import { unwrapResult } from './move';
 import {
   FAILED,
@@ -44,7 +46,7 @@ type Handler = (task: unknown) => unknown;
 // eslint-disable-next-line @typescript-eslint/no-implied-eval
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
 
-async function loadModule(filename: string): Promise<unknown> {
+async function importTaskModule(filename: string): Promise<unknown> {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(filename);
@@ -52,6 +54,25 @@ async function loadModule(filename: string): Promise<unknown> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err;
     return importModule(pathToFileURL(filename).href);
+  }
+}
+
+/**
+ * Loads the task module. A failure is a KernkitError with the module's own
+ * error as `cause`: `ENOENT` when the file is gone (the pool checked that it
+ * existed, but a worker may start much later, in setCpus() or as a
+ * replacement), `ENOEXEC` when it exists but does not load (a syntax error,
+ * its top level throws, a module it requires is missing), as the kernel says
+ * of a file it cannot execute.
+ */
+async function loadModule(filename: string): Promise<unknown> {
+  try {
+    return await importTaskModule(filename);
+  } catch (err) {
+    const file = JSON.stringify(filename);
+    if (!existsSync(filename)) throw withCause(new KernkitError(`task module ${file}: no such file`, { code: 'ENOENT' }), err);
+    const why = types.isNativeError(err) || err instanceof Error ? `${err.name}: ${err.message}` : describeValue(err);
+    throw withCause(new KernkitError(`task module ${file} failed to load: ${why}`, { code: 'ENOEXEC' }), err);
   }
 }
 
@@ -63,7 +84,7 @@ function pickExport(mod: unknown, name: string, filename: string): Handler {
   const inner = (mod as Record<string, unknown> | null)?.default as Record<string, unknown> | Handler | undefined;
   if (name === 'default' && typeof inner === 'function') return inner;
   if (typeof inner === 'object' && inner !== null && typeof inner[name] === 'function') return inner[name] as Handler;
-  throw new KernkitError(`task module ${JSON.stringify(filename)} has no function export named ${JSON.stringify(name)}`, { code: 'EINVAL' });
+  throw new KernkitError(`task module ${JSON.stringify(filename)} has no function export named ${JSON.stringify(name)}`, { code: 'ENOENT' });
 }
 
 class TaskRunner {

@@ -306,4 +306,31 @@ describe('manual mode', () => {
       estimation.automatic();
     }
   });
+
+  test('Symbol.dispose stops either estimator (what `using` calls) and keeps its last reading', () => {
+    const clock = estimation.manual();
+    try {
+      const before = estimation.stats();
+      const rate = new RateEstimator(new CounterSet([...IPVS_FIELDS]));
+      const stats = new CounterSet(['bytes', 'packets']);
+      const gen = new GenEstimator(stats, { interval: 1, ewmaLog: 1 });
+      stats.add(0, 1 << 20);
+      clock.step();
+      const last = gen.read();
+      expect(last.bps).toBeGreaterThan(0);
+      for (const est of [rate, gen]) {
+        expect(est.stopped).toBe(false);
+        est[Symbol.dispose]();
+        est[Symbol.dispose](); // idempotent, as stop()
+        expect(est.stopped).toBe(true);
+      }
+      expect(estimation.stats()).toMatchObject({ estimators: before.estimators, genEstimators: before.genEstimators });
+      stats.add(0, 1 << 20);
+      clock.step();
+      expect(gen.read()).toEqual(last);
+      expect(gen.estimations).toBe(1);
+    } finally {
+      estimation.automatic();
+    }
+  });
 });

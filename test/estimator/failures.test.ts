@@ -107,7 +107,7 @@ describe('kthreads that cannot be placed as configured', () => {
       errno: -13,
       syscall: 'setpriority',
       kernkit: true,
-      message: expect.stringMatching(/^nice -5: the estimation kthreads cannot take it .*CAP_SYS_NICE.*the configuration is unchanged \(cpulist "[^"]*", nice 5\)$/),
+      message: expect.stringMatching(/^nice -5: the estimation kthreads cannot take it .*CAP_SYS_NICE.*the configuration is unchanged \(cpus \[[\d,]*\], nice 5\)$/),
     };
     expect(printed(r)).toEqual([
       { withEstimator: false, error, nice: 5, running: 0, nices: [], niceErrors: 0 },
@@ -118,7 +118,7 @@ describe('kthreads that cannot be placed as configured', () => {
 
   const cpusetTest = kernelTest(cpusetMissing() ?? cpusMissing(0, 1));
 
-  cpusetTest('CPUs outside the kthreads\' cpuset reject with EINVAL from sched_setaffinity, and the previous cpulist stays', () => {
+  cpusetTest('CPUs outside the kthreads\' cpuset reject with EINVAL from sched_setaffinity, and the previous CPUs stay', () => {
     // The kthreads are restarted by a libuv thread-pool thread; in cgroup v1 a
     // new thread joins its creator's cpuset. With the pool's threads in a cpuset
     // of CPU 0, kthreads cannot be pinned to CPU 1, which the caller may use.
@@ -134,15 +134,15 @@ describe('kthreads that cannot be placed as configured', () => {
             fs.writeFileSync(${JSON.stringify(cg.dir)} + '/tasks', String(tid));
           }
         }
-        const before = k.estimation.stats().cpulist;
+        const before = k.estimation.stats().cpus.join();
         let error;
         try {
-          await k.estimation.configure({ cpulist: '1' });
+          await k.estimation.configure({ cpus: [1] });
         } catch (e) {
           error = { code: e.code, syscall: e.syscall, message: e.message };
         }
         const s = k.estimation.stats();
-        print({ error, unchanged: s.cpulist === before, running: s.kthreads.map((t) => t.running) });
+        print({ error, unchanged: s.cpus.join() === before, running: s.kthreads.map((t) => t.running) });
         est.stop();
       `);
       expect(r.stderr).toBe('');
@@ -151,7 +151,7 @@ describe('kthreads that cannot be placed as configured', () => {
           error: {
             code: 'EINVAL',
             syscall: 'sched_setaffinity',
-            message: expect.stringMatching(/^cpulist "1": the estimation kthreads cannot be pinned to it .*the configuration is unchanged/),
+            message: expect.stringMatching(/^cpus \[1\]: the estimation kthreads cannot be pinned to them .*the configuration is unchanged/),
           },
           unchanged: true,
           running: [true],

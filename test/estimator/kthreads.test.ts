@@ -2,7 +2,7 @@
  * The estimation kthreads as the kernel sees them: started with the first
  * estimator and stopped after the last, pinned and niced as configured (read
  * back from /proc), restarted by reconfiguration without losing estimators,
- * stopped by an empty cpulist, and by the exit of the worker that owned them.
+ * stopped by an empty CPU list, and by the exit of the worker that owned them.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -72,22 +72,24 @@ twoCpuTest('reconfiguration restarts the kthreads pinned and niced as asked, and
     expect(await waitFor(() => ests.every((e) => e.estimations >= 1), 10_000)).toBe(true);
     const oldTids = runningTids();
 
-    for (const [cpulist, nice] of [
-      ['1', 5],
-      ['0', 3],
+    // CPUs as numbers, then as a cpulist string.
+    for (const [cpus, cpu, nice] of [
+      [[1], 1, 5],
+      ['0', 0, 3],
     ] as const) {
-      await estimation.configure({ cpulist, nice });
+      await estimation.configure({ cpus, nice });
       const s = estimation.stats();
-      expect(s.cpulist).toBe(cpulist);
+      expect(s.cpus).toEqual([cpu]);
+      expect(s.cpulist).toBe(String(cpu)); // the deprecated alias
       expect(s.nice).toBe(nice);
       expect(s.maxThreads).toBe(4); // 4 per CPU of the cpulist
       const tids = runningTids();
       expect(tids.length).toBeGreaterThanOrEqual(1);
       for (const tid of tids) {
-        expect({ tid, cpus: threadCpus(tid), nice: threadNice(tid) }).toEqual({ tid, cpus: cpulist, nice });
+        expect({ tid, cpus: threadCpus(tid), nice: threadNice(tid) }).toEqual({ tid, cpus: String(cpu), nice });
         expect(oldTids).not.toContain(tid); // new threads
       }
-      for (const k of s.kthreads) expect({ id: k.id, cpus: k.cpus, nice: k.nice }).toEqual({ id: k.id, cpus: cpulist, nice });
+      for (const k of s.kthreads) expect({ id: k.id, cpus: k.cpus, nice: k.nice }).toEqual({ id: k.id, cpus: [cpu], nice });
 
       const before = ests.map((e) => e.estimations);
       expect(await waitFor(() => ests.every((e, i) => e.estimations > before[i]), 10_000)).toBe(true);
@@ -104,32 +106,32 @@ twoCpuTest('reconfiguration restarts the kthreads pinned and niced as asked, and
     }
   } finally {
     for (const e of ests) e.stop();
-    await estimation.configure({ cpulist: original.cpulist, nice: original.nice });
+    await estimation.configure({ cpus: original.cpus, nice: original.nice });
   }
-  expect(estimation.stats()).toMatchObject({ cpulist: original.cpulist, nice: original.nice });
+  expect(estimation.stats()).toMatchObject({ cpus: original.cpus, nice: original.nice });
 }, 40_000);
 
-procTest('an empty cpulist stops estimation until a cpulist is set again', async () => {
+procTest('an empty CPU list stops estimation until CPUs are set again', async () => {
   const original = estimation.stats();
   const stats = new CounterSet([...IPVS_FIELDS]);
   const est = new RateEstimator(stats);
   try {
     expect(await waitFor(() => est.estimations >= 1, 10_000)).toBe(true);
     const tids = runningTids();
-    await estimation.configure({ cpulist: '' });
-    expect(estimation.stats()).toMatchObject({ stopped: true, cpulist: '' });
+    await estimation.configure({ cpus: [] });
+    expect(estimation.stats()).toMatchObject({ stopped: true, cpus: [], cpulist: '' });
     expect(runningTids()).toEqual([]);
     expect(await waitFor(() => tids.every((t) => !threadAlive(t)), 2000)).toBe(true);
     const frozen = est.estimations;
     await sleep(2500);
     expect(est.estimations).toBe(frozen);
 
-    await estimation.configure({ cpulist: original.cpulist });
+    await estimation.configure({ cpulist: original.cpulist }); // the deprecated key still works
     expect(runningTids().length).toBeGreaterThanOrEqual(1);
     expect(await waitFor(() => est.estimations > frozen, 10_000)).toBe(true);
   } finally {
     est.stop();
-    await estimation.configure({ cpulist: original.cpulist, nice: original.nice });
+    await estimation.configure({ cpus: original.cpus, nice: original.nice });
   }
 }, 30_000);
 

@@ -17,7 +17,7 @@ const adder = JSON.stringify(path.join(__dirname, 'fixtures', 'adder.js'));
 cpu0Test('4 kthreads per CPU at most; the rest wait in the temp list and fill the room estimators leave', () => {
   const r = runChild(`
     native.testHooks({ chainMax: 1 });
-    await k.estimation.configure({ cpulist: '0' });
+    await k.estimation.configure({ cpus: [0] });
     const stats = new k.CounterSet(fields);
     const ests = Array.from({ length: 4 * 2400 + 100 }, () => new k.RateEstimator(stats));
     const view = () => {

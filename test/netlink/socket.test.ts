@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { KernkitError } from '../../lib';
 import { AttrTable, MessageWriter, NetlinkSocket, namespacePath, nl } from '../../lib/netlink';
+import { netlinkNative } from '../../lib/netlink/native';
 import { kernelTest } from '../helpers/kernel';
 import { TestNetns, removeAllNamespaces, tcMissing } from '../helpers/tc';
 
@@ -34,10 +35,71 @@ describe('namespacePath', () => {
   });
 
   test('bad input is EINVAL naming the field', () => {
-    expect(() => namespacePath({ netns: '../etc' })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('netns') }));
+    expect(() => namespacePath({ netns: '../etc' })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^netns: "\.\.\/etc" \(expected /) }));
     expect(() => namespacePath({ netns: '' })).toThrow(KernkitError);
-    expect(() => namespacePath({ pid: 0 })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('pid') }));
+    expect(() => namespacePath({ pid: 0 })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^pid: 0 \(expected /) }));
     expect(() => namespacePath({ netns: 'a', pid: 1 })).toThrow(/not both/);
+  });
+
+  test('a NUL byte in a name or path is EINVAL: the path checked would not be the path opened', () => {
+    for (const netns of ['x\0junk', '/var/run/netns/x\0junk']) {
+      expect(() => namespacePath({ netns })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^netns: .*without NUL bytes/) }));
+    }
+  });
+});
+
+describe('NetlinkSocket.open options', () => {
+  const code = (p: Promise<unknown>) => p.then(() => 'opened', (e: KernkitError) => e.code);
+
+  test('a NUL byte in netns is refused before anything is opened', async () => {
+    // The old code opened /var/run/netns/x (ENOENT, or a namespace of that name).
+    await expect(NetlinkSocket.open({ netns: 'x\0junk' })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('netns') });
+    await expect(NetlinkSocket.open({ netns: '/var/run/netns/x\0junk' })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
+  test('the native side refuses a NUL byte too', () => {
+    expect(() => new netlinkNative.Socket('/proc/self/ns/net\0junk', () => undefined)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  test('options that are not a plain object of known, well-typed keys are EINVAL, and reject rather than throw', async () => {
+    for (const bad of [null, 5, 'blue', [], () => undefined, { bogus: 1 }, { netns: 5 }, { pid: 1.5 }, { pid: '1' }, { groups: 'link' }, { groups: [1.5] }]) {
+      const opening = NetlinkSocket.open(bad as never);
+      await expect(code(opening)).resolves.toBe('EINVAL');
+    }
+    // NETLINK_ADD_MEMBERSHIP says EINVAL for a group out of range, and so does open().
+    await expect(NetlinkSocket.open({ groups: [2 ** 32] })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^groups\[0\]: 4294967296 \(expected /) });
+  });
+});
+
+describe('NetlinkSocket lifecycle', () => {
+  test('closed is false while open and true once close() was called; requests are EBADF after', async () => {
+    const sock = await NetlinkSocket.open();
+    expect(sock.closed).toBe(false);
+    const closing = sock.close();
+    expect(sock.closed).toBe(true);
+    await closing;
+    expect(sock.closed).toBe(true);
+    const req = new MessageWriter(nl.RTM_GETLINK, 0);
+    req.zeros(nl.IFINFOMSG_LEN);
+    await expect(sock.dump(req, 'link dump')).rejects.toMatchObject({ code: 'EBADF' });
+  });
+
+  test('await using closes the socket at the end of the scope, also when the scope throws', async () => {
+    let kept: NetlinkSocket | undefined;
+    {
+      await using sock = await NetlinkSocket.open();
+      kept = sock;
+      expect(await linkNames(sock)).toContain('lo');
+    }
+    expect(kept.closed).toBe(true);
+
+    const failing = async () => {
+      await using sock = await NetlinkSocket.open();
+      kept = sock;
+      throw new Error('scope failed');
+    };
+    await expect(failing()).rejects.toThrow('scope failed');
+    expect(kept.closed).toBe(true);
   });
 });
 
@@ -215,5 +277,28 @@ describe('NetlinkSocket on the real kernel', () => {
     await expect(sock.request(qdiscRequest(idx, 'pfifo'), 'qdisc add')).rejects.toMatchObject({ code: 'EBADF' });
     await expect(linkNames(sock)).rejects.toMatchObject({ code: 'EBADF' });
     await sock.close(); // idempotent
+  });
+});
+
+describe('the I/O thread', () => {
+  /** Thread ids of this process's netlink I/O threads. */
+  const ioThreads = (): string[] =>
+    readdirSync('/proc/self/task').filter((tid) => {
+      try {
+        return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'kernkit-netlink';
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
+
+  test('is named kernkit-netlink, and is gone once close() has resolved', async () => {
+    const before = new Set(ioThreads());
+    const sock = await NetlinkSocket.open();
+    const mine = ioThreads().filter((tid) => !before.has(tid));
+    expect(mine).toHaveLength(1);
+    await sock.close();
+    // close() resolves when the thread has released the socket; it is joined right after.
+    for (let i = 0; i < 100 && ioThreads().includes(mine[0]); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(ioThreads()).not.toContain(mine[0]);
   });
 });

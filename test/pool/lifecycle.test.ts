@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AbortError, KernkitError, getAffinity, type WorkerIdentity, type WorkerPool } from '../../lib';
@@ -246,7 +246,7 @@ describe('setCpus() reshapes the pool', () => {
     expect(ran.map((r) => r.tid).sort()).toEqual([...oldTids].sort());
     expect(pool.cpus).toEqual([to]);
     const s = pool.stats();
-    expect(s).toMatchObject({ cpus: String(to), threads: 2, submitted: 12, completed: 12, queued: 0, running: 0 });
+    expect(s).toMatchObject({ cpus: [to], threads: 2, submitted: 12, completed: 12, queued: 0, running: 0 });
     for (const w of s.workers) expect(taskStatus(w.tid!, 'Cpus_allowed_list')).toBe(String(to));
     expectGone(oldTids);
     await pool.close();
@@ -257,13 +257,14 @@ describe('setCpus() reshapes the pool', () => {
     const pool = pools.create({ filename: fixture('tasks.js'), cpus: String(a) });
     await pool.ready();
     const [keptTid] = workerTids(pool);
-    await pool.setCpus([a, b]);
+    await pool.setCpus([b, a]); // CPU numbers in any order, as a cpulist
+    expect(pool.stats().cpus).toEqual([a, b].sort((x, y) => x - y));
     const grown = pool.stats().workers;
     expect(grown.map((w) => w.cpu).sort()).toEqual([a, b].sort());
     expect(grown.find((w) => w.cpu === a)!.tid).toBe(keptTid);
     await pool.setCpus(String(a));
     expect(workerTids(pool)).toEqual([keptTid]);
-    expect(pool.stats().cpus).toBe(String(a));
+    expect(pool.stats().cpus).toEqual([a]);
     await pool.close();
   });
 
@@ -343,7 +344,9 @@ describe('close() and destroy() leave no thread behind', () => {
     const held = Array.from({ length: 2 * N }, () => pool.run(gate.buffer, { name: 'hold' }));
     await gate.whenStarted(2 * N);
     const queued = Array.from({ length: 25 }, (_, i) => pool.run(i));
+    expect(pool.closed).toBe(false);
     const closed = pool.close();
+    expect(pool.closed).toBe(true); // from the call on: no more tasks
     await expect(pool.run('late')).rejects.toMatchObject({ code: 'ESHUTDOWN' });
     await expect(pool.setCpus(cpus)).rejects.toMatchObject({ code: 'ESHUTDOWN' });
     gate.open();
@@ -366,7 +369,10 @@ describe('close() and destroy() leave no thread behind', () => {
     expect(pool.stats()).toMatchObject({ running: N, crashed: 0 });
     const queued = [pool.run(1), pool.run(2)];
     const outcomes = Promise.allSettled([...running, ...queued]);
-    await pool.destroy();
+    expect(pool.closed).toBe(false);
+    const destroyed = pool.destroy();
+    expect(pool.closed).toBe(true);
+    await destroyed;
     for (const o of await outcomes) {
       expect(o.status).toBe('rejected');
       expect((o as PromiseRejectedResult).reason).toBeInstanceOf(AbortError);
@@ -387,21 +393,68 @@ describe('close() and destroy() leave no thread behind', () => {
 });
 
 describe('a pool whose workers cannot start', () => {
-  test('a module that throws while loading: ready() and run() reject, no thread stays', async () => {
+  test('a module that throws while loading: ready() and run() reject with ENOEXEC, no thread stays', async () => {
     const pool = pools.create({ filename: fixture('throws-on-load.js'), cpus });
     const pending = pool.run('queued before the failure');
     const err = await pool.ready().catch((e) => e);
-    expect(err).toBeInstanceOf(SyntaxError);
-    expect(err.message).toBe('cannot load this task module');
+    expect(err).toBeInstanceOf(KernkitError);
+    expect(err.code).toBe('ENOEXEC');
+    expect(err.message).toBe(`task module ${JSON.stringify(fixture('throws-on-load.js'))} failed to load: SyntaxError: cannot load this task module`);
+    expect(err.cause).toBeInstanceOf(SyntaxError); // the module's own error
+    expect(err.cause.message).toBe('cannot load this task module');
     await expect(pending).rejects.toBe(err);
     await expect(pool.run('later')).rejects.toMatchObject({ code: 'ESHUTDOWN', cause: err });
+    expect(pool.closed).toBe(false); // failed, not closed: close() still ends it
     await pool.close();
     expect(pool.stats().threads).toBe(0);
   });
 
-  test('a module without the named function is EINVAL', async () => {
+  describe('modules that do not parse or load', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'kernkit-test-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    test.each([
+      ['a CommonJS syntax error', 'bad.js', 'module.exports = (x) => {', SyntaxError],
+      ['an ES module syntax error', 'bad.mjs', 'export default (x) => {', SyntaxError],
+      ['a module it requires is missing', 'needs.js', "require('./kernkit-no-such-module');", Error],
+    ])('%s: ENOEXEC, with the error as cause', async (_what, name, source, causeClass) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, source);
+      const pool = pools.create({ filename: file, cpus: [cpus[0]] });
+      const err = await pool.ready().catch((e) => e);
+      expect(err).toBeInstanceOf(KernkitError);
+      expect(err.code).toBe('ENOEXEC');
+      expect(err.message).toContain(`task module ${JSON.stringify(file)} failed to load: `);
+      expect(err.cause).toBeInstanceOf(causeClass);
+      await pool.close();
+    });
+
+    test('a task module removed before a new worker loads it: ENOENT', async () => {
+      const file = path.join(dir, 'task.js');
+      writeFileSync(file, 'module.exports = { default: (x) => x, exit: (code) => process.exit(code) };');
+      const pool = pools.create({ filename: file, cpus: [cpus[0]] });
+      await pool.ready();
+      rmSync(file);
+      const errors: unknown[] = [];
+      pool.on('workerError', (err) => errors.push(err));
+      // The worker dies; its replacement cannot load the module any more, and the pool fails with that.
+      await expect(pool.run(3, { name: 'exit' })).rejects.toMatchObject({ code: 'EOWNERDEAD' });
+      await waitFor(() => errors.length === 2, 'the replacement to fail');
+      const err = errors[1] as KernkitError;
+      expect(err).toBeInstanceOf(KernkitError);
+      expect(err).toMatchObject({ code: 'ENOENT', message: `task module ${JSON.stringify(file)}: no such file` });
+      expect(err.cause).toBeInstanceOf(Error);
+      await expect(pool.run(1)).rejects.toMatchObject({ code: 'ESHUTDOWN', cause: err });
+      await pool.close();
+    });
+  });
+
+  test('a module without the named function is ENOENT', async () => {
     const pool = pools.create({ filename: fixture('no-function.js'), cpus });
-    await expect(pool.ready()).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('"default"') });
+    await expect(pool.ready()).rejects.toMatchObject({ code: 'ENOENT', message: expect.stringContaining('"default"') });
     await pool.close();
   });
 });

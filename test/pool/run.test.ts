@@ -20,7 +20,7 @@ describe('run()', () => {
     const pool = pools.create({ filename: fixture('tasks.js'), name: 'spin', cpus });
     expect(typeof (await pool.run(1))).toBe('number');
     expect(await pool.run('x', { name: 'default' })).toBe('x');
-    await expect(pool.run(1, { name: 'missing' })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('"missing"') });
+    await expect(pool.run(1, { name: 'missing' })).rejects.toMatchObject({ code: 'ENOENT', message: expect.stringContaining('"missing"') });
     expect(await pool.run(2, { name: 'default' })).toBe(2); // the worker survived
     await pool.close();
   });

@@ -1,0 +1,61 @@
+/**
+ * Defense strategies: update_defense_level's mode transitions on the
+ * available-memory signal, ip_vs_todrop's rate, and the sysctl's 0..3 range.
+ */
+import { Ipvs, IpvsManualClock, type Connection } from '../../lib/ipvs';
+
+describe('defense', () => {
+  test('mode 1 turns on (and becomes 2) when memory is low, 2 returns to 1 when it recovers', () => {
+    let avail = 2000;
+    const ipvs = new Ipvs({ clock: 'manual', stats: false, defense: { dropPacket: 1, dropEntry: 1, secureTcp: 1, amemthresh: 1024, availableMemory: () => avail } });
+    const clock = ipvs.clock as IpvsManualClock;
+    clock.advance(1000);
+    expect(ipvs.defense).toMatchObject({ dropPacket: 1, dropEntry: 1, secureTcp: 1, dropRate: 0, dropEntryActive: false, secureTcpActive: false });
+    avail = 768; // rate = 1024 / (1024 - 768) = 4
+    clock.advance(1000);
+    expect(ipvs.defense).toMatchObject({ dropPacket: 2, dropEntry: 2, secureTcp: 2, dropRate: 4, dropEntryActive: true, secureTcpActive: true });
+    avail = 4096;
+    clock.advance(1000);
+    expect(ipvs.defense).toMatchObject({ dropPacket: 1, dropEntry: 1, secureTcp: 1, dropRate: 0, dropEntryActive: false });
+    ipvs.close();
+  });
+
+  test('drop_packet drops one new connection in `rate`; mode 3 uses am_droprate', () => {
+    const ipvs = new Ipvs({ clock: 'manual', stats: false, defense: { dropPacket: 3, amDroprate: 3, availableMemory: () => 1e9 } });
+    const svc = ipvs.addService({ protocol: 'tcp', address: '10.0.0.1', port: 80 });
+    ipvs.addDest(svc, { address: '10.0.0.2' });
+    (ipvs.clock as IpvsManualClock).advance(1000);
+    const got = Array.from({ length: 6 }, (_, i) => svc.schedule({ address: '192.0.2.1', port: 1000 + i }) !== null);
+    // drop_counter starts at 0 in mode 3: the first connection is dropped, then every third
+    expect(got).toEqual([false, true, true, false, true, true]);
+    ipvs.close();
+  });
+
+  test('a mode outside 0..3 is EINVAL, as the sysctl handler says', () => {
+    expect(() => new Ipvs({ defense: { dropEntry: 4 as 3 } })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => new Ipvs({ defense: { availableMemory: 5 as unknown as () => number } })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  test('drop_entry drops connections that never got established, and idle ones by their packet count', () => {
+    // random() = 0: every connection hashes to bucket 0 and every draw scans it
+    const ipvs = new Ipvs({ clock: 'manual', stats: false, random: () => 0, defense: { dropEntry: 3, availableMemory: () => 1e9 } });
+    const clock = ipvs.clock as IpvsManualClock;
+    const web = ipvs.addService({ protocol: 'tcp', address: '10.0.0.1', port: 80 });
+    const dns = ipvs.addService({ protocol: 'udp', address: '10.0.0.1', port: 53 });
+    ipvs.addDest(web, { address: '10.0.0.2' });
+    ipvs.addDest(dns, { address: '10.0.0.2' });
+    const syn = web.schedule({ address: '192.0.2.1', port: 1000 }) as Connection;
+    const est = web.schedule({ address: '192.0.2.1', port: 1001 }) as Connection;
+    est.established();
+    const one = dns.schedule({ address: '192.0.2.1', port: 1002 }) as Connection;
+    one.count({ inPackets: 1 });
+    const nine = dns.schedule({ address: '192.0.2.1', port: 1003 }) as Connection;
+    nine.count({ inPackets: 9 });
+    clock.advance(1000);
+    expect([syn.closed, est.closed, one.closed, nine.closed]).toEqual([true, false, false, false]); // SYN_RECV goes at once
+    clock.advance(60_000);
+    // idle 60 s: one packet in -> dropped (todrop_rate[1]); 9 packets -> never; established with 0 packets -> never
+    expect([est.closed, one.closed, nine.closed]).toEqual([false, true, false]);
+    ipvs.close();
+  });
+});
