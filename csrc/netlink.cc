@@ -1,4 +1,5 @@
-// A NETLINK_ROUTE socket driven by its own I/O thread, so that nothing on the
+// A netlink socket (NETLINK_ROUTE, or the protocol JavaScript asks for, such as
+// NETLINK_SOCK_DIAG) driven by its own I/O thread, so that nothing on the
 // event loop ever waits: a request's sendmsg runs the kernel's handler in the
 // caller's context and can sleep on the rtnl mutex, and a dump is produced as
 // the reader drains it. TypeScript owns every byte (lib/netlink/): this file
@@ -84,6 +85,7 @@ using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Event, Deliver>;
 struct State {
   std::string nsPath;  // empty: the caller's own namespace
   std::vector<uint32_t> groups;  // multicast groups to join
+  int protocol = NETLINK_ROUTE;  // NETLINK_ROUTE, NETLINK_SOCK_DIAG, ...
   int fd = -1;
   int wake = -1;  // eventfd: JavaScript queued requests or asked to stop
   std::mutex mu;
@@ -120,7 +122,7 @@ void PostErrno(State& s, Event::Type type, int err, const char* syscall, std::st
 
 // Opens the socket, entering the target namespace first when there is one.
 // Returns the fd or -errno, and names the failing syscall.
-int OpenSocket(const std::string& nsPath, const std::vector<uint32_t>& groups, const char** syscall, std::string* detail) {
+int OpenSocket(const std::string& nsPath, int protocol, const std::vector<uint32_t>& groups, const char** syscall, std::string* detail) {
   int self = -1, target = -1;
   if (!nsPath.empty()) {
     self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -148,7 +150,7 @@ int OpenSocket(const std::string& nsPath, const std::vector<uint32_t>& groups, c
     close(target);
   }
 
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   int err = fd < 0 ? errno : 0;
 
   if (self >= 0) {
@@ -304,7 +306,7 @@ void Run(std::shared_ptr<State> state) {
   pthread_setname_np(pthread_self(), kThreadName);
   const char* syscall = nullptr;
   std::string detail;
-  int fd = OpenSocket(s.nsPath, s.groups, &syscall, &detail);
+  int fd = OpenSocket(s.nsPath, s.protocol, s.groups, &syscall, &detail);
   if (fd < 0) {
     PostErrno(s, Event::kClosed, -fd, syscall, detail);
     s.tsfn.Release();
@@ -388,7 +390,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
                         InstanceMethod<&Socket::Unref>("unref"), InstanceMethod<&Socket::Close>("close")});
   }
 
-  // new NetlinkSocket(nsPath: string | null, onEvent: (type, ...args) => void, groups?: number[])
+  // new NetlinkSocket(nsPath: string | null, onEvent: (type, ...args) => void, groups?: number[], protocol?: number)
   explicit Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsNull() && !info[0].IsUndefined() && !info[0].IsString()) {
@@ -409,8 +411,17 @@ class Socket : public Napi::ObjectWrap<Socket> {
         groups.push_back(static_cast<uint32_t>(n));
       }
     }
+    int protocol = NETLINK_ROUTE;
+    if (!info[3].IsUndefined()) {
+      double p = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+      if (!(p >= 0 && p <= 0x7fffffff) || p != static_cast<double>(static_cast<int>(p))) {
+        throw MakeError(env, "EINVAL", "netlink: protocol must be a netlink protocol number");
+      }
+      protocol = static_cast<int>(p);  // socket() says EPROTONOSUPPORT for one the kernel lacks
+    }
     state_ = std::make_shared<State>();
     state_->groups = std::move(groups);
+    state_->protocol = protocol;
     if (info[0].IsString()) {
       state_->nsPath = info[0].As<Napi::String>().Utf8Value();
       // open() would stop at a NUL byte: the path checked would not be the one opened.

@@ -29,7 +29,7 @@ export interface NativeSocket {
 /** The functions csrc/netlink.cc exports. */
 export interface NetlinkNative {
   /** Opens a socket (in the namespace file `nsPath`, joining the multicast `groups`) on its own I/O thread. */
-  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void, groups?: number[]) => NativeSocket;
+  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void, groups?: number[], protocol?: number) => NativeSocket;
   describeErrno(errno: number): [name: string, message: string];
 }
 
