@@ -97,6 +97,26 @@ function countersOf(entry: IpStatsEntry | undefined): Record<string, number> {
   return Object.fromEntries(Object.entries(entry?.counters ?? {}).map(([k, v]) => [k, Number(v)]));
 }
 
+/** The ESTABLISHED TCP sockets of a namespace, as `ss -tin` lists them. */
+function established(ns: TestNetns): SsSocket[] {
+  return parseSs(run('ip', ['netns', 'exec', ns.name, 'ss', '-tin'])).filter((s) => s.state === 'ESTAB');
+}
+
+/** NETLINK_SOCK_DIAG sockets of a namespace that joined multicast groups (/proc/net/netlink: Eth 4, Groups not 0). */
+function destroyListeners(ns: TestNetns): number {
+  const lines = run('ip', ['netns', 'exec', ns.name, 'cat', '/proc/net/netlink']).trim().split('\n').slice(1);
+  return lines.map((l) => l.trim().split(/\s+/)).filter((c) => c[1] === '4' && /[1-9a-f]/.test(c[3])).length;
+}
+
+/** Polls `cond` every 20 ms, for at most 10 s. */
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${cond.toString()}`);
+}
+
 afterAll(() => removeAllNamespaces());
 
 describe('TcpPeerCollector in network namespaces', () => {
@@ -113,7 +133,8 @@ describe('TcpPeerCollector in network namespaces', () => {
         // ss -E, the reference for closed sockets, subscribes before any traffic.
         const events = new Child(a, ['stdbuf', '-oL', 'ss', '-E', '-tin']);
         children.push(events);
-        await events.until((o) => o.includes('State'));
+        // ss prints nothing until an event: wait until its socket has joined the groups.
+        await waitFor(() => destroyListeners(a) > 0);
 
         const map = tcpPeerMap();
         map.level = 1; // every field
@@ -134,10 +155,10 @@ describe('TcpPeerCollector in network namespaces', () => {
         // Wait until ss -E and the collector have both seen the ten closes.
         const closedToServer = (): SsSocket[] => parseSs(events.output).filter((s) => s.peerPort === PORT);
         await events.until(() => closedToServer().length >= 10);
-        for (let i = 0; i < 200 && collector.stats().destroyed < 10; i++) await new Promise((r) => setTimeout(r, 20));
+        await waitFor(() => collector!.stats().destroyed >= 10);
         await collector.collect();
 
-        const live = parseSs(run('ip', ['netns', 'exec', a.name, 'ss', '-tin', 'state', 'established'])).filter((s) => s.peerPort === PORT);
+        const live = established(a).filter((s) => s.peerPort === PORT);
         expect(live).toHaveLength(4);
         expect(closedToServer()).toHaveLength(10);
         const expected = sumByPeer(closedToServer(), sumByPeer(live));
@@ -183,7 +204,7 @@ describe('TcpPeerCollector in network namespaces', () => {
       await client.command(`long 3 ${v4[1]}`);
       diag = await SockDiag.open({ netns: a.name });
       const dumped = await diag.dumpTcp({ family: 4, remotePorts: [PORT] });
-      const listed = parseSs(run('ip', ['netns', 'exec', a.name, 'ss', '-tin', 'state', 'established']));
+      const listed = established(a);
       expect(dumped).toHaveLength(3);
       for (const s of dumped) {
         const twin = listed.find((l) => l.localPort === s.sport)!;

@@ -23,7 +23,7 @@ export function parseSs(text: string): SsSocket[] {
   const out: SsSocket[] = [];
   for (let i = 0; i < lines.length; i++) {
     const cols = lines[i].trim().split(/\s+/);
-    if (cols.length < 5 || cols[0] === 'State' || lines[i].startsWith('\t')) continue;
+    if (cols.length < 5 || cols[0] === 'State' || cols[0] === 'Recv-Q' || lines[i].startsWith('\t')) continue;
     const [localAddr, localPort] = hostPort(cols[3]);
     const [peerAddr, peerPort] = hostPort(cols[4]);
     const kv: Record<string, string> = {};
