@@ -74,6 +74,8 @@ async function threaded(variant: 'kernkit' | 'js', threads: number, iterations: 
   const workers = Array.from({ length: threads }, () => new Worker(path.join(__dirname, 'workers', 'perip-writer.js'), { workerData: { variant, handles, keys, iterations, gate } }));
   const ready: Promise<void>[] = [];
   const spans: Promise<{ start: bigint; end: bigint }>[] = [];
+  // Listened to from the start: a worker may exit before the spans are all in.
+  const exits = workers.map((w) => new Promise((resolve, reject) => { w.on('exit', resolve); w.on('error', reject); }));
   for (const w of workers) {
     let first = true;
     ready.push(new Promise((resolve) => w.on('message', (m) => m.ready && resolve())));
@@ -92,7 +94,7 @@ async function threaded(variant: 'kernkit' | 'js', threads: number, iterations: 
   Atomics.store(new Int32Array(gate), 0, 1);
   Atomics.notify(new Int32Array(gate), 0);
   const s = await Promise.all(spans);
-  await Promise.all(workers.map((w) => new Promise((r) => w.on('exit', r))));
+  await Promise.all(exits);
   // The JS variant's counts are only usable once merged on the main thread: include that.
   const end = variant === 'js' ? process.hrtime.bigint() : s.reduce((a, x) => (x.end > a ? x.end : a), s[0].end);
   const start = variant === 'js' ? t0 : s.reduce((a, x) => (x.start < a ? x.start : a), s[0].start);
@@ -123,10 +125,11 @@ async function collectorCost(): Promise<Row[] | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   const ns = `kernkit-test-bench${process.pid}`;
   execFileSync('ip', ['netns', 'add', ns]);
-  const child = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', `ulimit -n 40000 && exec ${process.execPath} ${path.join(__dirname, 'workers', 'perip-conns.js')} 5000`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', `ulimit -n 40000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${process.execPath} ${path.join(__dirname, 'workers', 'perip-conns.js')} 5000`], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
     execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     execFileSync('ip', ['-n', ns, 'addr', 'add', '10.77.0.1/8', 'dev', 'lo']);
+    child.stdin!.on('error', () => undefined); // reported through the exit below
     child.stdin!.write('go\n');
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
