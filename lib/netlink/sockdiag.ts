@@ -223,6 +223,25 @@ const TCP_INFO_LAYOUT: ReadonlyArray<readonly [keyof TcpInfo, number, Kind]> = [
 /** The shortest tcp_info any kernel with `tcpi_total_retrans` sends (Linux 2.6.x): up to offset 104. */
 const TCP_INFO_MIN = 104;
 
+const TCP_INFO_FIELDS = new Map(TCP_INFO_LAYOUT.map(([name, off, kind]) => [name, [off, kind] as const]));
+
+/**
+ * One field of a raw `struct tcp_info` as a number (a u64 is exact below
+ * 2^53), without decoding the rest: `undefined` when the kernel's struct is
+ * too short to hold it, or for a field of the leading bytes (use
+ * {@link decodeTcpInfo} for those). What a reader of many sockets uses.
+ */
+export function tcpInfoNumber(data: Uint8Array, field: keyof TcpInfo): number | undefined {
+  const where = TCP_INFO_FIELDS.get(field);
+  if (where === undefined) return undefined;
+  const [off, kind] = where;
+  const b = data;
+  const u32 = (at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+  if (kind === 'u64') return off + 8 <= b.length ? u32(off) + u32(off + 4) * 4294967296 : undefined;
+  if (kind === 'u32') return off + 4 <= b.length ? u32(off) : undefined;
+  return off + 2 <= b.length ? b[off] | (b[off + 1] << 8) : undefined;
+}
+
 /** Decodes `struct tcp_info` from an `INET_DIAG_INFO` payload; `EBADMSG` below its oldest size (104 bytes). */
 export function decodeTcpInfo(data: Uint8Array): TcpInfo {
   const r = new StructReader(data, TCP_INFO_MIN, 'tcp_info');
@@ -274,6 +293,8 @@ export interface InetDiagMessage {
   inode: number;
   /** `INET_DIAG_INFO`, when asked for and sent. */
   info?: TcpInfo;
+  /** The raw `INET_DIAG_INFO` bytes instead of {@link info}, when decoded with `rawInfo` (read with {@link tcpInfoNumber}). */
+  infoBytes?: Uint8Array;
   /** `INET_DIAG_CONG`. */
   cong?: string;
   /** `INET_DIAG_SHUTDOWN`. */
@@ -282,8 +303,12 @@ export interface InetDiagMessage {
   protocol?: number;
 }
 
-/** Decodes the payload of a `SOCK_DIAG_BY_FAMILY` reply or notification. `EBADMSG` for a short or foreign one. */
-export function decodeInetDiagMessage(payload: Uint8Array): InetDiagMessage {
+/**
+ * Decodes the payload of a `SOCK_DIAG_BY_FAMILY` reply or notification.
+ * `EBADMSG` for a short or foreign one. With `rawInfo`, `INET_DIAG_INFO` is
+ * left as bytes (`infoBytes`, checked to hold the oldest tcp_info) rather than decoded.
+ */
+export function decodeInetDiagMessage(payload: Uint8Array, rawInfo = false): InetDiagMessage {
   const r = new StructReader(payload, INET_DIAG_MSG_SIZE, 'inet_diag_msg');
   const af = r.u8(0);
   if (af !== AF_INET && af !== AF_INET6) throw badMessage(`inet_diag_msg has family ${af}, not AF_INET or AF_INET6`);
@@ -311,7 +336,10 @@ export function decodeInetDiagMessage(payload: Uint8Array): InetDiagMessage {
     inode: r.u32(68),
   };
   const info = attrs.get(INET_DIAG_INFO);
-  if (info !== undefined) msg.info = decodeTcpInfo(info);
+  if (info !== undefined && rawInfo) {
+    if (info.length < TCP_INFO_MIN) throw badMessage(`tcp_info has ${info.length} bytes, needs ${TCP_INFO_MIN}`);
+    msg.infoBytes = info;
+  } else if (info !== undefined) msg.info = decodeTcpInfo(info);
   const cong = attrs.string(INET_DIAG_CONG, 'congestion control');
   if (cong !== undefined) msg.cong = cong;
   const shutdown = attrs.u8(INET_DIAG_SHUTDOWN, 'shutdown');

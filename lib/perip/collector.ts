@@ -19,7 +19,7 @@
  * @module
  */
 import { CounterSet } from '../percpu';
-import type { InetDiagMessage, TcpInfo } from '../netlink/sockdiag';
+import { tcpInfoNumber, type InetDiagMessage, type TcpInfo } from '../netlink/sockdiag';
 import { arrayOf, cString, durationMs, integerIn, invalid, optional, options } from '../validate';
 import { MibMap } from './mib-map';
 import { SockDiag } from './sock-diag';
@@ -229,20 +229,22 @@ export class TcpPeerCollector {
     const diag = this.diag;
     const run = (async () => {
       const sockets = await diag.dumpTcp({
+        rawInfo: true,
         ...(this.localPorts ? { localPorts: this.localPorts } : {}),
         ...(this.remotePorts ? { remotePorts: this.remotePorts } : {}),
       });
       const dump = ++this.dumpCount;
       for (const s of sockets) {
-        if (s.info === undefined || s.dport === 0) continue;
+        const bytes = s.infoBytes;
+        if (bytes === undefined || s.dport === 0) continue;
         if (this.tombstones.has(s.cookie)) {
           this.statSet.inc(STAT.stale);
           continue;
         }
         const t = this.track(s);
         t.seen = dump;
-        this.add(t, s.info);
-        if (t.table && t.cookie !== NO_COOKIE) t.table.setGauge(t.cookie, 'rttUs', s.info.rtt);
+        this.add(t, (key) => tcpInfoNumber(bytes, key));
+        if (t.table && t.cookie !== NO_COOKIE) t.table.setGauge(t.cookie, 'rttUs', tcpInfoNumber(bytes, 'rtt')!);
       }
       // A socket two dumps have missed without a notification is gone (notifications lost, or it
       // was destroyed before we joined): forget it. Tombstones live as long.
@@ -273,7 +275,8 @@ export class TcpPeerCollector {
     if (this.localPorts && !this.localPorts.includes(s.sport)) return;
     if (this.remotePorts && !this.remotePorts.includes(s.dport)) return;
     const t = this.track(s);
-    this.add(t, s.info);
+    const info = s.info;
+    this.add(t, (key) => info[key] as number | bigint | undefined);
     this.count(t, FIELD.Closed, 1);
     this.tracked.delete(s.cookie);
     this.tombstones.set(s.cookie, this.dumpCount);
@@ -302,10 +305,10 @@ export class TcpPeerCollector {
   }
 
   /** Adds the increases since the last reading of the socket, and remembers this one. */
-  private add(t: Tracked, info: TcpInfo): void {
+  private add(t: Tracked, read: (key: keyof TcpInfo) => number | bigint | undefined): void {
     for (let i = 0; i < SOURCES.length; i++) {
       const [field, key, width] = SOURCES[i];
-      const raw = info[key];
+      const raw = read(key);
       if (raw === undefined) continue; // an older kernel's tcp_info
       const now = Number(raw);
       const before = t.last[i];

@@ -41,6 +41,7 @@ export {
   inetDiagDumpRequest,
   decodeInetDiagMessage,
   decodeTcpInfo,
+  tcpInfoNumber,
   TCP_STATES,
   type InetDiagMessage,
   type InetDiagRequest,

@@ -12,6 +12,7 @@ import {
   INET_DIAG_VEGASINFO,
   SOCK_DIAG_BY_FAMILY,
   TCP_STATES,
+  tcpInfoNumber,
 } from '../../lib/netlink/sockdiag';
 import { parseMessages } from '../../lib/netlink';
 import { straceBuffers } from './strace-vectors';
@@ -100,6 +101,24 @@ describe('inet_diag_msg and tcp_info', () => {
       expect(info.sndWnd).toBe(Number(s.kv.snd_wnd));
       expect(info.totalRetrans).toBe(0);
     }
+  });
+
+  test('rawInfo leaves the bytes, and tcpInfoNumber reads each field as decodeTcpInfo does', () => {
+    const raw = buffers
+      .filter((b) => b.syscall === 'recvmsg')
+      .flatMap((b) => parseMessages(b.bytes))
+      .filter((m) => m.type === SOCK_DIAG_BY_FAMILY)
+      .map((m) => decodeInetDiagMessage(m.payload, true));
+    expect(raw).toHaveLength(4);
+    raw.forEach((msg, i) => {
+      expect(msg.info).toBeUndefined();
+      const decoded = replies[i].info!;
+      for (const [key, value] of Object.entries(decoded)) {
+        if (['state', 'caState', 'retransmits', 'probes', 'backoff', 'options', 'sndWscale', 'rcvWscale', 'deliveryRateAppLimited', 'fastopenClientFail'].includes(key)) continue;
+        expect([key, tcpInfoNumber(msg.infoBytes!, key as keyof typeof decoded)]).toEqual([key, Number(value)]);
+      }
+    });
+    expect(tcpInfoNumber(new Uint8Array(104), 'segsIn')).toBeUndefined(); // too short for it
   });
 
   test('short or foreign messages are EBADMSG; an old kernel\'s shorter tcp_info leaves the newer fields undefined', () => {
