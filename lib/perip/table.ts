@@ -172,6 +172,8 @@ export class IpStatsTable<F extends string = string> {
   private readonly slotById: Int32Array;
   private readonly mapLevel: Int32Array;
   private readonly unallocated: CounterSet;
+  /** This thread's copy of control[COLLECTING]: only the owning thread starts and stops the table. */
+  private collecting = false;
 
   /** An empty, stopped table over `map` (which it freezes: see {@link MibMap.addMapping}). */
   constructor(map: MibMap<F>, opts?: IpStatsTableOptions) {
@@ -204,17 +206,19 @@ export class IpStatsTable<F extends string = string> {
 
   /** Starts data collection (`stat_hash_start_data_collection`): inserts and counts take effect. */
   start(): void {
+    this.collecting = true;
     Atomics.store(this.control, COLLECTING, 1);
   }
 
   /** Stops data collection: inserts return {@link NO_COOKIE}, counts are ignored; entries stay readable. */
   stop(): void {
+    this.collecting = false;
     Atomics.store(this.control, COLLECTING, 0);
   }
 
   /** Whether collection is stopped (true until {@link start}). */
   get stopped(): boolean {
-    return this.control[COLLECTING] === 0;
+    return !this.collecting;
   }
 
   /** Stops collection, for `using table = ...`. */
@@ -231,7 +235,7 @@ export class IpStatsTable<F extends string = string> {
    */
   insert(src: string, dst: string): IpStatsCookie {
     if (!this.parsePair(src, dst)) return NO_COOKIE;
-    if (this.control[COLLECTING] === 0) return NO_COOKIE;
+    if (!this.collecting) return NO_COOKIE;
     const bucket = this.hash();
     const found = this.find(bucket);
     if (found) return this.allocate(found, true).cookie;
@@ -291,7 +295,7 @@ export class IpStatsTable<F extends string = string> {
     const level = this.levelById[id];
     if (level === undefined) this.badFieldId(field);
     // The cheap checks first, as the seed's macros: unmapped or above the current level.
-    if (level < 0 || level > this.mapLevel[0] || this.control[COLLECTING] === 0) return;
+    if (level < 0 || level > this.mapLevel[0] || !this.collecting) return;
     const i = cookie.seq - this.firstSeq;
     const entry = i >= 0 ? this.bySeq[i] : undefined;
     // The entry must hold this very cookie: a polluted one, or one of another table, never does.
@@ -313,7 +317,7 @@ export class IpStatsTable<F extends string = string> {
     const id = typeof field === 'number' ? field : this.map.index(field);
     const level = this.levelById[id];
     if (level === undefined) this.badFieldId(field);
-    if (level < 0 || level > this.mapLevel[0] || this.control[COLLECTING] === 0) return;
+    if (level < 0 || level > this.mapLevel[0] || !this.collecting) return;
     if (!this.parsePair(src, dst)) return;
     const entry = this.find(this.hash());
     if (entry === undefined) {
