@@ -11,10 +11,12 @@ import {
   INET_DIAG_INFO,
   INET_DIAG_VEGASINFO,
   SOCK_DIAG_BY_FAMILY,
+  IPPROTO_TCP,
   TCP_STATES,
   tcpInfoNumber,
 } from '../../lib/netlink/sockdiag';
 import { parseMessages } from '../../lib/netlink';
+import { parseSs } from './ss';
 import { straceBuffers } from './strace-vectors';
 
 const buffers = straceBuffers('ss-tein.strace');
@@ -143,3 +145,32 @@ describe('inet_diag_msg and tcp_info', () => {
     );
   });
 });
+
+describe('socket-destroy notifications', () => {
+  // What ss -E received while one connection closed (vectors/capture-destroy.sh): both ends and
+  // the listener, each a SOCK_DIAG_BY_FAMILY message from the kernel (port 0, sequence 0).
+  const messages = straceBuffers('ss-E.strace')
+    .filter((b) => b.syscall === 'recvmsg')
+    .flatMap((b) => parseMessages(b.bytes));
+  const printed = parseSs(fs.readFileSync(path.join(__dirname, 'vectors', 'ss-E.out'), 'utf8'));
+
+  test('decode to what ss -E printed: closed state, protocol, final counters', () => {
+    expect(messages).toHaveLength(3);
+    expect(printed).toHaveLength(3);
+    messages.forEach((m, i) => {
+      expect([m.type, m.pid, m.seq]).toEqual([SOCK_DIAG_BY_FAMILY, 0, 0]);
+      const msg = decodeInetDiagMessage(m.payload);
+      const ss = printed[i];
+      expect(msg.state).toBe(TCP_STATES.CLOSE); // ss prints UNCONN
+      expect(msg.protocol).toBe(IPPROTO_TCP);
+      expect([msg.src, msg.sport, msg.dst, msg.dport]).toEqual([ss.localAddr, ss.localPort, ss.peerAddr === '0.0.0.0' ? '0.0.0.0' : ss.peerAddr, ss.peerPort]);
+      expect(msg.info!.segsIn ?? 0).toBe(Number(ss.kv.segs_in ?? 0));
+      expect(msg.info!.segsOut ?? 0).toBe(Number(ss.kv.segs_out ?? 0));
+      expect(Number(msg.info!.bytesAcked)).toBe(Number(ss.kv.bytes_acked ?? 0));
+      expect(Number(msg.info!.bytesReceived)).toBe(Number(ss.kv.bytes_received ?? 0));
+    });
+    // The listener's notification has no peer: the collector skips it by its port 0.
+    expect(decodeInetDiagMessage(messages[2].payload).dport).toBe(0);
+  });
+});
+
