@@ -1,6 +1,8 @@
 /**
  * tc over rtnetlink: add, list and delete 1,000 htb classes, with kernkit
- * (requests in flight together, and one at a time), against one `tc`
+ * (requests in flight together, and one at a time; also with the I/O thread
+ * receiving every reply, as kernkit 0.1 did, for a before/after from the same
+ * run), against one `tc`
  * process per command, one `tc -batch` process, and pyroute2 (Debian's
  * python3-pyroute2, run by /usr/bin/python3 inside the namespace). All in a
  * scratch network namespace with a veth pair, removed afterwards. The variants
@@ -13,6 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Tc } from '../lib';
+import { receiving } from '../lib/netlink/socket';
 import { printTable, writeResults, type Row } from './lib/report';
 
 const COUNT = 1000;
@@ -35,9 +38,15 @@ function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** kernkit's phases, with requests in flight together or awaited one at a time. */
-async function kernkit(ns: string, pipelined: boolean): Promise<Phases> {
+/**
+ * kernkit's phases, with requests in flight together or awaited one at a
+ * time; `threadReceives`: the I/O thread receives every reply and posts it to
+ * the event loop (0.1's round trip) instead of the loop reading the socket.
+ */
+async function kernkit(ns: string, pipelined: boolean, threadReceives = false): Promise<Phases> {
+  receiving.onThread = threadReceives;
   const tc = await Tc.open({ netns: ns });
+  receiving.onThread = false;
   try {
     await tc.qdisc.add({ dev: DEV, handle: '1:', kind: 'htb' });
     const ids = Array.from({ length: COUNT }, (_, i) => classid(i));
@@ -140,10 +149,14 @@ export async function run(): Promise<void> {
     await kernkit(ns, true); // warm-up: JIT, device cache
     const pipelined: Phases[] = [];
     const sequential: Phases[] = [];
+    const pipelinedThread: Phases[] = [];
+    const sequentialThread: Phases[] = [];
     const batch: Phases[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       pipelined.push(await kernkit(ns, true));
       sequential.push(await kernkit(ns, false));
+      pipelinedThread.push(await kernkit(ns, true, true));
+      sequentialThread.push(await kernkit(ns, false, true));
       batch.push(tcBatch(ns, dir));
     }
     const perCommand = tcPerCommand(ns); // once: it takes seconds
@@ -153,6 +166,8 @@ export async function run(): Promise<void> {
     const rows: Row[] = [
       row('kernkit (1000 requests in flight)', ref, ref),
       row('kernkit (awaiting each request)', best(sequential), ref),
+      row('kernkit 0.1 round trip (1000 in flight)', best(pipelinedThread), ref),
+      row('kernkit 0.1 round trip (awaiting each)', best(sequentialThread), ref),
       row('tc -batch (one process)', best(batch), ref),
       row('tc, one process per command', perCommand, ref),
     ];

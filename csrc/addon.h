@@ -3,6 +3,7 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -12,6 +13,26 @@
 #include <string>
 
 namespace kernkit {
+
+// Random, never-zero 32-bit tokens for the handles of shared slots (splitmix64 over a getrandom
+// seed), so that a forged or stale handle does not match a reused slot by accident. Not
+// thread-safe: callers hold the lock of the arena that hands out the slots.
+class HandleTokens {
+ public:
+  HandleTokens() {
+    if (getrandom(&state_, sizeof state_, 0) != sizeof state_) state_ = 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(getpid());
+  }
+  uint32_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    uint32_t t = static_cast<uint32_t>(z ^ (z >> 31));
+    return t ? t : 1;
+  }
+
+ private:
+  uint64_t state_;
+};
 
 // Each subsystem file registers an init function with KERNKIT_MODULE; addon.cc
 // calls every one of them with its own exports object (exports.<name>), so that

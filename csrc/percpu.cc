@@ -3,7 +3,6 @@
 #include "percpu.h"
 
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -50,7 +49,7 @@ class Arena {
   uint32_t everHighWater = 0;   // highest shard count ever scanned; slots above are untouched
   std::unordered_map<uint32_t, std::vector<std::pair<uint32_t, uint32_t>>> freeByWidth;
   uint32_t current = UINT32_MAX;  // chunk the bump allocator fills
-  uint64_t tokenState;
+  HandleTokens tokens;
 
   Arena() {
     maxShards = kDefaultMaxShards;
@@ -59,16 +58,6 @@ class Arena {
       if (v >= 1 && v <= static_cast<long>(kMaxMaxShards)) maxShards = static_cast<uint32_t>(v);
     }
     shardTaken.assign(maxShards, false);
-    if (getrandom(&tokenState, sizeof tokenState, 0) != sizeof tokenState) tokenState = 0x9e3779b97f4a7c15ULL ^ getpid();
-  }
-
-  uint32_t NextToken() {
-    // splitmix64: tokens that a forged or stale handle will not match by accident
-    uint64_t z = (tokenState += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    uint32_t t = static_cast<uint32_t>(z ^ (z >> 31));
-    return t ? t : 1;
   }
 
   // Creates a chunk with at least `cols` columns; returns its id. Caller holds mu.
@@ -330,7 +319,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
       col = a.meta[chunk].used;
       a.meta[chunk].used += width;
     }
-    token = a.NextToken();
+    token = a.tokens.Next();
     auto& m = a.meta[chunk];
     m.length[col] = width;
     m.token[col] = token;

@@ -61,13 +61,3 @@ export function describeValue(value: unknown): string {
     return Object.prototype.toString.call(value);
   }
 }
-
-/** An `EINVAL` naming the field, the value and what is allowed. */
-export function invalidArgument(field: string, value: unknown, allowed: string): KernkitError {
-  return new KernkitError(`invalid ${field}: ${describeValue(value)} (${allowed})`, { code: 'EINVAL' });
-}
-
-/** An `ERANGE` naming the field, the value and the range. */
-export function outOfRange(field: string, value: unknown, range: string): KernkitError {
-  return new KernkitError(`${field} out of range: ${describeValue(value)} (${range})`, { code: 'ERANGE' });
-}

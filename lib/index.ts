@@ -10,4 +10,7 @@ export * from './cgroup';
 export * from './tc';
 export * from './estimator';
 export * from './ipvs';
+export * from './sched';
+export * from './rescounter';
+export * from './metrics';
 export * from './perip';

@@ -4,7 +4,8 @@
  * and the dispose symbol that matches how finishing runs (async or sync), keyed
  * by the symbols Node itself uses for `using` / `await using`.
  */
-import { Cgroup, GenEstimator, Ipvs, RateEstimator, Tc, WorkerPool } from '../lib';
+import { Cgroup, GenEstimator, Ipvs, RateEstimator, Scheduler, Tc, WorkerPool } from '../lib';
+import { NetlinkSocket } from '../lib/netlink';
 
 const ASYNC_DISPOSE = Symbol.for('nodejs.asyncDispose');
 const DISPOSE = Symbol.for('nodejs.dispose');
@@ -18,6 +19,8 @@ const finishers: Finisher[] = [
   { name: 'RateEstimator', proto: RateEstimator.prototype, verb: 'stop', flag: 'stopped', async: false },
   { name: 'GenEstimator', proto: GenEstimator.prototype, verb: 'stop', flag: 'stopped', async: false },
   { name: 'Ipvs', proto: Ipvs.prototype, verb: 'close', flag: 'closed', async: false },
+  { name: 'Scheduler', proto: Scheduler.prototype, verb: 'close', flag: 'closed', async: false },
+  { name: 'NetlinkSocket', proto: NetlinkSocket.prototype, verb: 'close', flag: 'closed', async: true },
 ];
 
 /** Finds a property on the prototype chain. */

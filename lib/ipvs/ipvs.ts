@@ -13,7 +13,7 @@ import { Defense, type DefenseOptions, type DefenseState } from './defense';
 import { formatListing, parseRules, saveRules, type FormatOptions, type IpvsadmCommand } from './ipvsadm';
 import { RealServer } from './real-server';
 import type { SchedulerEnv } from './schedulers';
-import { destInfo, Service, type DestInfo, type ServiceTable } from './service';
+import { destInfo, Service, type DestInfo } from './service';
 import {
   defaultServiceOptions,
   resolveDest,
@@ -77,7 +77,9 @@ export interface ServiceStatsEntry {
  * const conn = svc.schedule({ address: '192.0.2.7', port: 40000 }); // Connection | null
  * ```
  */
-export class Ipvs implements ServiceTable {
+// It meets ServiceTable structurally (checked where it is passed as one), without `implements`:
+// the published .d.ts leaves out the internal members such an interface needs.
+export class Ipvs {
   /** The table's clock: a {@link IpvsManualClock} with `clock: 'manual'`. */
   readonly clock: IpvsClock;
   /** @internal Scheduler settings. */

@@ -8,9 +8,9 @@ import { KernkitError } from '../errors';
 import type { CounterSetHandle } from '../percpu';
 import { integerIn, oneOf, options } from '../validate';
 import { makeAddress, maskAddress, parseAddress, type IpAddress } from './address';
-import { Connection, Template, type ConnectionOwner } from './connection';
+import { Connection, Template } from './connection';
 import type { Forwarding, RealServer, TunnelOptions } from './real-server';
-import { SCHEDULER_INITS, type Scheduler, type SchedulerEnv, type SchedulerName, type SchedulerService } from './schedulers';
+import { SCHEDULER_INITS, type Scheduler, type SchedulerEnv, type SchedulerName } from './schedulers';
 import { SVC_ONEPACKET, SVC_PERSISTENT, type Protocol, type ResolvedKey, type ResolvedServiceOptions, type ServiceKey } from './spec';
 import type { ServiceStats, StatsReading } from './stats';
 
@@ -96,7 +96,9 @@ export function destInfo(d: RealServer): DestInfo {
  * A virtual service. Made by `Ipvs.addService`; {@link schedule} is the
  * data path (a pick per new connection), everything else goes through the table.
  */
-export class Service implements SchedulerService, ConnectionOwner {
+// It meets SchedulerService and ConnectionOwner structurally (checked where it is passed as one), without `implements`:
+// the published .d.ts leaves out the internal members such an interface needs.
+export class Service {
   /** @internal The real servers, index 0 is the list head (the newest). */
   readonly dests: RealServer[] = [];
   /** @internal Service flags (PERSISTENT, ONEPACKET, SCHED1..3). */

@@ -97,5 +97,7 @@ export const RTNLGRP_LINK = 1;
 export const IFINFOMSG_LEN = 16;
 /** Link attribute: the interface name. */
 export const IFLA_IFNAME = 3;
+/** Link attribute: the MTU (u32). */
+export const IFLA_MTU = 4;
 /** Link attribute: an extended-ack-friendly filter mask for dumps. */
 export const IFLA_EXT_MASK = 29;

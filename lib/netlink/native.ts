@@ -16,8 +16,13 @@ export type NativeSocketEvent =
 
 /** One NETLINK_ROUTE socket with its I/O thread. */
 export interface NativeSocket {
-  /** Queues the bytes of one or more whole messages; `tag` comes back with a send error. */
-  send(bytes: Uint8Array, tag: number): void;
+  /**
+   * Queues the bytes of one or more whole messages; `tag` comes back with a
+   * send error. A `dump` moves receiving to the I/O thread until {@link NativeSocket.receiveOnLoop}.
+   */
+  send(bytes: Uint8Array, tag: number, dump?: boolean): void;
+  /** The dump sent last has ended: the event loop receives again (once the thread has delivered what it read). */
+  receiveOnLoop(): void;
   /** Keep the event loop alive (while replies are awaited). */
   ref(): void;
   /** Let the event loop exit (while idle). */
@@ -28,8 +33,20 @@ export interface NativeSocket {
 
 /** The functions csrc/netlink.cc exports. */
 export interface NetlinkNative {
-  /** Opens a socket (in the namespace file `nsPath`, joining the multicast `groups`) on its own I/O thread. */
-  Socket: new (nsPath: string | null, onEvent: (...event: NativeSocketEvent) => void, groups?: number[], protocol?: number) => NativeSocket;
+  /**
+   * Opens a socket (in the namespace file `nsPath`, joining the multicast
+   * `groups`) on its own I/O thread. The event loop receives while no dump
+   * runs, unless `threadReceives` (the I/O thread receives everything; kept
+   * for comparison in benchmarks). `protocol` is the netlink protocol
+   * (default NETLINK_ROUTE).
+   */
+  Socket: new (
+    nsPath: string | null,
+    onEvent: (...event: NativeSocketEvent) => void,
+    groups?: number[],
+    threadReceives?: boolean,
+    protocol?: number,
+  ) => NativeSocket;
   describeErrno(errno: number): [name: string, message: string];
 }
 

@@ -78,6 +78,15 @@ export const REQUEST_FLAGS = NLM_F_REQUEST | NLM_F_ACK;
 /** How often a dump the kernel flags as interrupted (NLM_F_DUMP_INTR) is retried. */
 const DUMP_RETRIES = 3;
 
+/**
+ * Who receives replies on sockets opened from now on: normally the event loop
+ * (the I/O thread only while a dump runs); `onThread` has the I/O thread
+ * receive everything and post it to the loop, as 0.1 did, for benchmarks
+ * comparing the two.
+ * @internal
+ */
+export const receiving = { onThread: false };
+
 /** Sockets with requests or dumps under way, or closing: held here so that they stay reachable. */
 const busySockets = new Set<NetlinkSocket>();
 
@@ -125,8 +134,8 @@ function namespaceFile({ netns, pid }: NetlinkSocketOptions): string | null {
 }
 
 /**
- * A netlink socket (NETLINK_ROUTE unless `protocol` says otherwise) with extended acks. Requests are sent in call order
- * and may overlap: each is matched to its replies by sequence number. Dumps
+ * A netlink socket (NETLINK_ROUTE unless `protocol` says otherwise) with
+ * extended acks. Requests are sent in call order and may overlap: each is matched to its replies by sequence number. Dumps
  * are the exception the kernel makes: a socket runs one dump at a time
  * (`EBUSY` otherwise), so {@link NetlinkSocket.dump} queues them and starts
  * the next once the kernel has finished the previous one; other requests
@@ -198,7 +207,7 @@ export class NetlinkSocket {
           opening = undefined;
         }
       };
-      opening = { native: new netlinkNative.Socket(path, onEvent, groups, checked.protocol), resolve, reject };
+      opening = { native: new netlinkNative.Socket(path, onEvent, groups, receiving.onThread, checked.protocol), resolve, reject };
     });
   }
 
@@ -266,6 +275,8 @@ export class NetlinkSocket {
     const running = this.kernelDump;
     if (!running || (seq !== undefined && running.seq !== seq)) return;
     this.kernelDump = undefined;
+    // No dump runs: reading the socket cannot make the kernel work, so the loop may again.
+    if (!this.threadDone) this.native.receiveOnLoop();
     running.end();
   }
 
@@ -286,7 +297,7 @@ export class NetlinkSocket {
         this.kernelDump = { seq, ended, end };
       }
       try {
-        this.native.send(bytes, seq);
+        this.native.send(bytes, seq, dump);
       } catch (err) {
         this.settle(seq);
         if (dump) this.endKernelDump(seq);

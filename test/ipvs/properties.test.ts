@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { Bench, type ServerState } from './helpers';
-import type { SchedulerName } from '../../lib/ipvs/schedulers';
+import { SCHED_FLAG_2, type SchedulerName } from '../../lib/ipvs/schedulers';
 
 const server = fc.record({
   weight: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 12 })),
@@ -221,6 +221,39 @@ describe('mh against a Maglev model', () => {
         const client = (0xc6336400 + last) >>> 0; // 198.51.100.last
         const want = table[sipModel(client, 2654435761n) % M] as number;
         expect(new Bench('mh', xs, { mhTableIndex: 8 }).pick({ caddr: `198.51.100.${last}` })).toBe(xs[want].name);
+      }),
+    );
+  });
+});
+
+describe("mh's memo of client slots", () => {
+  test('is exact: clients that share a memo entry (same low 12 bits of the hashed word), by address or by port, across weight changes, pick what a fresh scheduler picks', () => {
+    const step = fc.oneof(
+      // few clients, so they come back after a change; `low` picks the memo entry, `high` and `portStep` collide in it
+      fc.record({ high: fc.integer({ min: 0, max: 3 }), low: fc.constantFrom(0, 1, 4095), portStep: fc.integer({ min: 0, max: 1 }) }),
+      fc.record({ server: fc.nat(), weight: fc.integer({ min: 0, max: 6 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 6 }), fc.boolean(), fc.array(step, { minLength: 2, maxLength: 40 }), (ws, byPort, steps) => {
+        const states = ws.map((weight, i) => ({ name: `S${i}`, weight, lastWeight: weight }));
+        const flags = byPort ? SCHED_FLAG_2 : 0;
+        const longLived = new Bench('mh', states, { mhTableIndex: 8, flags });
+        for (const s of steps) {
+          if ('server' in s) {
+            // upd_dest: a new weight (0 quiesces and keeps last_weight, so the slots stay)
+            const st = states[s.server % states.length];
+            st.weight = s.weight;
+            if (s.weight > 0) st.lastWeight = s.weight;
+            const d = longLived.get(st.name);
+            d.weight = st.weight;
+            d.lastWeight = st.lastWeight;
+            longLived.sched.updDest?.(d);
+            continue;
+          }
+          // 198.51.(high * 16 + low >> 8).(low & 255): the words differ only above bit 11, as do ports 4096 apart.
+          const packet = { caddr: `198.51.${(s.high << 4) | (s.low >> 8)}.${s.low & 255}`, cport: 1000 + 4096 * s.portStep };
+          expect(longLived.pick(packet)).toBe(new Bench('mh', states, { mhTableIndex: 8, flags }).pick(packet));
+        }
       }),
     );
   });

@@ -259,6 +259,40 @@ describe('NetlinkSocket on the real kernel', () => {
     }
   });
 
+  ktest('replies and notifications stay in order while receiving moves between the event loop and the I/O thread around dumps', async () => {
+    // The loop reads the socket while no dump runs; a dump is read by the I/O thread until its end has been seen.
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name, groups: [nl.RTNLGRP_LINK] });
+    try {
+      const mtus: number[] = [];
+      sock.listener = {
+        notify: (m) => {
+          const mtu = m.type === nl.RTM_NEWLINK ? new AttrTable(m.payload.subarray(nl.IFINFOMSG_LEN)).u32(nl.IFLA_MTU, 'IFLA_MTU') : undefined;
+          if (mtu !== undefined && mtu >= 1300 && mtu < 1400) mtus.push(mtu);
+        },
+        lost: () => undefined,
+      };
+      const getLink = () => {
+        const w = new MessageWriter(nl.RTM_GETLINK, 0);
+        w.zeros(nl.IFINFOMSG_LEN);
+        w.attrString(nl.IFLA_IFNAME, 'kk0');
+        return sock.request(w, 'link get').then((r) => new AttrTable(r.messages[0].payload.subarray(nl.IFINFOMSG_LEN)).u32(nl.IFLA_MTU, 'IFLA_MTU'));
+      };
+      for (let round = 0; round < 10; round++) {
+        ns.ip('link', 'set', 'kk0', 'mtu', String(1300 + round));
+        // The notification was queued before the reply: the listener has it once the reply is in.
+        const [mtu, names, again] = await Promise.all([getLink(), linkNames(sock), getLink()]);
+        expect([mtu, names, again]).toEqual([1300 + round, ['kk0', 'kk1', 'lo'], 1300 + round]);
+        expect(mtus[mtus.length - 1]).toBe(1300 + round);
+        // right after a dump's end, before the loop has the socket back
+        expect(await getLink()).toBe(1300 + round);
+      }
+      expect([...new Set(mtus)]).toEqual(Array.from({ length: 10 }, (_, i) => 1300 + i));
+    } finally {
+      await sock.close();
+    }
+  });
+
   test('groups are checked', async () => {
     await expect(NetlinkSocket.open({ groups: [0] })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('groups[0]') });
   });

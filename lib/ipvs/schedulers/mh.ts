@@ -8,7 +8,7 @@
  * @module
  */
 import { KernkitError } from '../../errors';
-import { foldAddress, type IpAddress } from '../address';
+import type { IpAddress } from '../address';
 import { fls, gcd, hsiphashU32, sipKey } from '../hash';
 import type { RealServer } from '../real-server';
 import { SCHED_FLAG_1, SCHED_FLAG_2, type Packet, type Scheduler, type SchedulerService } from './types';
@@ -20,11 +20,17 @@ export const MH_PRIMES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521,
 const HASH1 = sipKey(0, 2654435761);
 const HASH2 = sipKey(0, 2654446892);
 
+// Module-local copies for the pick path: a transpiler's CommonJS output (tsx,
+// esbuild) reads every imported binding through a getter on each use.
+const FALLBACK = SCHED_FLAG_1;
+const HASH_PORT = SCHED_FLAG_2;
+const siphash = hsiphashU32;
+
 function hashKey(addr: IpAddress, port: number, key: typeof HASH1, offset: number): number {
-  return hsiphashU32((offset + port + foldAddress(addr)) >>> 0, key);
+  return siphash((offset + port + addr.fold) >>> 0, key);
 }
 
-// Lookup hashes of recent clients: SipHash is a pure function of the client word, and clients repeat.
+// Lookup slots of recent clients: SipHash is a pure function of the client word, and clients repeat.
 const MEMO_SIZE = 4096;
 
 function unavailable(d: RealServer): boolean {
@@ -35,7 +41,7 @@ function unavailable(d: RealServer): boolean {
 export function maglevHashing(svc: SchedulerService): Scheduler {
   const size = MH_PRIMES[svc.env.mhTableIndex - 8];
   const bitsHalf = Math.trunc(svc.env.mhTableIndex / 2); // IP_VS_MH_TAB_BITS
-  let lookup: (RealServer | null)[] = new Array<RealServer | null>(size).fill(null);
+  let lookup: (RealServer | null)[] = Array.from({ length: size }, () => null);
 
   // Returns false, leaving the table as it was, when there are more servers than slots.
   const reassign = (): boolean => {
@@ -47,7 +53,8 @@ export function maglevHashing(svc: SchedulerService): Scheduler {
       if (d.lastWeight > 0) g = g > 0 ? gcd(d.lastWeight, g) : d.lastWeight;
       if (d.lastWeight > max) max = d.lastWeight;
     }
-    const next = new Array<RealServer | null>(size).fill(null);
+    // Array.from makes a packed array (new Array(n).fill() stays holey: slower reads).
+    const next: (RealServer | null)[] = Array.from({ length: size }, () => null);
     if (g < 1) {
       lookup = next;
       return true;
@@ -89,33 +96,43 @@ export function maglevHashing(svc: SchedulerService): Scheduler {
   if (!reassign()) {
     throw new KernkitError(`dests: ${svc.dests.length} (expected at most ${size} real servers for mh's table)`, { code: 'EINVAL' });
   }
-  const changed = () => {
-    reassign();
+  // Direct-mapped memo of the slot `h(hash1, 0) % size` by the hashed word (the kernel recomputes
+  // it each time) and of that slot's server. Exact: an entry holds the whole word and its slot,
+  // pairs side by side in one array ([word | 0, slot]; a slot of -1 marks an empty entry), and
+  // every table change refreshes the servers.
+  const memo = new Int32Array(2 * MEMO_SIZE).fill(-1);
+  const memoServer: (RealServer | null)[] = Array.from({ length: MEMO_SIZE }, () => null);
+  const refreshMemo = () => {
+    for (let e = 0; e < MEMO_SIZE; e++) {
+      const slot = memo[2 * e + 1];
+      memoServer[e] = slot >= 0 ? lookup[slot] : null;
+    }
   };
-
-  // Direct-mapped memo of h(hash1, 0) by the hashed word (what the kernel recomputes each time).
-  const memoKey = new Float64Array(MEMO_SIZE).fill(-1);
-  const memoHash = new Uint32Array(MEMO_SIZE);
-  const lookupHash = (word: number): number => {
-    const i = word & (MEMO_SIZE - 1);
-    if (memoKey[i] === word) return memoHash[i];
-    const h = hsiphashU32(word, HASH1);
-    memoKey[i] = word;
-    memoHash[i] = h;
-    return h;
+  const changed = () => {
+    if (reassign()) refreshMemo();
   };
 
   return {
     schedule(pkt: Packet): RealServer | null {
-      const port = svc.flags & SCHED_FLAG_2 ? pkt.cport : 0;
-      const ih = lookupHash((port + foldAddress(pkt.caddr)) >>> 0) % size;
-      const first = lookup[ih];
-      if (!(svc.flags & SCHED_FLAG_1)) return first && !unavailable(first) ? first : null;
-      if (!first) return null;
+      const flags = svc.flags;
+      const port = flags & HASH_PORT ? pkt.cport : 0;
+      const word = (port + pkt.caddr.fold) >>> 0;
+      const e = word & (MEMO_SIZE - 1);
+      let ih = memo[2 * e + 1];
+      let first = memoServer[e];
+      if (ih < 0 || memo[2 * e] !== (word | 0)) {
+        ih = siphash(word, HASH1) % size;
+        first = lookup[ih];
+        memo[2 * e] = word;
+        memo[2 * e + 1] = ih;
+        memoServer[e] = first;
+      }
+      if (!(flags & FALLBACK)) return first !== null && !unavailable(first) ? first : null;
+      if (first === null) return null;
       if (!unavailable(first)) return first;
       for (let off = 0; off < size; off++) {
         const d = lookup[hashKey(pkt.caddr, port, HASH1, (off + ih) % size) % size];
-        if (!d) break;
+        if (d === null) break;
         if (!unavailable(d)) return d;
       }
       return null;

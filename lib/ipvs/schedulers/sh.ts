@@ -6,7 +6,6 @@
  * sh-fallback the search walks on from bucket `2 * hash` until an empty bucket.
  * @module
  */
-import { foldAddress } from '../address';
 import { hash32 } from '../hash';
 import type { RealServer } from '../real-server';
 import { SCHED_FLAG_1, SCHED_FLAG_2, type Packet, type Scheduler, type SchedulerService } from './types';
@@ -14,13 +13,20 @@ import { SCHED_FLAG_1, SCHED_FLAG_2, type Packet, type Scheduler, type Scheduler
 const BITS = 8;
 const SIZE = 1 << BITS;
 
+// Module-local copies for the pick path: a transpiler's CommonJS output (tsx,
+// esbuild) reads every imported binding through a getter on each use.
+const FALLBACK = SCHED_FLAG_1;
+const HASH_PORT = SCHED_FLAG_2;
+const hashBucket = hash32;
+
 function unavailable(d: RealServer): boolean {
   return d.weight <= 0 || d.overloaded;
 }
 
 /** Binds sh to a service. */
 export function sourceHashing(svc: SchedulerService): Scheduler {
-  const buckets: (RealServer | null)[] = new Array<RealServer | null>(SIZE).fill(null);
+  // Array.from makes a packed array (new Array(n).fill() stays holey: slower reads).
+  const buckets: (RealServer | null)[] = Array.from({ length: SIZE }, () => null);
 
   const reassign = () => {
     const dests = svc.dests;
@@ -44,15 +50,16 @@ export function sourceHashing(svc: SchedulerService): Scheduler {
 
   return {
     schedule(pkt: Packet): RealServer | null {
-      const port = svc.flags & SCHED_FLAG_2 ? pkt.cport : 0;
-      const ih = hash32((port + foldAddress(pkt.caddr)) >>> 0, BITS);
+      const flags = svc.flags;
+      const port = flags & HASH_PORT ? pkt.cport : 0;
+      const ih = hashBucket((port + pkt.caddr.fold) >>> 0, BITS);
       const first = buckets[ih];
-      if (!(svc.flags & SCHED_FLAG_1)) return first && !unavailable(first) ? first : null;
-      if (!first) return null;
+      if (!(flags & FALLBACK)) return first !== null && !unavailable(first) ? first : null;
+      if (first === null) return null;
       if (!unavailable(first)) return first;
       for (let off = 0; off < SIZE; off++) {
         const d = buckets[(((off + ih) % SIZE) + ih) & (SIZE - 1)];
-        if (!d) break;
+        if (d === null) break;
         if (!unavailable(d)) return d;
       }
       return null;

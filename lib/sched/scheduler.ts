@@ -1,0 +1,266 @@
+/**
+ * Scheduler: runs application work in the order, and at the pace, a
+ * {@link FairQueue} or {@link Htb} lets it go. `add()` queues a job and
+ * returns a promise of its result; the scheduler dequeues while fewer than
+ * `concurrency` jobs run, and when the queue holds work it will not release
+ * yet (pacing, rates), it sleeps on one timer until the queue's `nextTime()`.
+ * Never a busy loop: each wake-up either runs a job or re-arms the single
+ * timer. What a p-queue or bottleneck user switches to for fairness between
+ * tenants.
+ * @module
+ */
+import { KernkitError } from '../errors';
+import { integerIn, invalid, options as checkOptions } from '../validate';
+import type { Clock } from './clock';
+import { FairQueue, type FqItem } from './fair-queue';
+import { Htb, type HtbItem } from './htb';
+import type { Handle } from '../tc/handle';
+
+/** A job as it travels through the queue. */
+interface Job<P, R> {
+  payload: P;
+  resolve(value: R): void;
+  reject(reason: unknown): void;
+  aborted: boolean;
+  cleanup?: () => void;
+}
+
+/** Options of {@link Scheduler}. */
+export interface SchedulerOptions<P, R> {
+  /** Runs one job; may be async. Its result (or error) settles the promise `add()` returned. */
+  run(payload: P): R | Promise<R>;
+  /** Jobs running at once: an integer >= 1 or Infinity (default 1). */
+  concurrency?: number;
+}
+
+/** How {@link Scheduler.add} places a job. */
+export interface SchedulerAddOptions {
+  /** FairQueue: the flow (tenant) it belongs to. */
+  flow?: unknown;
+  /** FairQueue: orphan hash (for jobs without a flow). */
+  hash?: number;
+  /** FairQueue: priority (band through priomap). */
+  priority?: number;
+  /** FairQueue: not before this time (ns on the queue's clock). */
+  time?: number;
+  /** FairQueue: the flow's pacing rate in bytes (cost units) per second. */
+  rate?: number;
+  /** Htb: the leaf class. */
+  classid?: Handle;
+  /** Cost of the job in bytes or any unit (default 1). */
+  length?: number;
+  /** Abort: the promise rejects with the signal's reason and the job does not run. */
+  signal?: AbortSignal;
+}
+
+const FQ_KEYS = ['flow', 'hash', 'priority', 'time', 'rate', 'length', 'signal'] as const;
+const HTB_KEYS = ['classid', 'length', 'signal'] as const;
+
+/** Drives a queue: see the module comment. */
+export class Scheduler<P = unknown, R = unknown> {
+  /** The queue jobs wait in. */
+  readonly queue: FairQueue<Job<P, R>> | Htb<Job<P, R>>;
+  private readonly run: (payload: P) => R | Promise<R>;
+  private readonly concurrency: number;
+  private readonly clock: Clock;
+  private running = 0;
+  private queued = 0;
+  private paused = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private idleWaiters: Array<() => void> = [];
+  /** Jobs waiting in the queue and not aborted, so close() can settle them. */
+  private readonly waiting = new Set<Job<P, R>>();
+  private isClosed = false;
+
+  /** A scheduler over `queue` (a FairQueue or an Htb with its classes). */
+  constructor(queue: FairQueue | Htb, options: SchedulerOptions<P, R>) {
+    if (!(queue instanceof FairQueue) && !(queue instanceof Htb)) throw invalid('queue', queue, 'a FairQueue or an Htb');
+    const o = checkOptions<SchedulerOptions<P, R>>('scheduler', options, ['run', 'concurrency']);
+    if (typeof o.run !== 'function') throw invalid('scheduler.run', o.run, 'a function (payload) => result');
+    this.concurrency = o.concurrency === undefined || o.concurrency === Infinity ? (o.concurrency ?? 1) : integerIn('scheduler.concurrency', o.concurrency, 1, Number.MAX_SAFE_INTEGER);
+    this.queue = queue as FairQueue<Job<P, R>> | Htb<Job<P, R>>;
+    this.run = o.run;
+    this.clock = queue.clock;
+  }
+
+  /** Jobs waiting (not aborted). */
+  get size(): number {
+    return this.queued;
+  }
+
+  /** Jobs running. */
+  get pending(): number {
+    return this.running;
+  }
+
+  /** True between pause() and resume(). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * Queues `payload` and resolves with what `run(payload)` returns. Rejects
+   * with `ENOBUFS` (and `.reason`, the queue's drop reason) when the queue
+   * drops it, with the signal's reason when aborted; bad options throw.
+   */
+  add(payload: P, options?: SchedulerAddOptions): Promise<R> {
+    const isFq = this.queue instanceof FairQueue;
+    const o = checkOptions<SchedulerAddOptions>('add', options, isFq ? FQ_KEYS : HTB_KEYS);
+    const signal = o.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('add.signal', signal, 'an AbortSignal');
+    if (this.isClosed) return Promise.reject(new KernkitError('add: the scheduler is closed', { code: 'ECANCELED' }));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let job!: Job<P, R>;
+    const promise = new Promise<R>((resolve, reject) => (job = { payload, resolve, reject, aborted: false }));
+    const length = o.length ?? 1;
+    const now = this.clock.now();
+    const result = isFq
+      ? (this.queue as FairQueue<Job<P, R>>).enqueue({ length, flow: o.flow, hash: o.hash, priority: o.priority, time: o.time, rate: o.rate, payload: job } as FqItem<Job<P, R>>, now)
+      : (this.queue as Htb<Job<P, R>>).enqueue({ length, classid: o.classid, payload: job } as HtbItem<Job<P, R>>);
+    if (result !== 'queued') {
+      const err = new KernkitError(`add: the queue dropped the job (${result})`, { code: 'ENOBUFS' });
+      (err as KernkitError & { reason: string }).reason = result;
+      return Promise.reject(err);
+    }
+    this.queued++;
+    this.waiting.add(job);
+    if (signal) {
+      const onAbort = (): void => {
+        if (job.aborted) return;
+        job.aborted = true;
+        this.waiting.delete(job);
+        this.queued--;
+        job.reject(signal.reason);
+        this.settleIdle();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      job.cleanup = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.pump();
+    return promise;
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /**
+   * Stops for good: the timer is cleared, every waiting job rejects with
+   * `ECANCELED` (its item stays in the queue and is skipped), later `add()`s
+   * reject too; running jobs finish.
+   */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.paused = true;
+    this.disarm();
+    for (const job of this.waiting) {
+      job.aborted = true;
+      job.cleanup?.();
+      job.reject(new KernkitError('the scheduler was closed before the job ran', { code: 'ECANCELED' }));
+    }
+    this.waiting.clear();
+    this.queued = 0;
+    this.settleIdle();
+  }
+
+  /** `using s = new Scheduler(...)` closes it at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Stops starting jobs (running ones finish). */
+  pause(): void {
+    this.paused = true;
+    this.disarm();
+  }
+
+  /** Starts jobs again (not after close()). */
+  resume(): void {
+    if (this.isClosed) return;
+    this.paused = false;
+    this.pump();
+  }
+
+  /** Resolves once no job waits or runs. */
+  onIdle(): Promise<void> {
+    if (this.queued === 0 && this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Starts what the queue releases now, then sleeps until it releases more. */
+  private pump(): void {
+    if (this.paused) return;
+    while (this.running < this.concurrency) {
+      const item = this.queue.dequeue(this.clock.now());
+      if (!item) break;
+      const job = item.payload as Job<P, R>;
+      // An aborted job was already settled; it still took its turn in the queue.
+      if (job.aborted) continue;
+      job.cleanup?.();
+      this.waiting.delete(job);
+      this.queued--;
+      this.running++;
+      this.start(job);
+    }
+    this.armTimer();
+  }
+
+  private start(job: Job<P, R>): void {
+    let result: R | Promise<R>;
+    try {
+      result = this.run(job.payload);
+    } catch (err) {
+      this.finish(job, () => job.reject(err));
+      return;
+    }
+    Promise.resolve(result).then(
+      (value) => this.finish(job, () => job.resolve(value)),
+      (err: unknown) => this.finish(job, () => job.reject(err)),
+    );
+  }
+
+  private finish(job: Job<P, R>, settle: () => void): void {
+    this.running--;
+    settle();
+    // Start the next job on a fresh tick, so a long chain of sync jobs does not grow the stack.
+    queueMicrotask(() => {
+      this.pump();
+      this.settleIdle();
+    });
+  }
+
+  /** One timer at a time, at the queue's next release (rounded up to whole milliseconds). */
+  private armTimer(): void {
+    const next = this.paused || this.running >= this.concurrency || this.queue.size === 0 ? null : this.queue.nextTime();
+    if (next === null) {
+      this.disarm();
+      return;
+    }
+    if (this.timer && this.timerAt === next) return;
+    this.disarm();
+    const delayMs = Math.max(1, Math.ceil((next - this.clock.now()) / 1e6));
+    this.timerAt = next;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.pump();
+    }, delayMs);
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+  }
+
+  private settleIdle(): void {
+    if (this.queued === 0 && this.running === 0 && this.idleWaiters.length) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
