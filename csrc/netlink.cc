@@ -1,4 +1,5 @@
-// A NETLINK_ROUTE socket driven by its own I/O thread, so that nothing on the
+// A netlink socket (NETLINK_ROUTE, or the protocol JavaScript asks for, such as
+// NETLINK_SOCK_DIAG) driven by its own I/O thread, so that nothing on the
 // event loop ever waits: a request's sendmsg runs the kernel's handler in the
 // caller's context and can sleep on the rtnl mutex, and a dump is produced as
 // the reader drains it. TypeScript owns every byte (lib/netlink/): this file
@@ -113,6 +114,7 @@ struct LoopReader {
 struct State {
   std::string nsPath;  // empty: the caller's own namespace
   std::vector<uint32_t> groups;  // multicast groups to join
+  int protocol = NETLINK_ROUTE;  // NETLINK_ROUTE, NETLINK_SOCK_DIAG, ...
   int fd = -1;
   int wake = -1;  // eventfd: JavaScript queued requests or asked to stop
   bool bigBuffer = false;  // the receive buffer holds the acks of many requests (set before "open")
@@ -159,7 +161,7 @@ void PostErrno(State& s, Event::Type type, int err, const char* syscall, std::st
 // Opens the socket, entering the target namespace first when there is one.
 // Returns the fd or -errno, and names the failing syscall.
 // *bigBuffer: whether the receive buffer is the size asked for (SO_RCVBUFFORCE worked).
-int OpenSocket(const std::string& nsPath, const std::vector<uint32_t>& groups, const char** syscall, std::string* detail,
+int OpenSocket(const std::string& nsPath, int protocol, const std::vector<uint32_t>& groups, const char** syscall, std::string* detail,
                bool* bigBuffer) {
   int self = -1, target = -1;
   if (!nsPath.empty()) {
@@ -188,7 +190,7 @@ int OpenSocket(const std::string& nsPath, const std::vector<uint32_t>& groups, c
     close(target);
   }
 
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   int err = fd < 0 ? errno : 0;
 
   if (self >= 0) {
@@ -372,7 +374,7 @@ void Run(std::shared_ptr<State> state) {
   const char* syscall = nullptr;
   std::string detail;
   bool bigBuffer = false;
-  int fd = OpenSocket(s.nsPath, s.groups, &syscall, &detail, &bigBuffer);
+  int fd = OpenSocket(s.nsPath, s.protocol, s.groups, &syscall, &detail, &bigBuffer);
   if (fd < 0) {
     PostErrno(s, Event::kClosed, -fd, syscall, detail);
     s.tsfn.Release();
@@ -600,7 +602,9 @@ class Socket : public Napi::ObjectWrap<Socket> {
   }
 
   // new NetlinkSocket(nsPath: string | null, onEvent: (type, ...args) => void, groups?: number[],
-  //                   threadReceives?: boolean)  (true: the I/O thread receives everything, as before; for comparison)
+  //                   threadReceives?: boolean,
+  //                   protocol?: number)  (threadReceives true: the I/O thread receives everything,
+  //                   as before, for comparison; protocol: NETLINK_ROUTE unless given)
   explicit Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsNull() && !info[0].IsUndefined() && !info[0].IsString()) {
@@ -621,8 +625,17 @@ class Socket : public Napi::ObjectWrap<Socket> {
         groups.push_back(static_cast<uint32_t>(n));
       }
     }
+    int protocol = NETLINK_ROUTE;
+    if (!info[4].IsUndefined()) {
+      double p = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : -1;
+      if (!(p >= 0 && p <= 0x7fffffff) || p != static_cast<double>(static_cast<int>(p))) {
+        throw MakeError(env, "EINVAL", "netlink: protocol must be a netlink protocol number");
+      }
+      protocol = static_cast<int>(p);  // socket() says EPROTONOSUPPORT for one the kernel lacks
+    }
     state_ = std::make_shared<State>();
     state_->groups = std::move(groups);
+    state_->protocol = protocol;
     if (info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value()) state_->receiveOnLoop = false;
     state_->threadReceives.store(!state_->receiveOnLoop);
     if (info[0].IsString()) {

@@ -13,3 +13,4 @@ export * from './ipvs';
 export * from './sched';
 export * from './rescounter';
 export * from './metrics';
+export * from './perip';

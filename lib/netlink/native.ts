@@ -37,13 +37,15 @@ export interface NetlinkNative {
    * Opens a socket (in the namespace file `nsPath`, joining the multicast
    * `groups`) on its own I/O thread. The event loop receives while no dump
    * runs, unless `threadReceives` (the I/O thread receives everything; kept
-   * for comparison in benchmarks).
+   * for comparison in benchmarks). `protocol` is the netlink protocol
+   * (default NETLINK_ROUTE).
    */
   Socket: new (
     nsPath: string | null,
     onEvent: (...event: NativeSocketEvent) => void,
     groups?: number[],
     threadReceives?: boolean,
+    protocol?: number,
   ) => NativeSocket;
   describeErrno(errno: number): [name: string, message: string];
 }

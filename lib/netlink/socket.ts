@@ -1,7 +1,8 @@
 /**
- * `NetlinkSocket`: requests and dumps over a NETLINK_ROUTE socket, matched to
- * their replies by sequence number. The socket and its I/O thread are native
- * (csrc/netlink.cc); every byte is built and parsed here.
+ * `NetlinkSocket`: requests and dumps over a netlink socket (NETLINK_ROUTE by
+ * default, or any protocol), matched to their replies by sequence number. The
+ * socket and its I/O thread are native (csrc/netlink.cc); every byte is built
+ * and parsed here.
  * @module
  */
 import { KernkitError } from '../errors';
@@ -36,6 +37,12 @@ export interface NetlinkSocketOptions {
    * their notifications go to {@link NetlinkSocket.listener}.
    */
   groups?: number[];
+  /**
+   * The netlink protocol (default 0, `NETLINK_ROUTE`); e.g. 4,
+   * `NETLINK_SOCK_DIAG`, whose groups are `SKNLGRP_*`. One the kernel lacks
+   * is `EPROTONOSUPPORT`, as `socket()` says.
+   */
+  protocol?: number;
 }
 
 /** Receives the notifications of the groups a socket joined. */
@@ -84,7 +91,7 @@ export const receiving = { onThread: false };
 const busySockets = new Set<NetlinkSocket>();
 
 /** The keys {@link NetlinkSocket.open} takes. */
-const OPEN_KEYS = ['netns', 'pid', 'groups'] as const;
+const OPEN_KEYS = ['netns', 'pid', 'groups', 'protocol'] as const;
 
 /** The largest process id a `pid_t` holds. */
 const PID_MAX = 0x7fffffff;
@@ -102,6 +109,7 @@ function openOptions(value: unknown): NetlinkSocketOptions {
     pid: optional(o.pid, (v) => integer('pid', v, { min: 1, max: PID_MAX, rangeCode: 'EINVAL' })),
     // NETLINK_ADD_MEMBERSHIP refuses group 0 with EINVAL.
     groups: optional(o.groups, (v) => arrayOf('groups', v, (field, g) => integerIn(field, g, 1, 0xffffffff, 'EINVAL'))),
+    protocol: optional(o.protocol, (v) => integerIn('protocol', v, 0, 0x7fffffff, 'EINVAL')),
   };
 }
 
@@ -126,8 +134,8 @@ function namespaceFile({ netns, pid }: NetlinkSocketOptions): string | null {
 }
 
 /**
- * A NETLINK_ROUTE socket with extended acks. Requests are sent in call order
- * and may overlap: each is matched to its replies by sequence number. Dumps
+ * A netlink socket (NETLINK_ROUTE unless `protocol` says otherwise) with
+ * extended acks. Requests are sent in call order and may overlap: each is matched to its replies by sequence number. Dumps
  * are the exception the kernel makes: a socket runs one dump at a time
  * (`EBUSY` otherwise), so {@link NetlinkSocket.dump} queues them and starts
  * the next once the kernel has finished the previous one; other requests
@@ -199,7 +207,7 @@ export class NetlinkSocket {
           opening = undefined;
         }
       };
-      opening = { native: new netlinkNative.Socket(path, onEvent, groups, receiving.onThread), resolve, reject };
+      opening = { native: new netlinkNative.Socket(path, onEvent, groups, receiving.onThread, checked.protocol), resolve, reject };
     });
   }
 
