@@ -4,7 +4,9 @@
  * and the dispose symbol that matches how finishing runs (async or sync), keyed
  * by the symbols Node itself uses for `using` / `await using`.
  */
-import { Cgroup, GenEstimator, Ipvs, RateEstimator, Registry, ResourceCounter, Scheduler, Tc, WorkerPool } from '../lib';
+import {
+  Cgroup, GenEstimator, IpStatsTable, Ipvs, RateEstimator, Registry, ResourceCounter, Scheduler, SockDiag, Tc, TcpPeerCollector, WorkerPool,
+} from '../lib';
 import { NetlinkSocket } from '../lib/netlink';
 
 const ASYNC_DISPOSE = Symbol.for('nodejs.asyncDispose');
@@ -21,6 +23,9 @@ const finishers: Finisher[] = [
   { name: 'Ipvs', proto: Ipvs.prototype, verb: 'close', flag: 'closed', async: false },
   { name: 'ResourceCounter', proto: ResourceCounter.prototype, verb: 'close', flag: 'closed', async: false },
   { name: 'Registry', proto: Registry.prototype, verb: 'close', flag: 'closed', async: false },
+  { name: 'IpStatsTable', proto: IpStatsTable.prototype, verb: 'stop', flag: 'stopped', async: false },
+  { name: 'TcpPeerCollector', proto: TcpPeerCollector.prototype, verb: 'stop', flag: 'stopped', async: true },
+  { name: 'SockDiag', proto: SockDiag.prototype, verb: 'close', flag: 'closed', async: true },
   { name: 'Scheduler', proto: Scheduler.prototype, verb: 'close', flag: 'closed', async: false },
   { name: 'NetlinkSocket', proto: NetlinkSocket.prototype, verb: 'close', flag: 'closed', async: true },
 ];
