@@ -15,7 +15,8 @@
  * Internal to kernkit, not part of its API.
  * @module
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { types } from 'node:util';
@@ -46,15 +47,32 @@ type Handler = (task: unknown) => unknown;
 // eslint-disable-next-line @typescript-eslint/no-implied-eval
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
 
-async function importTaskModule(filename: string): Promise<unknown> {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(filename);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err;
-    return importModule(pathToFileURL(filename).href);
+/**
+ * True when Node loads `filename` as an ES module: `.mjs`, or `.js` under a package.json with
+ * `"type": "module"` (the nearest one decides, as in Node's resolver).
+ */
+function isEsModule(filename: string): boolean {
+  if (filename.endsWith('.mjs')) return true;
+  if (!filename.endsWith('.js')) return false;
+  for (let dir = path.dirname(filename); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: unknown }).type === 'module';
+      } catch {
+        return false; // Node itself would refuse the package; require() says why
+      }
+    }
+    if (path.dirname(dir) === dir) return false;
   }
+}
+
+// ES modules go through import(), never require(): Node 20's require(esm) can abort the whole
+// process with an internal assertion (ModuleWrap::CreateRequiredModuleFacade) in a worker.
+async function importTaskModule(filename: string): Promise<unknown> {
+  if (isEsModule(filename)) return importModule(pathToFileURL(filename).href);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(filename);
 }
 
 /**

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KernkitError, getAffinity } from '../../lib';
 import { fixture, Gate, PoolTracker, untilAsleepInEventLoop } from '../helpers/pool';
@@ -30,6 +33,19 @@ describe('run()', () => {
     expect(await pool.run(21)).toBe(42);
     expect(await pool.run(5, { name: 'triple' })).toBe(15);
     await pool.close();
+  });
+
+  test('an ES module as a .js file of a "type": "module" package (loaded by import(), not require())', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kernkit-esm-'));
+    try {
+      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+      writeFileSync(path.join(dir, 'task.js'), 'export default (x) => x * 2;\nexport const meta = import.meta.url;\n');
+      const pool = pools.create({ filename: path.join(dir, 'task.js'), cpus });
+      expect(await pool.run(21)).toBe(42);
+      await pool.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('transferList moves the input; move() moves the result', async () => {
