@@ -89,8 +89,10 @@ export class CounterSet<F extends string = string> {
   /** The field names, in slot order. */
   readonly fields: readonly F[];
   private readonly place: Placement;
-  private readonly slots: Float64Array;
-  private readonly offset: number;
+  /** @internal This thread's shard of the chunk (lib/perip writes a field's slot directly; see {@link add}). */
+  readonly slots: Float64Array;
+  /** @internal Where the set's fields start in {@link slots}. */
+  readonly offset: number;
   private readonly width: number;
   private readonly positions: ReadonlyMap<string, number>;
   private scratch: bigint[] | undefined; // made on the first read

@@ -8,8 +8,8 @@
  * in force when the entry is inserted or looked up, and grown on the first
  * count at a higher level: at level 0 an entry costs a few counters.
  *
- * Writers reach an entry by cookie (no hashing: the cookie's sequence number
- * indexes a dense array, see cookie.ts) or by address (hashing, as the
+ * Writers reach an entry by cookie (no hashing: the cookie holds its entry,
+ * see cookie.ts) or by address (hashing, as the
  * seed's sk_buff macros). Worker threads count into the same counters through
  * an entry handle ({@link IpStatsTable.handleOf}, {@link IpStatsWriter}).
  * `flush()` drops every entry; the cookies handed out before are polluted
@@ -19,9 +19,10 @@
 import { randomInt } from 'node:crypto';
 import { KernkitError } from '../errors';
 import { CounterSet, type CounterSetHandle } from '../percpu';
+import { FOLD_THRESHOLD } from '../percpu/arena';
 import { boolean, integerIn, invalid, oneOf, optional, options } from '../validate';
 import { formatAddress, isLoopback, parseAddress, wordsOf, type IpFamily } from './address';
-import { makeCookie, MAX_BUCKETS, MAX_SEQUENCE, NO_COOKIE, type IpStatsCookie } from './cookie';
+import { COOKIE_ENTRY, makeCookie, MAX_BUCKETS, MAX_SEQUENCE, NO_COOKIE, type IpStatsCookie } from './cookie';
 import { jhash2, jhash2words } from './jhash';
 import { MIB_LEVELS, type MibMap, type MibMapHandle } from './mib-map';
 
@@ -109,7 +110,9 @@ export interface IpStatsEntry {
 }
 
 interface Entry {
-  readonly cookie: IpStatsCookie;
+  cookie: IpStatsCookie;
+  /** The table the entry is in; undefined once flushed. A cookie whose entry's owner is not the table is polluted. */
+  owner: object | undefined;
   readonly bucket: number;
   /** Source words then destination words. */
   readonly key: Uint32Array;
@@ -121,9 +124,29 @@ interface Entry {
   // fields that start undefined, made count() 2-3x slower).
   set0: CounterSet;
   set1: CounterSet;
+  // Each level's slot array and where its counters start there (the set's own), so that
+  // count() adds to a Float64Array without going through the set. A level without
+  // counters has NO_SLOTS: the read is undefined, the sum NaN, and count() takes the
+  // slow path, which grows the level.
+  slots0: Float64Array;
+  base0: number;
+  slots1: Float64Array;
+  base1: number;
   gauges: Record<string, number> | undefined;
   next: Entry | undefined;
 }
+
+/** A cookie as the table made it: with its entry (see cookie.ts). */
+type EntryCookie = IpStatsCookie & { readonly [COOKIE_ENTRY]: Entry | undefined };
+
+/** The slots of a level without counters (see Entry). */
+const NO_SLOTS = new Float64Array(0);
+/** Module-level copy: a const the compiler folds into count(). */
+const FOLD = FOLD_THRESHOLD;
+/** A field's code's level bits: 0, 1, or {@link UNMAPPED_LEVEL}. */
+const LEVEL_BITS = 3;
+/** The level bits of an unmapped field: above every current level, so one compare skips both. */
+const UNMAPPED_LEVEL = 3;
 
 /** The marker of a level without counters (see Entry): one per thread, made on first use. */
 let unallocatedSet: CounterSet | undefined;
@@ -162,14 +185,17 @@ export class IpStatsTable<F extends string = string> {
   readonly control: Int32Array;
   private readonly statSet: CounterSet<TableStat>;
   private readonly heads: (Entry | undefined)[];
-  /** Entries by sequence number minus {@link firstSeq}: what makes a cookie O(1). */
+  /** The entries, oldest first (by sequence number minus {@link firstSeq}). */
   private bySeq: Entry[];
   private firstSeq: number;
   private readonly seed: number;
   private readonly words: number;
   private readonly scratch: Uint32Array;
-  private readonly levelById: Int8Array;
-  private readonly slotById: Int32Array;
+  /**
+   * Each field's level and slot in one word by id: `slot << 2 | level`, level
+   * {@link UNMAPPED_LEVEL} for an unmapped field. The map is frozen, so this never changes.
+   */
+  private readonly codeById: Int32Array;
   private readonly mapLevel: Int32Array;
   private readonly unallocated: CounterSet;
   /** This thread's copy of control[COLLECTING]: only the owning thread starts and stops the table. */
@@ -185,8 +211,7 @@ export class IpStatsTable<F extends string = string> {
     this.includeLoopback = optional(o.includeLoopback, (v) => boolean('options.includeLoopback', v), false);
     map.freeze('an IpStatsTable');
     this.map = map;
-    this.levelById = map.levelById;
-    this.slotById = map.slotById;
+    this.codeById = Int32Array.from(map.levelById, (level, id) => (map.slotById[id] << 2) | (level < 0 ? UNMAPPED_LEVEL : level));
     this.mapLevel = map.control;
     this.control = new Int32Array(new SharedArrayBuffer(8));
     this.statSet = new CounterSet(TABLE_STAT_FIELDS);
@@ -235,7 +260,7 @@ export class IpStatsTable<F extends string = string> {
    */
   insert(src: string, dst: string): IpStatsCookie {
     if (!this.parsePair(src, dst)) return NO_COOKIE;
-    if (!this.collecting) return NO_COOKIE;
+    if (this.collecting !== true) return NO_COOKIE;
     const bucket = this.hash();
     const found = this.find(bucket);
     if (found) return this.allocate(found, true).cookie;
@@ -248,16 +273,22 @@ export class IpStatsTable<F extends string = string> {
       throw new KernkitError(`table: sequence ${seq} (past ${MAX_SEQUENCE}: cookies would repeat; make a new table)`, { code: 'EOVERFLOW' });
     }
     const entry: Entry = {
-      cookie: makeCookie(this.family, bucket, seq),
+      cookie: NO_COOKIE, // made below: the cookie points back at the entry
+      owner: this,
       bucket,
       key: this.scratch.slice(),
       src: formatAddress(this.family, this.scratch, 0),
       dst: formatAddress(this.family, this.scratch, this.words),
       set0: this.unallocated,
       set1: this.unallocated,
+      slots0: NO_SLOTS,
+      base0: 0,
+      slots1: NO_SLOTS,
+      base1: 0,
       gauges: undefined,
       next: this.heads[bucket],
     };
+    entry.cookie = makeCookie(this.family, bucket, seq, entry);
     this.allocate(entry, false);
     this.heads[bucket] = entry;
     this.bySeq.push(entry);
@@ -291,21 +322,16 @@ export class IpStatsTable<F extends string = string> {
    * counted in `stats().polluted`. The entry grows the field's level on first use.
    */
   count(cookie: IpStatsCookie, field: number | F, n = 1): void {
-    const id = typeof field === 'number' ? field : this.map.index(field);
-    const level = this.levelById[id];
-    if (level === undefined) this.badFieldId(field);
-    // The cheap checks first, as the seed's macros: unmapped or above the current level.
-    if (level < 0 || level > this.mapLevel[0] || !this.collecting) return;
-    const i = cookie.seq - this.firstSeq;
-    const entry = i >= 0 ? this.bySeq[i] : undefined;
-    // The entry must hold this very cookie: a polluted one, or one of another table, never does.
-    if (entry === undefined || entry.cookie !== cookie) {
+    const code = this.codeOf(field);
+    // The cheap checks first, as the seed's macros: unmapped or above the current level, or stopped.
+    if ((code & LEVEL_BITS) > this.mapLevel[0] || this.collecting !== true) return;
+    // The cookie's entry must be live in this table: a polluted cookie's, or one of another table's, never is.
+    const entry = (cookie as EntryCookie)[COOKIE_ENTRY];
+    if (entry === undefined || entry.owner !== this) {
       if (cookie !== NO_COOKIE) this.statSet.inc(POLLUTED);
       return;
     }
-    let set = level === 0 ? entry.set0 : entry.set1;
-    if (set === this.unallocated) set = this.grow(entry, level);
-    set.add(this.slotById[id], n);
+    this.addTo(entry, code, n);
   }
 
   /**
@@ -314,19 +340,44 @@ export class IpStatsTable<F extends string = string> {
    * a skipped loopback pair is ignored.
    */
   countByAddress(src: string, dst: string, field: number | F, n = 1): void {
-    const id = typeof field === 'number' ? field : this.map.index(field);
-    const level = this.levelById[id];
-    if (level === undefined) this.badFieldId(field);
-    if (level < 0 || level > this.mapLevel[0] || !this.collecting) return;
+    const code = this.codeOf(field);
+    if ((code & LEVEL_BITS) > this.mapLevel[0] || this.collecting !== true) return;
     if (!this.parsePair(src, dst)) return;
     const entry = this.find(this.hash());
     if (entry === undefined) {
       this.statSet.inc(MISSES);
       return;
     }
-    let set = level === 0 ? entry.set0 : entry.set1;
+    this.addTo(entry, code, n);
+  }
+
+  /** The code (see codeById) of a field name or id; `EINVAL` for an id that names no field. */
+  private codeOf(field: number | F): number {
+    const code = this.codeById[typeof field === 'number' ? field : this.map.index(field)];
+    if (code === undefined) this.badFieldId(field);
+    return code;
+  }
+
+  /**
+   * Adds `n` to the field `code` names in a live entry, at a level in force:
+   * CounterSet.add's fast path on the slot itself (same slot, same fold rule),
+   * else through the set, growing the level first if the entry lacks it.
+   */
+  private addTo(entry: Entry, code: number, n: number): void {
+    const level0 = (code & LEVEL_BITS) === 0;
+    const slots = level0 ? entry.slots0 : entry.slots1;
+    const j = (level0 ? entry.base0 : entry.base1) + (code >> 2);
+    if (typeof n === 'number') {
+      const x = slots[j] + n; // NaN for a level without counters: the slow path below
+      if ((n | 0) === n && x < FOLD && x > -FOLD) {
+        slots[j] = x;
+        return;
+      }
+    }
+    const level = code & LEVEL_BITS;
+    let set = level0 ? entry.set0 : entry.set1;
     if (set === this.unallocated) set = this.grow(entry, level);
-    set.add(this.slotById[id], n);
+    set.add(code >> 2, n);
   }
 
   /** Whether `cookie` names a live entry of this table (false for a polluted one and for {@link NO_COOKIE}). */
@@ -374,6 +425,7 @@ export class IpStatsTable<F extends string = string> {
 
   /** Empties the table: every cookie handed out so far is polluted from now on. */
   flush(): void {
+    for (const entry of this.bySeq) entry.owner = undefined;
     this.firstSeq += this.bySeq.length;
     this.bySeq = [];
     this.heads.fill(undefined);
@@ -434,9 +486,8 @@ export class IpStatsTable<F extends string = string> {
   /** @internal The live entry of a cookie, or undefined. */
   private entryOf(cookie: IpStatsCookie): Entry | undefined {
     if (typeof cookie !== 'object' || cookie === null || typeof cookie.seq !== 'number') return undefined;
-    const i = cookie.seq - this.firstSeq;
-    const entry = i >= 0 ? this.bySeq[i] : undefined;
-    return entry !== undefined && entry.cookie === cookie ? entry : undefined;
+    const entry = (cookie as EntryCookie)[COOKIE_ENTRY];
+    return entry !== undefined && entry.owner === this ? entry : undefined;
   }
 
   private snapshot(entry: Entry): IpStatsEntry {
@@ -490,8 +541,15 @@ export class IpStatsTable<F extends string = string> {
 
   private grow(entry: Entry, level: number, counted = true): CounterSet {
     const set = new CounterSet(this.map.fieldsAt(level) as readonly string[]);
-    if (level === 0) entry.set0 = set;
-    else entry.set1 = set;
+    if (level === 0) {
+      entry.set0 = set;
+      entry.slots0 = set.slots;
+      entry.base0 = set.offset;
+    } else {
+      entry.set1 = set;
+      entry.slots1 = set.slots;
+      entry.base1 = set.offset;
+    }
     if (counted) this.statSet.inc(GROWN);
     return set;
   }

@@ -96,6 +96,34 @@ describe('IpStatsTable', () => {
     expect(t.get(fresh)!.counters.RetransSegs).toBe(0n);
   });
 
+  test('a cookie counts only in its own table: one of another table, or a clone of one, is a polluted no-op', () => {
+    const a = started();
+    const b = started();
+    const ca = a.insert('10.0.0.1', '10.0.0.2');
+    const cb = b.insert('10.0.0.1', '10.0.0.2'); // same pair, same sequence number
+    expect(cb.seq).toBe(ca.seq);
+    b.count(ca, 'RetransSegs', 5);
+    b.count(structuredClone(cb), 'RetransSegs', 5); // what a worker would send back
+    expect(b.get(cb)!.counters.RetransSegs).toBe(0n);
+    expect(a.get(ca)!.counters.RetransSegs).toBe(0n);
+    expect(b.stats().polluted).toBe(2);
+    expect(a.stats().polluted).toBe(0);
+  });
+
+  test('count by cookie adds any safe integer exactly, past the per-thread fold too, and refuses other amounts', () => {
+    const t = started();
+    const c = t.insert('10.0.0.1', '10.0.0.2');
+    t.count(c, 'RetransSegs', 2 ** 50); // past the fold threshold (2^40): the slow path
+    t.count(c, 'RetransSegs');
+    t.count(c, 'RetransSegs', -3);
+    t.count(c, 'EstabResets', Number.MAX_SAFE_INTEGER);
+    expect(t.get(c)!.counters).toEqual({ EstabResets: BigInt(Number.MAX_SAFE_INTEGER), RetransSegs: 2n ** 50n - 2n });
+    for (const bad of [1n, '1', Number.NaN, 2 ** 53, 1.5]) {
+      expect(() => t.count(c, 'RetransSegs', bad as number)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    }
+    expect(t.get(c)!.counters.RetransSegs).toBe(2n ** 50n - 2n);
+  });
+
   test('zero(level) zeroes that level in every entry only', () => {
     const t = started();
     t.map.level = 1;
