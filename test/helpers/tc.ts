@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { KernkitError } from '../../lib';
+import { KernkitError, Tc } from '../../lib';
 import { commandMissing, rootMissing } from './kernel';
 
 /** Why tc kernel tests cannot run here, or null. */
@@ -175,6 +175,41 @@ export class VethLink {
     this.left.remove();
     this.right.remove();
   }
+}
+
+/** What a traffic test sees: the veth link between two test namespaces, and a Tc in the left one. */
+export interface LinkFixture {
+  readonly link: VethLink;
+  readonly tc: Tc;
+}
+
+/**
+ * Registers the hooks of a traffic test (in the calling file or describe block): before each test
+ * a fresh link kk0/kk1 between two namespaces and a Tc opened in the left one; after it both are
+ * closed and removed, also when the test failed.
+ */
+export function useVethLink(): LinkFixture {
+  const current: { link?: VethLink; tc?: Tc } = {};
+  beforeEach(async () => {
+    if (tcMissing()) return;
+    current.link = VethLink.create('kk0', 'kk1');
+    current.tc = await Tc.open({ netns: current.link.left.name });
+  });
+  afterEach(async () => {
+    await current.tc?.close();
+    current.link?.remove();
+    current.tc = undefined;
+    current.link = undefined;
+  });
+  afterAll(removeAllNamespaces);
+  return {
+    get link() {
+      return current.link as VethLink;
+    },
+    get tc() {
+      return current.tc as Tc;
+    },
+  };
 }
 
 /** Result of {@link sendUdp}. */

@@ -5,10 +5,10 @@
  * backlogged) compared with what lib/sched's Htb delivers for the same tree and
  * backlog on the manual clock: within 5 % per class.
  */
-import { Psched, Tc, type ClassInfo, type HtbClassOptions } from '../../lib';
+import { Psched, type ClassInfo, type HtbClassOptions } from '../../lib';
 import { Htb, SimulatedClock } from '../../lib/sched';
 import { kernelTest } from '../helpers/kernel';
-import { VethLink, removeAllNamespaces, sendUdp, tcMissing } from '../helpers/tc';
+import { sendUdp, tcMissing, useVethLink } from '../helpers/tc';
 
 const ktest = kernelTest(tcMissing());
 
@@ -28,21 +28,7 @@ interface Tree {
   b: HtbClassOptions;
 }
 
-let link: VethLink;
-let tc: Tc;
-
-beforeEach(async () => {
-  if (tcMissing()) return;
-  link = VethLink.create('kk0', 'kk1');
-  tc = await Tc.open({ netns: link.left.name });
-});
-
-afterEach(async () => {
-  await tc?.close();
-  link?.remove();
-});
-
-afterAll(removeAllNamespaces);
+const fx = useVethLink();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,18 +55,18 @@ async function simulatedShares(tree: Tree): Promise<[number, number]> {
 }
 
 async function classBytes(classid: string): Promise<ClassInfo['stats']> {
-  const [c] = await tc.class.list({ dev: 'kk0', classid });
+  const [c] = await fx.tc.class.list({ dev: 'kk0', classid });
   return c.stats;
 }
 
 /** Shares the kernel gives 1:10 (UDP port 5001) and 1:20 (port 5002) under two floods. */
 async function kernelShares(tree: Tree): Promise<[number, number]> {
-  await tc.qdisc.add({ dev: 'kk0', handle: '1:', kind: 'htb', options: { default: 0x20 } });
-  await tc.class.add({ dev: 'kk0', parent: '1:', classid: '1:1', kind: 'htb', options: tree.root });
-  await tc.class.add({ dev: 'kk0', parent: '1:1', classid: '1:10', kind: 'htb', options: tree.a });
-  await tc.class.add({ dev: 'kk0', parent: '1:1', classid: '1:20', kind: 'htb', options: tree.b });
+  await fx.tc.qdisc.add({ dev: 'kk0', handle: '1:', kind: 'htb', options: { default: 0x20 } });
+  await fx.tc.class.add({ dev: 'kk0', parent: '1:', classid: '1:1', kind: 'htb', options: tree.root });
+  await fx.tc.class.add({ dev: 'kk0', parent: '1:1', classid: '1:10', kind: 'htb', options: tree.a });
+  await fx.tc.class.add({ dev: 'kk0', parent: '1:1', classid: '1:20', kind: 'htb', options: tree.b });
   for (const [port, classid] of [[5001, '1:10'], [5002, '1:20']] as const) {
-    await tc.filter.add({
+    await fx.tc.filter.add({
       dev: 'kk0',
       parent: '1:',
       protocol: 'ip',
@@ -89,7 +75,7 @@ async function kernelShares(tree: Tree): Promise<[number, number]> {
       options: { match: [{ ip: 'protocol', value: 'udp' }, { ip: 'dport', value: port }], classid },
     });
   }
-  const floods = [5001, 5002].map((port) => sendUdp(link.left, link.rightAddr, port, { count: 1e9, durationMs: 8000, size: 1000 }));
+  const floods = [5001, 5002].map((port) => sendUdp(fx.link.left, fx.link.rightAddr, port, { count: 1e9, durationMs: 8000, size: 1000 }));
   await sleep(2000); // both classes fill up
   const [a0, b0] = [await classBytes('1:10'), await classBytes('1:20')];
   await sleep(5000);

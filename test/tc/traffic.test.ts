@@ -3,44 +3,30 @@
  * pair (by a child process inside the sending namespace, bounded in count and
  * time, to the peer's address only), observed through kernkit's statistics.
  */
-import { Tc, type ClassInfo } from '../../lib';
+import { type ClassInfo } from '../../lib';
 import { kernelTest } from '../helpers/kernel';
-import { VethLink, removeAllNamespaces, sendUdp, tcMissing } from '../helpers/tc';
+import { sendUdp, tcMissing, useVethLink } from '../helpers/tc';
 
 const ktest = kernelTest(tcMissing());
 
 /** Ethernet (14) + IPv4 (20) + UDP (8) headers around each payload. */
 const OVERHEAD = 42;
 
-let link: VethLink;
-let tc: Tc;
-
-beforeEach(async () => {
-  if (tcMissing()) return;
-  link = VethLink.create('kk0', 'kk1');
-  tc = await Tc.open({ netns: link.left.name });
-});
-
-afterEach(async () => {
-  await tc?.close();
-  link?.remove();
-});
-
-afterAll(removeAllNamespaces);
+const fx = useVethLink();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function classStats(classid: string): Promise<ClassInfo> {
-  const [c] = await tc.class.list({ dev: 'kk0', classid });
+  const [c] = await fx.tc.class.list({ dev: 'kk0', classid });
   return c;
 }
 
 ktest('UDP across the veth pair shows in the qdisc statistics, packet for packet', async () => {
-  await tc.qdisc.add({ dev: 'kk0', handle: '1:', kind: 'pfifo', options: { limit: 2000 } });
-  const before = (await tc.qdisc.list({ dev: 'kk0' }))[0].stats;
-  const sent = await sendUdp(link.left, link.rightAddr, 9000, { count: 200, durationMs: 10000, size: 500 });
+  await fx.tc.qdisc.add({ dev: 'kk0', handle: '1:', kind: 'pfifo', options: { limit: 2000 } });
+  const before = (await fx.tc.qdisc.list({ dev: 'kk0' }))[0].stats;
+  const sent = await sendUdp(fx.link.left, fx.link.rightAddr, 9000, { count: 200, durationMs: 10000, size: 500 });
   expect(sent.sent).toBe(200);
-  const after = (await tc.qdisc.list({ dev: 'kk0' }))[0].stats;
+  const after = (await fx.tc.qdisc.list({ dev: 'kk0' }))[0].stats;
   expect(after.packets - before.packets).toBe(200n);
   expect(after.bytes - before.bytes).toBe(BigInt(200 * (500 + OVERHEAD)));
   expect(after.drops).toBe(0);
@@ -60,10 +46,10 @@ async function sample(classid: string): Promise<{ stats: ClassInfo['stats']; bef
 ktest('an htb class at 1 mbit holds a UDP flood to about 1 Mbit/s', async () => {
   const RATE = 125000; // 1 mbit in bytes per second
   const PACKET = 1000 + OVERHEAD; // what htb charges, and counts, per datagram
-  await tc.qdisc.add({ dev: 'kk0', handle: '1:', kind: 'htb', options: { default: 0x10 } });
-  await tc.class.add({ dev: 'kk0', parent: '1:', classid: '1:10', kind: 'htb', options: { rate: '1mbit', ceil: '1mbit' } });
+  await fx.tc.qdisc.add({ dev: 'kk0', handle: '1:', kind: 'htb', options: { default: 0x10 } });
+  await fx.tc.class.add({ dev: 'kk0', parent: '1:', classid: '1:10', kind: 'htb', options: { rate: '1mbit', ceil: '1mbit' } });
   const { burst, cburst } = (await classStats('1:10')).options as { burst: number; cburst: number };
-  const flood = sendUdp(link.left, link.rightAddr, 9001, { count: 1e9, durationMs: 7000, size: 1000 });
+  const flood = sendUdp(fx.link.left, fx.link.rightAddr, 9001, { count: 1e9, durationMs: 7000, size: 1000 });
   await sleep(1500); // the queue fills: from here on the class always has packets waiting
   const s0 = await sample('1:10');
   await sleep(4000);
@@ -91,18 +77,18 @@ ktest('an htb class at 1 mbit holds a UDP flood to about 1 Mbit/s', async () => 
 }, 30000);
 
 ktest('a u32 filter steers a UDP port into its class', async () => {
-  await tc.qdisc.add({ dev: 'kk0', handle: '1:', kind: 'htb', options: { default: 0x20 } });
-  for (const classid of ['1:10', '1:20']) await tc.class.add({ dev: 'kk0', parent: '1:', classid, kind: 'htb', options: { rate: '100mbit' } });
-  await tc.filter.add({
+  await fx.tc.qdisc.add({ dev: 'kk0', handle: '1:', kind: 'htb', options: { default: 0x20 } });
+  for (const classid of ['1:10', '1:20']) await fx.tc.class.add({ dev: 'kk0', parent: '1:', classid, kind: 'htb', options: { rate: '100mbit' } });
+  await fx.tc.filter.add({
     dev: 'kk0',
     parent: '1:',
     protocol: 'ip',
     prio: 1,
     kind: 'u32',
-    options: { match: [{ ip: 'dst', value: `${link.rightAddr}/32` }, { ip: 'protocol', value: 'udp' }, { ip: 'dport', value: 5001 }], classid: '1:10' },
+    options: { match: [{ ip: 'dst', value: `${fx.link.rightAddr}/32` }, { ip: 'protocol', value: 'udp' }, { ip: 'dport', value: 5001 }], classid: '1:10' },
   });
-  const a = await sendUdp(link.left, link.rightAddr, 5001, { count: 50, durationMs: 10000, size: 200 });
-  const b = await sendUdp(link.left, link.rightAddr, 5002, { count: 30, durationMs: 10000, size: 200 });
+  const a = await sendUdp(fx.link.left, fx.link.rightAddr, 5001, { count: 50, durationMs: 10000, size: 200 });
+  const b = await sendUdp(fx.link.left, fx.link.rightAddr, 5002, { count: 30, durationMs: 10000, size: 200 });
   expect([a.sent, b.sent]).toEqual([50, 30]);
   expect((await classStats('1:10')).stats).toMatchObject({ packets: 50n, bytes: BigInt(50 * (200 + OVERHEAD)) });
   expect((await classStats('1:20')).stats).toMatchObject({ packets: 30n, bytes: BigInt(30 * (200 + OVERHEAD)) });
