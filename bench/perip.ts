@@ -144,14 +144,12 @@ async function collectorCost(): Promise<Row[] | undefined> {
     let allocated = Infinity;
     for (let r = 0; r < rounds; r++) {
       gc();
-      const heap0 = v8.getHeapStatistics().total_heap_size;
       const alloc0 = process.memoryUsage().heapUsed;
       const t0 = process.hrtime.bigint();
       await collector.collect();
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       best = Math.min(best, ms);
       allocated = Math.min(allocated, process.memoryUsage().heapUsed - alloc0);
-      void heap0;
     }
     const sockets = collector.stats().sockets;
     await collector.stop();
