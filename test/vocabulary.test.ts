@@ -5,7 +5,7 @@
  * by the symbols Node itself uses for `using` / `await using`.
  */
 import {
-  Cgroup, GenEstimator, IpStatsTable, Ipvs, RateEstimator, Registry, ResourceCounter, Scheduler, SockDiag, Tc, TcpPeerCollector, WorkerPool,
+  Cgroup, GenEstimator, Ipvs, RateEstimator, Registry, ResourceCounter, Scheduler, SockDiag, Tc, TcpPeerCollector, WorkerPool,
 } from '../lib';
 import { NetlinkSocket } from '../lib/netlink';
 
@@ -23,7 +23,6 @@ const finishers: Finisher[] = [
   { name: 'Ipvs', proto: Ipvs.prototype, verb: 'close', flag: 'closed', async: false },
   { name: 'ResourceCounter', proto: ResourceCounter.prototype, verb: 'close', flag: 'closed', async: false },
   { name: 'Registry', proto: Registry.prototype, verb: 'close', flag: 'closed', async: false },
-  { name: 'IpStatsTable', proto: IpStatsTable.prototype, verb: 'stop', flag: 'stopped', async: false },
   { name: 'TcpPeerCollector', proto: TcpPeerCollector.prototype, verb: 'stop', flag: 'stopped', async: true },
   { name: 'SockDiag', proto: SockDiag.prototype, verb: 'close', flag: 'closed', async: true },
   { name: 'Scheduler', proto: Scheduler.prototype, verb: 'close', flag: 'closed', async: false },
