@@ -44,9 +44,10 @@ function sh(cmd: string, args: string[]): string {
  * the event loop (0.1's round trip) instead of the loop reading the socket.
  */
 async function kernkit(ns: string, pipelined: boolean, threadReceives = false): Promise<Phases> {
+  const before = receiving.onThread;
   receiving.onThread = threadReceives;
   const tc = await Tc.open({ netns: ns });
-  receiving.onThread = false;
+  receiving.onThread = before;
   try {
     await tc.qdisc.add({ dev: DEV, handle: '1:', kind: 'htb' });
     const ids = Array.from({ length: COUNT }, (_, i) => classid(i));

@@ -352,6 +352,12 @@ void Flush(State& s) {
 // The loop asked for the socket back (the dump it waited for has ended): stop
 // receiving here, and say so after everything read so far.
 void HandOver(State& s) {
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (!s.handoverWanted) return;
+  }
+  // Whatever is queued now goes out before the handover event.
+  if (s.threadReceives.load()) Drain(s);
   uint32_t generation;
   {
     std::lock_guard<std::mutex> lock(s.mu);
@@ -398,6 +404,9 @@ void Run(std::shared_ptr<State> state) {
       PostErrno(s, Event::kError, errno, "poll");
       break;
     }
+    // Read before a possible handover, never after it: what the thread reads must reach the
+    // loop before the handover event, or the loop could deliver later datagrams first.
+    if (fds[0].fd >= 0 && (fds[0].revents & (POLLIN | POLLERR))) Drain(s);
     if (fds[1].revents & POLLIN) {
       uint64_t count;
       ssize_t ignored = read(s.wake, &count, sizeof count);
@@ -406,7 +415,6 @@ void Run(std::shared_ptr<State> state) {
       Flush(s);
       HandOver(s);
     }
-    if (fds[0].fd >= 0 && (fds[0].revents & (POLLIN | POLLERR))) Drain(s);
   }
   // The loop closes the socket when "closed" reaches it: it may still be polling it.
   Event closed{Event::kClosed};
@@ -510,6 +518,9 @@ void OnReadable(uv_poll_t* h, int status, int events) {
   if (!r->state || !r->polling) return;
   std::vector<Event> events_;
   Drain(r->state->fd, [&](Event&& ev) { events_.push_back(std::move(ev)); });
+  // An error (ENOBUFS after an overflow: POLLERR) makes libuv stop the handle before calling
+  // here; start it again, before JavaScript runs and may send a dump or close.
+  if (status < 0 && r->polling) r->polling = uv_poll_start(&r->handle, UV_READABLE, OnReadable) == 0;
   for (auto& ev : events_) {
     if (!r->state) break;  // JavaScript closed the socket meanwhile
     CallFromLoop(*r, ev);

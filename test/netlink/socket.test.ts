@@ -3,6 +3,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { KernkitError } from '../../lib';
 import { AttrTable, MessageWriter, NetlinkSocket, namespacePath, nl } from '../../lib/netlink';
 import { netlinkNative } from '../../lib/netlink/native';
+import { receiving } from '../../lib/netlink/socket';
 import { kernelTest } from '../helpers/kernel';
 import { TestNetns, removeAllNamespaces, tcMissing } from '../helpers/tc';
 
@@ -259,10 +260,65 @@ describe('NetlinkSocket on the real kernel', () => {
     }
   });
 
-  ktest('replies and notifications stay in order while receiving moves between the event loop and the I/O thread around dumps', async () => {
-    // The loop reads the socket while no dump runs; a dump is read by the I/O thread until its end has been seen.
+  /** RTM_GETLINK for lo (ifindex 1): the kernel answers with the link and an ack. */
+  function getLo(): MessageWriter {
+    const req = new MessageWriter(nl.RTM_GETLINK, 0);
+    req.u8(0); // ifi_family
+    req.u8(0);
+    req.u16(0); // ifi_type
+    req.u32(1); // ifi_index: lo
+    req.u32(0); // ifi_flags
+    req.u32(0); // ifi_change
+    return req;
+  }
+
+  /** Queues `n` requests, keeps the event loop busy for `busyMs`, then counts how they ended. */
+  async function burstWhileBusy(sock: NetlinkSocket, n: number, busyMs: number): Promise<{ ok: number; codes: Set<string> }> {
+    const all = Array.from({ length: n }, () => sock.request(getLo(), 'link get'));
+    const until = Date.now() + busyMs;
+    while (Date.now() < until); // the loop reads nothing meanwhile
+    const settled = await Promise.allSettled(all);
+    const codes = new Set(settled.filter((r) => r.status === 'rejected').map((r) => String((r.reason as KernkitError).code)));
+    return { ok: settled.filter((r) => r.status === 'fulfilled').length, codes };
+  }
+
+  ktest('a burst of requests while the event loop is busy loses no reply: the I/O thread keeps draining the socket', async () => {
     ns = TestNetns.create();
-    const sock = await NetlinkSocket.open({ netns: ns.name, groups: [nl.RTNLGRP_LINK] });
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      expect(await burstWhileBusy(sock, 20000, 1500)).toEqual({ ok: 20000, codes: new Set() });
+    } finally {
+      await sock.close();
+    }
+  }, 60000);
+
+  ktest('reading on the loop (receiving.onThread off): after the receive buffer overflowed, the socket still answers', async () => {
+    ns = TestNetns.create();
+    receiving.onThread = false;
+    const sock = await NetlinkSocket.open({ netns: ns.name }).finally(() => {
+      receiving.onThread = true;
+    });
+    try {
+      const burst = await burstWhileBusy(sock, 20000, 1500);
+      if (burst.ok < 20000) expect([...burst.codes]).toEqual(['ENOBUFS']);
+      const next = await Promise.race([
+        sock.request(getLo(), 'link get').then(() => 'answered'),
+        new Promise((resolve) => setTimeout(() => resolve('no answer in 5 s'), 5000)),
+      ]);
+      expect(next).toBe('answered');
+    } finally {
+      await sock.close();
+    }
+  }, 60000);
+
+  ktest('replies and notifications stay in order while receiving moves between the event loop and the I/O thread around dumps', async () => {
+    // With receiving.onThread off, the loop reads the socket while no dump runs; a dump is read by the
+    // I/O thread until its end has been seen.
+    ns = TestNetns.create();
+    receiving.onThread = false;
+    const sock = await NetlinkSocket.open({ netns: ns.name, groups: [nl.RTNLGRP_LINK] }).finally(() => {
+      receiving.onThread = true;
+    });
     try {
       const mtus: number[] = [];
       sock.listener = {
