@@ -227,9 +227,14 @@ export class NetlinkSocket {
   /**
    * Sends a request (NLM_F_REQUEST | NLM_F_ACK are added) and resolves with
    * what the kernel sent before its ack, or rejects with the kernel's error
-   * (`.code` the errno name, the message its extended-ack text).
+   * (`.code` the errno name, the message its extended-ack text). A message
+   * that carries the dump flags is `EINVAL`: the kernel would start a dump,
+   * which goes through {@link dump} (one at a time, read to its end).
    */
   request(msg: MessageWriter, op: string): Promise<NetlinkReply> {
+    if ((msg.flags & NLM_F_DUMP) === NLM_F_DUMP) {
+      return Promise.reject(invalid(`${op}: nlmsg_flags`, msg.flags, 'no NLM_F_DUMP in a request: send dumps with dump()'));
+    }
     return this.send(msg, op, REQUEST_FLAGS);
   }
 

@@ -282,6 +282,19 @@ describe('NetlinkSocket on the real kernel', () => {
     return { ok: settled.filter((r) => r.status === 'fulfilled').length, codes };
   }
 
+  ktest('request() refuses a message with the dump flags (a dump goes through dump())', async () => {
+    ns = TestNetns.create();
+    const sock = await NetlinkSocket.open({ netns: ns.name });
+    try {
+      const req = new MessageWriter(nl.RTM_GETLINK, nl.NLM_F_DUMP);
+      req.zeros(nl.IFINFOMSG_LEN);
+      await expect(sock.request(req, 'link get')).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^link get: nlmsg_flags: 768 /) });
+      expect(await sock.request(getLo(), 'link get')).toBeDefined(); // the socket is fine
+    } finally {
+      await sock.close();
+    }
+  });
+
   ktest('a burst of requests while the event loop is busy loses no reply: the I/O thread keeps draining the socket', async () => {
     ns = TestNetns.create();
     const sock = await NetlinkSocket.open({ netns: ns.name });
