@@ -78,8 +78,17 @@ class Arena {
       SlotMeta& m = meta[id];
       if (m.refs == 0 || --m.refs > 0) return;
       int64_t* f = Fields(id);
-      for (uint32_t i = 0; i < kSlotLongs; i++) std::atomic_ref<int64_t>(f[i]).store(0, std::memory_order_relaxed);
       int64_t parent = m.parent;
+      if (parent != kNoParent) {
+        // As a cgroup going offline drops its min/low: its protected usage leaves the parent's
+        // children totals, or the siblings' share of the parent's protection stays lowered.
+        int64_t* p = Fields(parent);
+        int64_t minUsage = std::atomic_ref<int64_t>(f[kMinUsage]).load(std::memory_order_relaxed);
+        int64_t lowUsage = std::atomic_ref<int64_t>(f[kLowUsage]).load(std::memory_order_relaxed);
+        if (minUsage != 0) std::atomic_ref<int64_t>(p[kChildrenMinUsage]).fetch_sub(minUsage, std::memory_order_relaxed);
+        if (lowUsage != 0) std::atomic_ref<int64_t>(p[kChildrenLowUsage]).fetch_sub(lowUsage, std::memory_order_relaxed);
+      }
+      for (uint32_t i = 0; i < kSlotLongs; i++) std::atomic_ref<int64_t>(f[i]).store(0, std::memory_order_relaxed);
       m = SlotMeta();
       freeIds.push_back(id);
       id = parent;

@@ -113,6 +113,21 @@ test('protected usage follows every path that changes usage: uncharge, tryCharge
   expect(b.effectiveMin()).toBe(60);
 });
 
+test('a child closed while it claims protection gives its claim back: its siblings share the parent\'s protection again', () => {
+  const root = new ResourceCounter({ name: 'root' });
+  const parent = new ResourceCounter({ name: 'parent', parent: root });
+  const a = new ResourceCounter({ name: 'a', parent });
+  const b = new ResourceCounter({ name: 'b', parent });
+  parent.setMin(100);
+  a.setMin(80);
+  b.setMin(60);
+  a.charge(80);
+  b.charge(60);
+  expect(b.effectiveMin()).toBe(Math.floor((60 * 100) / 140)); // 140 claimed of 100: shared
+  a.close(); // as a cgroup going offline: its min, and so its protected usage, is dropped
+  expect(b.effectiveMin()).toBe(60);
+});
+
 test('worked example (docs/rescounter.md): 100 of min under a root, claimed 80 + 60 by two used children', () => {
   const root = new ResourceCounter({ name: 'root' });
   const service = new ResourceCounter({ name: 'service', parent: root });
