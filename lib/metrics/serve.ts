@@ -83,7 +83,7 @@ export function acceptsGzip(acceptEncoding: string | undefined): boolean {
  * ```
  */
 export async function serveMetrics(registry: Registry, options?: ServeMetricsOptions): Promise<MetricsServer> {
-  if (!(registry instanceof Registry)) throw invalid('registry', typeof registry, 'a kernkit metrics Registry');
+  if (!(registry instanceof Registry)) throw invalid('registry', registry, 'a kernkit metrics Registry');
   const o = optionsOf<ServeMetricsOptions>('options', options, ['port', 'host', 'path']);
   const port = optional(o.port, (v) => integerIn('options.port', v, 0, 65535), 9464);
   const host = optional(o.host, (v) => cString('options.host', v, { nonEmpty: true }), '127.0.0.1');

@@ -72,7 +72,7 @@ describe('defense', () => {
     const closed = new ResourceCounter({ name: 'gone' });
     closed.close();
     expect(() => new Ipvs({ defense: { availableMemory: closed } })).toThrow(
-      expect.objectContaining({ code: 'EBADF', message: expect.stringMatching(/^defense\.availableMemory: "ResourceCounter gone" \(expected an open ResourceCounter, not a closed one\)$/) }),
+      expect.objectContaining({ code: 'EBADF', message: expect.stringMatching(/^defense\.availableMemory: \{"name":"gone"\} \(expected an open ResourceCounter, not a closed one\)$/) }),
     );
     expect(() => new Ipvs({ defense: { availableMemory: { max: 1, usage: 0 } as unknown as ResourceCounter } })).toThrow(
       expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^defense\.availableMemory: .*\(expected a function returning available pages, or a ResourceCounter\)$/) }),

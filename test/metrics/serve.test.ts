@@ -116,6 +116,7 @@ test('close() stops listening, also with a kept-alive connection; closed and asy
 
 test('invalid options are EINVAL/ERANGE naming them; a busy port rejects with EADDRINUSE', async () => {
   await expect(serveMetrics({} as Registry)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^registry: /) });
+  await expect(serveMetrics(null as unknown as Registry)).rejects.toMatchObject({ code: 'EINVAL', message: 'registry: null (expected a kernkit metrics Registry)' });
   await expect(serveMetrics(registry, { port: 70000 })).rejects.toMatchObject({ code: 'ERANGE', message: expect.stringMatching(/^options\.port: 70000/) });
   await expect(serveMetrics(registry, { path: 'metrics' })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^options\.path: "metrics"/) });
   await expect(serveMetrics(registry, { host: 'a\0b' })).rejects.toMatchObject({ code: 'EINVAL' });
