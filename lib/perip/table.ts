@@ -23,7 +23,7 @@ import { FOLD_THRESHOLD } from '../percpu/arena';
 import { boolean, integerIn, invalid, oneOf, optional, options } from '../validate';
 import { formatAddress, isLoopback, parseAddress, wordsOf, type IpFamily } from './address';
 import { COOKIE_ENTRY, makeCookie, MAX_BUCKETS, MAX_SEQUENCE, NO_COOKIE, type IpStatsCookie } from './cookie';
-import { jhash2, jhash2words } from './jhash';
+import { jhash2Unchecked, jhash2words } from './jhash';
 import { MIB_LEVELS, type MibMap, type MibMapHandle } from './mib-map';
 
 /** Options of {@link IpStatsTable}. */
@@ -516,7 +516,7 @@ export class IpStatsTable<F extends string = string> {
   private hash(): number {
     this.statSet.inc(LOOKUPS);
     const k = this.scratch;
-    const h = this.family === 4 ? jhash2words(k[0], k[1], this.seed) : jhash2(k, 8, this.seed);
+    const h = this.family === 4 ? jhash2words(k[0], k[1], this.seed) : jhash2Unchecked(k, 8, this.seed);
     return h % this.buckets;
   }
 

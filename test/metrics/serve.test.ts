@@ -4,7 +4,8 @@
  */
 import * as http from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { Counter, Registry, negotiateFormat, serveMetrics, type MetricsServer } from '../../lib';
+import { Counter, Registry, escapeLabelValue, negotiateFormat, serveMetrics, type MetricsServer } from '../../lib';
+import { acceptsGzip } from '../../lib/metrics/serve';
 
 interface Reply {
   status: number;
@@ -69,6 +70,16 @@ test.each<[string | undefined, 'text' | 'openmetrics']>([
   ['application/openmetrics-text;q=0', 'text'],
 ])('negotiateFormat(%p) is %p', (accept, format) => {
   expect(negotiateFormat(accept)).toBe(format);
+});
+
+test('the exported header and label helpers refuse what is not a string; contentType knows two formats', () => {
+  expect(() => negotiateFormat(5 as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'accept: 5 (expected a string)' }));
+  expect(() => acceptsGzip(['gzip'] as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^acceptEncoding: \["gzip"\] \(expected a string/) }));
+  expect(() => escapeLabelValue(Symbol('x') as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^value: .* \(expected a string\)$/) }));
+  expect(escapeLabelValue('a"b')).toBe('a\\"b');
+  expect(() => Registry.contentType('bogus' as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'format: "bogus" (expected one of "text", "openmetrics")' }));
+  expect(() => Registry.contentType('constructor' as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  expect(Registry.contentType('openmetrics')).toMatch(/^application\/openmetrics-text/);
 });
 
 test('gzip when accepted, with the same content', async () => {

@@ -23,6 +23,16 @@ describe('jhash', () => {
     expect(jhash2(k, 7, 7)).toBe(2482368209);
     expect(jhash2words(0xffffffff, 1, 0x80000000 | 0)).toBe(1810956417);
   });
+
+  test('jhash2 checks its arguments: a length past the words (Infinity looped forever) is ERANGE', () => {
+    const k = [1, 2, 3, 4];
+    expect(() => jhash2(k, Infinity, 0)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'length: Infinity (expected an integer from 0 to 4)' }));
+    expect(() => jhash2(k, 5, 0)).toThrow(expect.objectContaining({ code: 'ERANGE', message: 'length: 5 (expected an integer from 0 to 4)' }));
+    expect(() => jhash2(k, 2, 0, 3)).toThrow(expect.objectContaining({ code: 'ERANGE', message: expect.stringMatching(/^length: 2 /) }));
+    expect(() => jhash2(k, 1, NaN)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^initval: NaN /) }));
+    expect(() => jhash2(null as never, 1, 0)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^k: null /) }));
+    expect(jhash2(Uint32Array.from(k), 4, 0)).toBe(jhash2(k, 4, 0));
+  });
 });
 
 describe('IpStatsTable', () => {
