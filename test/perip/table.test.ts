@@ -188,6 +188,19 @@ describe('IpStatsTable', () => {
     expect(t.stopped).toBe(true);
   });
 
+  test('setGauge checks the name (an identifier, not a counter) and the value (finite)', () => {
+    const t = started(makeMap());
+    const c = t.insert('192.0.2.1', '192.0.2.2');
+    expect(() => t.setGauge(c, '__proto__', 1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^name: "__proto__" \(expected an identifier/) }));
+    expect(() => t.setGauge(c, 'RetransSegs', 1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'name: "RetransSegs" (expected a gauge name that is not a counter of the MIB)' }));
+    expect(() => t.setGauge(c, 7 as never, 1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^name: 7 /) }));
+    expect(() => t.setGauge(c, 'rttUs', NaN)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'value: NaN (expected a finite number)' }));
+    expect(() => t.setGauge(c, 'rttUs', '5' as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    t.setGauge(c, 'rttUs', 800);
+    expect(t.entries().next().value).toMatchObject({ gauges: { rttUs: 800 } });
+    t.stop();
+  });
+
   test('dump as /proc/net/perip text and as JSON; entries() iterates', () => {
     const t = started(makeMap(), { family: 6 });
     const c = t.insert('2001:db8:0:0:0:0:0:1', '2001:0db8::ff00:42:8329');
