@@ -50,6 +50,10 @@ export interface DefenseState {
   dropRate: number;
   /** Whether the stricter TCP state table is in use (secure_tcp >= 2). */
   secureTcpActive: boolean;
+  /** How many readings of `availableMemory` failed (threw, or gave no finite number); each kept the previous level. */
+  errors: number;
+  /** What the last failed reading threw (`null` before any failure). */
+  lastError: unknown;
 }
 
 const mode = (field: string, v: unknown): DefenseMode => integerIn(field, v, 0, 3, 'EINVAL') as DefenseMode;
@@ -71,6 +75,8 @@ export class Defense {
   private dropEntryOn = false;
   private dropRate = 0;
   private dropCounter = 0;
+  private errors = 0;
+  private lastError: unknown = null;
   private readonly amemthresh: number;
   private readonly amDroprate: number;
   private readonly available: () => number;
@@ -91,9 +97,21 @@ export class Defense {
     return this.dropEntryMode !== 0 || this.dropPacketMode !== 0 || this.secureTcpMode !== 0;
   }
 
-  /** `update_defense_level`: reads the memory signal and applies each mode's transitions. */
+  /**
+   * `update_defense_level`: reads the memory signal and applies each mode's transitions.
+   * A signal that throws or gives no finite number (a counter closed later: `EBADF`) keeps the
+   * previous level and is counted in `errors`/`lastError`: it runs from a timer, where a throw
+   * would end the process.
+   */
   update(): DefenseState {
-    const availmem = finite('defense.availableMemory()', this.available());
+    let availmem: number;
+    try {
+      availmem = finite('defense.availableMemory()', this.available());
+    } catch (err) {
+      this.errors++;
+      this.lastError = err;
+      return this.state();
+    }
     const amemthresh = Math.max(this.amemthresh, 0);
     const nomem = availmem < amemthresh;
     switch (this.dropEntryMode) {
@@ -154,6 +172,8 @@ export class Defense {
       dropEntryActive: this.dropEntryOn,
       dropRate: this.dropRate,
       secureTcpActive: this.secureTcpMode >= 2,
+      errors: this.errors,
+      lastError: this.lastError,
     };
   }
 

@@ -11,6 +11,7 @@
  * @module
  */
 import type { Labels, MetricSample, MetricType } from './types';
+import { invalid } from '../validate';
 
 /** The formats {@link render} writes. */
 export type ExpositionFormat = 'text' | 'openmetrics';
@@ -48,8 +49,9 @@ export interface GatheredFamily {
 
 const LABEL_SPECIAL = /[\\"\n]/;
 
-/** Escapes a label value: `\` → `\\`, `"` → `\"`, newline → `\n` (both formats). */
+/** Escapes a label value: `\` → `\\`, `"` → `\"`, newline → `\n` (both formats). `EINVAL` for a non-string. */
 export function escapeLabelValue(value: string): string {
+  if (typeof value !== 'string') throw invalid('value', value, 'a string');
   if (!LABEL_SPECIAL.test(value)) return value;
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

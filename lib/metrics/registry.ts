@@ -144,9 +144,9 @@ export class Registry {
     return this.isClosed;
   }
 
-  /** The Content-Type header of a format. */
+  /** The Content-Type header of a format; `EINVAL` for a format other than `text` and `openmetrics`. */
   static contentType(format: ExpositionFormat = 'text'): string {
-    return CONTENT_TYPES[format];
+    return CONTENT_TYPES[oneOf('format', format, FORMATS)];
   }
 
   /**

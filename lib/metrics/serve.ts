@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { cString, integerIn, invalid, optional, options as optionsOf } from '../validate';
+import { cString, integerIn, invalid, optional, options as optionsOf, string } from '../validate';
 import type { ExpositionFormat } from './exposition';
 import { Registry } from './registry';
 
@@ -55,9 +55,11 @@ function parseQualities(header: string | undefined): Array<{ value: string; para
 /**
  * The format an `Accept` header asks for: OpenMetrics when it accepts
  * `application/openmetrics-text` (version 1.0.0 or unversioned) at least as
- * much as the text format; the text format otherwise.
+ * much as the text format; the text format otherwise. `EINVAL` for an
+ * `accept` that is neither a string nor undefined.
  */
 export function negotiateFormat(accept: string | undefined): ExpositionFormat {
+  optional(accept, (v) => string('accept', v));
   let om = 0;
   let text = 0;
   for (const e of parseQualities(accept)) {
@@ -67,8 +69,9 @@ export function negotiateFormat(accept: string | undefined): ExpositionFormat {
   return om > 0 && om >= text ? 'openmetrics' : 'text';
 }
 
-/** Whether an `Accept-Encoding` header accepts gzip. */
+/** Whether an `Accept-Encoding` header accepts gzip (`EINVAL` for one that is neither a string nor undefined). */
 export function acceptsGzip(acceptEncoding: string | undefined): boolean {
+  optional(acceptEncoding, (v) => string('acceptEncoding', v));
   return parseQualities(acceptEncoding).some((e) => (e.value === 'gzip' || e.value === '*') && e.q > 0);
 }
 
@@ -83,7 +86,7 @@ export function acceptsGzip(acceptEncoding: string | undefined): boolean {
  * ```
  */
 export async function serveMetrics(registry: Registry, options?: ServeMetricsOptions): Promise<MetricsServer> {
-  if (!(registry instanceof Registry)) throw invalid('registry', typeof registry, 'a kernkit metrics Registry');
+  if (!(registry instanceof Registry)) throw invalid('registry', registry, 'a kernkit metrics Registry');
   const o = optionsOf<ServeMetricsOptions>('options', options, ['port', 'host', 'path']);
   const port = optional(o.port, (v) => integerIn('options.port', v, 0, 65535), 9464);
   const host = optional(o.host, (v) => cString('options.host', v, { nonEmpty: true }), '127.0.0.1');

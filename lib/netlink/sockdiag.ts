@@ -6,7 +6,7 @@
  * lib/perip for the reader.
  * @module
  */
-import { arrayOf, integerIn, invalid, optional, options } from '../validate';
+import { arrayOf, boolean, integerIn, invalid, optional, options } from '../validate';
 import { AttrTable, badMessage, StructReader } from './attributes';
 import { NLM_F_DUMP, NLM_F_REQUEST } from './constants';
 import { MessageWriter } from './message';
@@ -232,6 +232,7 @@ const TCP_INFO_FIELDS = new Map(TCP_INFO_LAYOUT.map(([name, off, kind]) => [name
  * {@link decodeTcpInfo} for those). What a reader of many sockets uses.
  */
 export function tcpInfoNumber(data: Uint8Array, field: keyof TcpInfo): number | undefined {
+  bytes('data', data);
   const where = TCP_INFO_FIELDS.get(field);
   if (where === undefined) return undefined;
   const [off, kind] = where;
@@ -242,8 +243,15 @@ export function tcpInfoNumber(data: Uint8Array, field: keyof TcpInfo): number | 
   return off + 2 <= b.length ? b[off] | (b[off + 1] << 8) : undefined;
 }
 
-/** Decodes `struct tcp_info` from an `INET_DIAG_INFO` payload; `EBADMSG` below its oldest size (104 bytes). */
+/** `value` as bytes: `EINVAL` for anything but a Uint8Array (a Buffer is one). */
+function bytes(field: string, value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw invalid(field, value, 'a Uint8Array or Buffer');
+  return value;
+}
+
+/** Decodes `struct tcp_info` from an `INET_DIAG_INFO` payload; `EBADMSG` below its oldest size (104 bytes), `EINVAL` for a non-buffer. */
 export function decodeTcpInfo(data: Uint8Array): TcpInfo {
+  bytes('data', data);
   const r = new StructReader(data, TCP_INFO_MIN, 'tcp_info');
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const wscale = r.u8(6);
@@ -307,8 +315,11 @@ export interface InetDiagMessage {
  * Decodes the payload of a `SOCK_DIAG_BY_FAMILY` reply or notification.
  * `EBADMSG` for a short or foreign one. With `rawInfo`, `INET_DIAG_INFO` is
  * left as bytes (`infoBytes`, checked to hold the oldest tcp_info) rather than decoded.
+ * `EINVAL` for a payload that is not a buffer or a `rawInfo` that is not a boolean.
  */
 export function decodeInetDiagMessage(payload: Uint8Array, rawInfo = false): InetDiagMessage {
+  bytes('payload', payload);
+  boolean('rawInfo', rawInfo);
   const r = new StructReader(payload, INET_DIAG_MSG_SIZE, 'inet_diag_msg');
   const af = r.u8(0);
   if (af !== AF_INET && af !== AF_INET6) throw badMessage(`inet_diag_msg has family ${af}, not AF_INET or AF_INET6`);

@@ -180,11 +180,17 @@ export class TcpPeerCollector {
   async start(): Promise<void> {
     if (this.state !== 'new') throw invalid('collector', this.state, 'a collector not started before', 'EALREADY');
     this.state = 'started';
-    this.diag = await SockDiag.open({
-      ...(this.netns !== undefined ? { netns: this.netns } : {}),
-      onDestroy: (s) => this.destroyed(s),
-      onLost: () => this.statSet.inc(STAT.lostEvents),
-    });
+    try {
+      this.diag = await SockDiag.open({
+        ...(this.netns !== undefined ? { netns: this.netns } : {}),
+        onDestroy: (s) => this.destroyed(s),
+        onLost: () => this.statSet.inc(STAT.lostEvents),
+      });
+    } catch (err) {
+      // Nothing is open yet: back to the initial state, so a later start() can try again.
+      if (this.state === 'started') this.state = 'new';
+      throw err;
+    }
     try {
       await this.collect();
     } catch (err) {

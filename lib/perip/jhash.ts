@@ -7,6 +7,8 @@
  * @module
  */
 
+import { integer, integerIn, invalid } from '../validate';
+
 /** The kernel's JHASH_INITVAL, an arbitrary value. */
 const JHASH_INITVAL = 0xdeadbeef;
 
@@ -38,8 +40,21 @@ function final(): void {
   c ^= b; c = (c - rol32(b, 24)) | 0;
 }
 
-/** `jhash2(k, length, initval)`: the hash of `length` words of `k` from `at`, as an unsigned 32-bit number. */
+/**
+ * `jhash2(k, length, initval)`: the hash of `length` words of `k` from `at`, as an unsigned
+ * 32-bit number. `EINVAL` for a `k` that is not an array or typed array, or an `initval` that
+ * is not an integer; `ERANGE` for an `at`/`length` outside `k`.
+ */
 export function jhash2(k: ArrayLike<number>, length: number, initval: number, at = 0): number {
+  if (!Array.isArray(k) && !(ArrayBuffer.isView(k) && !(k instanceof DataView))) throw invalid('k', k, 'an array or typed array of 32-bit words');
+  integerIn('at', at, 0, k.length);
+  integerIn('length', length, 0, k.length - at);
+  integer('initval', initval);
+  return jhash2Unchecked(k, length, initval, at);
+}
+
+/** {@link jhash2} without the argument checks, for the tables' own lookups. */
+export function jhash2Unchecked(k: ArrayLike<number>, length: number, initval: number, at = 0): number {
   a = b = c = (JHASH_INITVAL + (length << 2) + initval) | 0;
   let i = at;
   let left = length;

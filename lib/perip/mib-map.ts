@@ -54,6 +54,23 @@ function checkLevel(value: unknown): number {
  * map.level = 1; // diagnostics: level-1 fields are counted from now on
  * ```
  */
+/** Names an object already has (`__proto__`, `constructor`, `toString`...): never a field or gauge name. */
+const RESERVED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * `value` as a counter or gauge name: an identifier (`[A-Za-z_][A-Za-z0-9_]*`, as every
+ * kernel MIB name is) that is not a property every object has, since names become keys
+ * of the records that `toJSON` and `dump` build. `EINVAL` otherwise.
+ * @internal
+ */
+export function statName(field: string, value: unknown): string {
+  const name = string(field, value, { nonEmpty: true });
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || RESERVED_NAMES.has(name)) {
+    throw invalid(field, value, 'an identifier ([A-Za-z_][A-Za-z0-9_]*) other than __proto__, constructor and the other Object.prototype names');
+  }
+  return name;
+}
+
 export class MibMap<F extends string = string> {
   /** The MIB's field names, in MIB order; a field's position is its id ({@link index}). */
   readonly fields: readonly F[];
@@ -67,14 +84,14 @@ export class MibMap<F extends string = string> {
   private readonly mapped: F[][];
   private frozenBy: string | undefined;
 
-  /** A map over the MIB `fields` (unique non-empty names), with no level mapped and level 0 current. */
+  /** A map over the MIB `fields` (unique identifiers, see {@link statName}), with no level mapped and level 0 current. */
   constructor(fields: readonly F[]) {
     if (!Array.isArray(fields) || fields.length === 0 || fields.length > MAX_FIELDS) {
       throw invalid('fields', fields, `an array of 1 to ${MAX_FIELDS} field names`);
     }
     const ids = new Map<string, number>();
     fields.forEach((f, i) => {
-      string(`fields[${i}]`, f, { nonEmpty: true });
+      statName(`fields[${i}]`, f);
       if (ids.has(f)) throw invalid(`fields[${i}]`, f, 'a name not already in the list');
       ids.set(f, i);
     });

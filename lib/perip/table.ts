@@ -20,11 +20,11 @@ import { randomInt } from 'node:crypto';
 import { KernkitError } from '../errors';
 import { CounterSet, type CounterSetHandle } from '../percpu';
 import { FOLD_THRESHOLD } from '../percpu/arena';
-import { boolean, integerIn, invalid, oneOf, optional, options } from '../validate';
+import { boolean, finite, integerIn, invalid, oneOf, optional, options } from '../validate';
 import { formatAddress, isLoopback, parseAddress, wordsOf, type IpFamily } from './address';
 import { COOKIE_ENTRY, makeCookie, MAX_BUCKETS, MAX_SEQUENCE, NO_COOKIE, type IpStatsCookie } from './cookie';
-import { jhash2, jhash2words } from './jhash';
-import { MIB_LEVELS, type MibMap, type MibMapHandle } from './mib-map';
+import { jhash2Unchecked, jhash2words } from './jhash';
+import { MIB_LEVELS, statName, type MibMap, type MibMapHandle } from './mib-map';
 
 /** Options of {@link IpStatsTable}. */
 export interface IpStatsTableOptions {
@@ -196,6 +196,8 @@ export class IpStatsTable<F extends string = string> {
    * {@link UNMAPPED_LEVEL} for an unmapped field. The map is frozen, so this never changes.
    */
   private readonly codeById: Int32Array;
+  /** Gauge names {@link setGauge} has already checked. */
+  private readonly gaugeNames = new Set<string>();
   private readonly mapLevel: Int32Array;
   private readonly unallocated: CounterSet;
   /** This thread's copy of control[COLLECTING]: only the owning thread starts and stops the table. */
@@ -387,9 +389,17 @@ export class IpStatsTable<F extends string = string> {
 
   /**
    * Sets gauge `name` of the cookie's entry (a value that is not a count, such
-   * as the collector's smoothed RTT); ignored for a polluted cookie.
+   * as the collector's smoothed RTT); ignored for a polluted cookie. `EINVAL`
+   * for a name that is not an identifier or is one of the MIB's counters, and
+   * for a value that is not a finite number.
    */
   setGauge(cookie: IpStatsCookie, name: string, value: number): void {
+    if (!this.gaugeNames.has(name)) {
+      statName('name', name);
+      if ((this.map.fields as readonly string[]).includes(name)) throw invalid('name', name, 'a gauge name that is not a counter of the MIB');
+      this.gaugeNames.add(name);
+    }
+    finite('value', value);
     const entry = this.entryOf(cookie);
     if (entry) (entry.gauges ??= {})[name] = value;
   }
@@ -516,7 +526,7 @@ export class IpStatsTable<F extends string = string> {
   private hash(): number {
     this.statSet.inc(LOOKUPS);
     const k = this.scratch;
-    const h = this.family === 4 ? jhash2words(k[0], k[1], this.seed) : jhash2(k, 8, this.seed);
+    const h = this.family === 4 ? jhash2words(k[0], k[1], this.seed) : jhash2Unchecked(k, 8, this.seed);
     return h % this.buckets;
   }
 

@@ -11,6 +11,6 @@ import { ResourceCounter } from './counter';
 /** `value` as an open {@link ResourceCounter}; `expected` says what else the field takes, for the EINVAL message. */
 export function resourceCounterOption(field: string, value: unknown, expected = 'a ResourceCounter'): ResourceCounter {
   if (!(value instanceof ResourceCounter)) throw invalid(field, value, expected);
-  if (value.closed) throw invalid(field, value.name === '' ? 'ResourceCounter' : `ResourceCounter ${value.name}`, 'an open ResourceCounter, not a closed one', 'EBADF');
+  if (value.closed) throw invalid(field, value, 'an open ResourceCounter, not a closed one', 'EBADF');
   return value;
 }

@@ -72,11 +72,47 @@ describe('defense', () => {
     const closed = new ResourceCounter({ name: 'gone' });
     closed.close();
     expect(() => new Ipvs({ defense: { availableMemory: closed } })).toThrow(
-      expect.objectContaining({ code: 'EBADF', message: expect.stringMatching(/^defense\.availableMemory: "ResourceCounter gone" \(expected an open ResourceCounter, not a closed one\)$/) }),
+      expect.objectContaining({ code: 'EBADF', message: expect.stringMatching(/^defense\.availableMemory: \{"name":"gone"\} \(expected an open ResourceCounter, not a closed one\)$/) }),
     );
     expect(() => new Ipvs({ defense: { availableMemory: { max: 1, usage: 0 } as unknown as ResourceCounter } })).toThrow(
       expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^defense\.availableMemory: .*\(expected a function returning available pages, or a ResourceCounter\)$/) }),
     );
+  });
+
+  test('a failing memory signal keeps the previous level, keeps the timer running and is counted', () => {
+    let avail: () => number = () => 768;
+    const ipvs = new Ipvs({ clock: 'manual', stats: false, defense: { dropPacket: 1, amemthresh: 1024, availableMemory: () => avail() } });
+    const clock = ipvs.clock as IpvsManualClock;
+    try {
+      clock.advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 2, dropRate: 4, errors: 0, lastError: null });
+      avail = () => NaN;
+      clock.advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 2, dropRate: 4, errors: 1, lastError: expect.objectContaining({ code: 'EINVAL' }) });
+      const boom = new Error('boom');
+      avail = () => {
+        throw boom;
+      };
+      clock.advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 2, dropRate: 4, errors: 2, lastError: boom });
+      avail = () => 4096; // the timer is still armed: the next good reading applies
+      clock.advance(1000);
+      expect(ipvs.defense).toMatchObject({ dropPacket: 1, dropRate: 0, errors: 2 });
+    } finally {
+      ipvs.close();
+    }
+  });
+
+  test('a ResourceCounter closed while the table runs is EBADF in lastError, not a throw from the timer', () => {
+    const pages = new ResourceCounter({ name: 'closing', max: 2000 });
+    const ipvs = new Ipvs({ clock: 'manual', stats: false, defense: { dropEntry: 1, amemthresh: 1024, availableMemory: pages } });
+    try {
+      pages.close();
+      expect(() => (ipvs.clock as IpvsManualClock).advance(1000)).not.toThrow();
+      expect(ipvs.defense).toMatchObject({ dropEntry: 1, errors: 1, lastError: expect.objectContaining({ code: 'EBADF' }) });
+    } finally {
+      ipvs.close();
+    }
   });
 
   test('a mode outside 0..3 is EINVAL, as the sysctl handler says', () => {

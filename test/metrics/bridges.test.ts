@@ -186,6 +186,14 @@ describe('OpenTelemetry', () => {
     }
   });
 
+  test('a registry that is not a kernkit Registry is EINVAL, for both bridges', async () => {
+    const message = 'registry: null (expected a kernkit metrics Registry)';
+    await expect(bridgeToPromClient(null as unknown as Registry, { registry: new promClient.Registry() })).rejects.toMatchObject({ code: 'EINVAL', message });
+    await expect(bridgeToPromClient({} as Registry)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^registry: \{\} /) });
+    const meter = new MeterProvider().getMeter('t') as unknown as MeterLike;
+    await expect(bridgeToOpenTelemetry(null as unknown as Registry, { meter })).rejects.toMatchObject({ code: 'EINVAL', message });
+  });
+
   test('a meter without the needed methods is EINVAL', async () => {
     await expect(bridgeToOpenTelemetry(new Registry(), { meter: {} as never })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^options\.meter: /) });
   });

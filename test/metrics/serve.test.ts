@@ -4,7 +4,8 @@
  */
 import * as http from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { Counter, Registry, negotiateFormat, serveMetrics, type MetricsServer } from '../../lib';
+import { Counter, Registry, escapeLabelValue, negotiateFormat, serveMetrics, type MetricsServer } from '../../lib';
+import { acceptsGzip } from '../../lib/metrics/serve';
 
 interface Reply {
   status: number;
@@ -71,6 +72,16 @@ test.each<[string | undefined, 'text' | 'openmetrics']>([
   expect(negotiateFormat(accept)).toBe(format);
 });
 
+test('the exported header and label helpers refuse what is not a string; contentType knows two formats', () => {
+  expect(() => negotiateFormat(5 as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'accept: 5 (expected a string)' }));
+  expect(() => acceptsGzip(['gzip'] as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^acceptEncoding: \["gzip"\] \(expected a string/) }));
+  expect(() => escapeLabelValue(Symbol('x') as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^value: .* \(expected a string\)$/) }));
+  expect(escapeLabelValue('a"b')).toBe('a\\"b');
+  expect(() => Registry.contentType('bogus' as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'format: "bogus" (expected one of "text", "openmetrics")' }));
+  expect(() => Registry.contentType('constructor' as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  expect(Registry.contentType('openmetrics')).toMatch(/^application\/openmetrics-text/);
+});
+
 test('gzip when accepted, with the same content', async () => {
   server = await serveMetrics(registry, { port: 0 });
   const r = await request(server.url, { headers: { 'Accept-Encoding': 'br;q=1.0, gzip;q=0.8' } });
@@ -116,6 +127,7 @@ test('close() stops listening, also with a kept-alive connection; closed and asy
 
 test('invalid options are EINVAL/ERANGE naming them; a busy port rejects with EADDRINUSE', async () => {
   await expect(serveMetrics({} as Registry)).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^registry: /) });
+  await expect(serveMetrics(null as unknown as Registry)).rejects.toMatchObject({ code: 'EINVAL', message: 'registry: null (expected a kernkit metrics Registry)' });
   await expect(serveMetrics(registry, { port: 70000 })).rejects.toMatchObject({ code: 'ERANGE', message: expect.stringMatching(/^options\.port: 70000/) });
   await expect(serveMetrics(registry, { path: 'metrics' })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^options\.path: "metrics"/) });
   await expect(serveMetrics(registry, { host: 'a\0b' })).rejects.toMatchObject({ code: 'EINVAL' });

@@ -66,6 +66,9 @@ describe('MibMap', () => {
     expect(() => map.levelOf('nope' as 'a')).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => new MibMap(['a', 'a'])).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => new MibMap([])).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    for (const bad of ['__proto__', 'constructor', 'toString', 'a\0b', 'rx-bytes', '1st']) {
+      expect(() => new MibMap([bad, 'b'])).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^fields\[0\]: .* \(expected an identifier/) }));
+    }
   });
 
   test('deleteMapping unmaps a level; a map in use by a table is EBUSY to change', () => {

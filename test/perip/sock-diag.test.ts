@@ -34,6 +34,16 @@ describe('SockDiag and TcpPeerCollector options', () => {
     expect(() => new TcpPeerCollector([])).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
+  test('a start() whose socket fails to open leaves the collector as new: a retry opens again', async () => {
+    const collector = new TcpPeerCollector(new IpStatsTable(tcpPeerMap()), { netns: '/nonexistent/kernkit-netns', interval: 0 });
+    await expect(collector.start()).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(collector.stopped).toBe(false);
+    // Not EALREADY: the second start tries the open again (and fails the same way).
+    await expect(collector.start()).rejects.toMatchObject({ code: 'ENOENT' });
+    await collector.stop();
+    expect(collector.stopped).toBe(true);
+  });
+
   kernelTest(rootMissing())('dumpTcp checks its options; a closed reader is EBADF', async () => {
     const diag = await SockDiag.open();
     await expect(diag.dumpTcp({ family: 5 as 4 })).rejects.toMatchObject({ code: 'EINVAL' });

@@ -134,6 +134,13 @@ describe('inet_diag_msg and tcp_info', () => {
     expect(old.segsIn).toBeUndefined();
   });
 
+  test('the decoders refuse what is not a buffer with EINVAL, naming the argument', () => {
+    expect(() => tcpInfoNumber(null as never, 'rtt')).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'data: null (expected a Uint8Array or Buffer)' }));
+    expect(() => decodeTcpInfo('abc' as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^data: "abc" /) }));
+    expect(() => decodeInetDiagMessage(undefined as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^payload: undefined /) }));
+    expect(() => decodeInetDiagMessage(Buffer.alloc(72), 'yes' as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^rawInfo: "yes" /) }));
+  });
+
   test('inet_diag_msg round-trips any socket id', () => {
     const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
     const u32 = fc.nat(0xffffffff);

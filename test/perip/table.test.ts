@@ -23,6 +23,16 @@ describe('jhash', () => {
     expect(jhash2(k, 7, 7)).toBe(2482368209);
     expect(jhash2words(0xffffffff, 1, 0x80000000 | 0)).toBe(1810956417);
   });
+
+  test('jhash2 checks its arguments: a length past the words (Infinity looped forever) is ERANGE', () => {
+    const k = [1, 2, 3, 4];
+    expect(() => jhash2(k, Infinity, 0)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'length: Infinity (expected an integer from 0 to 4)' }));
+    expect(() => jhash2(k, 5, 0)).toThrow(expect.objectContaining({ code: 'ERANGE', message: 'length: 5 (expected an integer from 0 to 4)' }));
+    expect(() => jhash2(k, 2, 0, 3)).toThrow(expect.objectContaining({ code: 'ERANGE', message: expect.stringMatching(/^length: 2 /) }));
+    expect(() => jhash2(k, 1, NaN)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^initval: NaN /) }));
+    expect(() => jhash2(null as never, 1, 0)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^k: null /) }));
+    expect(jhash2(Uint32Array.from(k), 4, 0)).toBe(jhash2(k, 4, 0));
+  });
 });
 
 describe('IpStatsTable', () => {
@@ -176,6 +186,19 @@ describe('IpStatsTable', () => {
       expect(scoped.stopped).toBe(false);
     }
     expect(t.stopped).toBe(true);
+  });
+
+  test('setGauge checks the name (an identifier, not a counter) and the value (finite)', () => {
+    const t = started(makeMap());
+    const c = t.insert('192.0.2.1', '192.0.2.2');
+    expect(() => t.setGauge(c, '__proto__', 1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^name: "__proto__" \(expected an identifier/) }));
+    expect(() => t.setGauge(c, 'RetransSegs', 1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'name: "RetransSegs" (expected a gauge name that is not a counter of the MIB)' }));
+    expect(() => t.setGauge(c, 7 as never, 1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/^name: 7 /) }));
+    expect(() => t.setGauge(c, 'rttUs', NaN)).toThrow(expect.objectContaining({ code: 'EINVAL', message: 'value: NaN (expected a finite number)' }));
+    expect(() => t.setGauge(c, 'rttUs', '5' as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    t.setGauge(c, 'rttUs', 800);
+    expect(t.entries().next().value).toMatchObject({ gauges: { rttUs: 800 } });
+    t.stop();
   });
 
   test('dump as /proc/net/perip text and as JSON; entries() iterates', () => {

@@ -124,7 +124,7 @@ describe('Scheduler budget', () => {
     const closed = new ResourceCounter({ name: 'gone' });
     closed.close();
     expect(() => new Scheduler(fq, { run: () => 1, budget: closed })).toThrow(
-      expect.objectContaining({ code: 'EBADF', message: expect.stringMatching(/^scheduler\.budget: "ResourceCounter gone" \(expected an open ResourceCounter, not a closed one\)$/) }),
+      expect.objectContaining({ code: 'EBADF', message: expect.stringMatching(/^scheduler\.budget: \{"name":"gone"\} \(expected an open ResourceCounter, not a closed one\)$/) }),
     );
     const budget = counter({ max: 100 });
     const s = new Scheduler(fq, { run: () => 1, budget });

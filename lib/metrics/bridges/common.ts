@@ -6,6 +6,13 @@
  */
 import { KernkitError } from '../../errors';
 import { invalid } from '../../validate';
+import { Registry } from '../registry';
+
+/** `value` as a kernkit metrics {@link Registry}: `EINVAL` for anything else. */
+export function registryArgument(field: string, value: unknown): Registry {
+  if (!(value instanceof Registry)) throw invalid(field, value, 'a kernkit metrics Registry');
+  return value;
+}
 
 /** `require(name)`, or `ENOENT` saying to install it. */
 export function loadOptional<T>(name: string, usedBy: string): T {

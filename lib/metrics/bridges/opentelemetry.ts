@@ -13,7 +13,7 @@ import { KernkitError } from '../../errors';
 import { invalid, optional, options as optionsOf, string } from '../../validate';
 import type { Registry } from '../registry';
 import type { MetricFamily } from '../types';
-import { type BridgeHandle, loadOptional, startBridge } from './common';
+import { type BridgeHandle, loadOptional, registryArgument, startBridge } from './common';
 
 /** The part of an OpenTelemetry observable instrument the bridge uses (opaque). */
 export type ObservableLike = object;
@@ -49,9 +49,11 @@ const UCUM: Readonly<Record<string, string>> = { seconds: 's', bytes: 'By' };
 /**
  * Observes every family of `registry` through an OpenTelemetry meter.
  * `@opentelemetry/api` is an optional peer dependency, loaded only when no
- * meter is given: `ENOENT` if it is not installed.
+ * meter is given: `ENOENT` if it is not installed. `EINVAL` if `registry` is
+ * not a kernkit {@link Registry}.
  */
 export async function bridgeToOpenTelemetry(registry: Registry, options?: OpenTelemetryBridgeOptions): Promise<OpenTelemetryBridge> {
+  registryArgument('registry', registry);
   const o = optionsOf<OpenTelemetryBridgeOptions>('options', options, ['meter', 'meterName']);
   const meterName = optional(o.meterName, (v) => string('options.meterName', v, { nonEmpty: true }), 'kernkit');
   const meter =

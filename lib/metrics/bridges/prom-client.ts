@@ -16,7 +16,7 @@ import { KernkitError } from '../../errors';
 import { optional, options as optionsOf } from '../../validate';
 import type { Registry } from '../registry';
 import type { MetricFamily } from '../types';
-import { type BridgeHandle, fn, loadOptional, sharedCollection, startBridge } from './common';
+import { type BridgeHandle, fn, loadOptional, registryArgument, sharedCollection, startBridge } from './common';
 
 /** How prom-client's AggregatorRegistry combines a metric over cluster workers. */
 export type PromClientAggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit';
@@ -73,9 +73,11 @@ function labelNamesOf(f: MetricFamily): Set<string> {
 /**
  * Adds every family of `registry` to a prom-client registry. prom-client is an
  * optional peer dependency, loaded here: `ENOENT` if it is not installed,
- * `EEXIST` if a family's name is taken in the prom-client registry.
+ * `EEXIST` if a family's name is taken in the prom-client registry, `EINVAL`
+ * if `registry` is not a kernkit {@link Registry}.
  */
 export async function bridgeToPromClient(registry: Registry, options?: PromClientBridgeOptions): Promise<PromClientBridge> {
+  registryArgument('registry', registry);
   const o = optionsOf<PromClientBridgeOptions>('options', options, ['registry', 'client', 'aggregator']);
   const client = o.client ?? loadOptional<PromClientModule>('prom-client', 'bridgeToPromClient');
   const promRegistry = o.registry ?? client.register;
