@@ -2,7 +2,7 @@ import { FairQueue, Htb, Scheduler, SimulatedClock, lengthToTime, rateCfg, type 
 
 const BAD_TIMES: unknown[] = [NaN, Infinity, -Infinity, -1, 1.5, 'x', Symbol('t'), null, 10n];
 
-function coded(code: string, field: string): unknown {
+function coded(code: string, field: string): ReturnType<typeof expect.objectContaining> {
   return expect.objectContaining({ code, message: expect.stringMatching(new RegExp(`^${field.replace(/[.()]/g, '\\$&')}: .* \\(expected `)) });
 }
 
@@ -59,11 +59,11 @@ describe('a Scheduler owns its queue', () => {
     expect(() => new Scheduler(htb, { run })).toThrow(coded('EBUSY', 'queue'));
   });
 
-  test('a queue another Scheduler drives is EBUSY, also after that one closed', async () => {
+  test('a queue another Scheduler drives is EBUSY, also after that one closed', () => {
     const q = new FairQueue({ clock: new SimulatedClock() });
     const first = new Scheduler(q, { run });
     expect(() => new Scheduler(q, { run })).toThrow(coded('EBUSY', 'queue'));
-    await first.close();
+    first.close();
     expect(() => new Scheduler(q, { run })).toThrow(coded('EBUSY', 'queue'));
     // A refused queue does not count as driven: an empty new one is fine.
     expect(new Scheduler(new FairQueue({ clock: new SimulatedClock() }), { run })).toBeInstanceOf(Scheduler);
