@@ -53,3 +53,22 @@ export function checkClock(field: string, value: unknown): Clock {
   if (value === null || typeof value !== 'object' || typeof (value as Clock).now !== 'function') throw invalid(field, value, 'a clock: an object with now()');
   return value as Clock;
 }
+
+/**
+ * `value` if it is a time on a scheduler clock: integer nanoseconds, finite
+ * and non-negative (what {@link Clock.now} gives); `EINVAL` naming `field`
+ * otherwise. A NaN or Infinity kept as "now" would stall the queues for good.
+ */
+export function checkTime(field: string, value: unknown): number {
+  return integerIn(field, value, 0, Number.MAX_SAFE_INTEGER, 'EINVAL');
+}
+
+/** `clock.now()`, checked by {@link checkTime}: a broken clock is an `EINVAL`, not a hang. */
+export function readClock(clock: Clock): number {
+  return checkTime('clock.now()', clock.now());
+}
+
+/** The `now` argument of a queue method: `clock`'s time when `undefined`, else checked by {@link checkTime}. */
+export function timeArgument(field: string, value: unknown, clock: Clock): number {
+  return value === undefined ? readClock(clock) : checkTime(field, value);
+}

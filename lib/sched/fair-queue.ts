@@ -21,7 +21,7 @@
  */
 import { integerIn, invalid } from '../validate';
 import type { FqOptions } from '../tc/kinds/fq';
-import { checkClock, monotonicClock, type Clock } from './clock';
+import { checkClock, monotonicClock, timeArgument, type Clock } from './clock';
 import { Fifo } from './fifo';
 import { bucketOf, keyHash } from './flow-hash';
 import { fqParams, type FqParams } from './fq-options';
@@ -270,7 +270,8 @@ export class FairQueue<T = unknown> {
    * the reason it was dropped; bad input (length, priority, time, hash, rate)
    * throws `EINVAL`/`ERANGE` and leaves the queue as it was.
    */
-  enqueue(item: FqItem<T>, now: number = this.clock.now()): 'queued' | FqDropReason {
+  enqueue(item: FqItem<T>, now?: number): 'queued' | FqDropReason {
+    now = timeArgument('fq.enqueue.now', now, this.clock);
     checkItem(item);
     const p = this.params;
     const band = this.prio2band[(item.priority ?? 0) & 15];
@@ -339,7 +340,8 @@ export class FairQueue<T = unknown> {
    * null when it is empty or every flow with items is throttled (then
    * {@link nextTime} says until when).
    */
-  dequeue(now: number = this.clock.now()): FqItem<T> | null {
+  dequeue(now?: number): FqItem<T> | null {
+    now = timeArgument('fq.dequeue.now', now, this.clock);
     if (this.qlen === 0) return null;
     const internalEntry = this.peek(this.internal);
     if (internalEntry) {
@@ -416,7 +418,8 @@ export class FairQueue<T = unknown> {
   }
 
   /** The counters `tc -s qdisc show` prints for fq, at time `now` (default: the clock's). */
-  stats(now: number = this.clock.now()): FairQueueStats {
+  stats(now?: number): FairQueueStats {
+    now = timeArgument('fq.stats.now', now, this.clock);
     const s = this.st;
     return {
       qlen: this.qlen,

@@ -25,7 +25,7 @@ import { formatHandle, makeHandle, parseClassId, parseQdiscHandle, type Handle }
 import type { HtbClassOptions, HtbQdiscOptions } from '../tc/kinds/htb';
 import { Psched } from '../tc/psched';
 import { integerIn, invalid, options as checkOptions } from '../validate';
-import { checkClock, monotonicClock, type Clock } from './clock';
+import { checkClock, monotonicClock, readClock, timeArgument, type Clock } from './clock';
 import { Fifo } from './fifo';
 import { Heap, HeapMember } from './heap';
 import { DEFAULT_PSCHED, htbClassParams, htbQdiscParams, type HtbClassParams } from './htb-options';
@@ -288,7 +288,7 @@ export class Htb<T = unknown> {
     const params = htbClassParams(htbOptions as HtbClassOptions, this.psched);
     if (parent && parent.parent && parent.parent.level < 2) throw invalid('class.parent', rawParent, 'a class less than 8 levels deep ("tree is too deep")');
     if (parent && parent.level === 0 && parent.queue.length) throw invalid('class.parent', rawParent, 'a leaf with no items queued (it becomes an inner class)', 'EBUSY');
-    const now = this.clock.now();
+    const now = readClock(this.clock);
     if (parent && parent.level === 0) {
       // The parent turns into an inner class: it leaves the level-0 event queue and sends again.
       if (parent.cmode !== CAN_SEND) {
@@ -334,7 +334,7 @@ export class Htb<T = unknown> {
       parent.deficit.fill(0);
       parent.tokens = parent.buffer;
       parent.ctokens = parent.cbuffer;
-      parent.tc = this.clock.now();
+      parent.tc = readClock(this.clock);
       parent.cmode = CAN_SEND;
     }
   }
@@ -372,7 +372,8 @@ export class Htb<T = unknown> {
   }
 
   /** The next item the classes' rates allow at time `now` (default: the clock's), or null (see {@link nextTime}). */
-  dequeue(now: number = this.clock.now()): HtbItem<T> | null {
+  dequeue(now?: number): HtbItem<T> | null {
+    now = timeArgument('htb.dequeue.now', now, this.clock);
     const d = this.direct.shift();
     if (d) return this.sent(d) as HtbItem<T>;
     if (!this.qlen) return null;

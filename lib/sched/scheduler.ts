@@ -14,7 +14,7 @@ import { KernkitError } from '../errors';
 import type { ResourceCounter } from '../rescounter';
 import { resourceCounterOption } from '../rescounter/option';
 import { integerIn, invalid, options as checkOptions } from '../validate';
-import type { Clock } from './clock';
+import { readClock, type Clock } from './clock';
 import { FairQueue, type FqItem } from './fair-queue';
 import { Htb, type HtbItem } from './htb';
 import type { Handle } from '../tc/handle';
@@ -84,7 +84,14 @@ function budgetRefusal(budget: ResourceCounter, refuser: ResourceCounter, length
   return Object.assign(err, { reason: 'budget' as const, refuser });
 }
 
-/** Drives a queue: see the module comment. */
+/** The queues a Scheduler drives: one scheduler per queue, for the queue's lifetime. */
+const drivenQueues = new WeakSet<FairQueue | Htb>();
+
+/**
+ * Drives a queue: see the module comment. The scheduler owns its queue: it
+ * must be empty when the scheduler is made, and no other scheduler may drive
+ * it (`EBUSY`), also after this one closes.
+ */
 export class Scheduler<P = unknown, R = unknown> {
   /** The queue jobs wait in. */
   readonly queue: FairQueue<Job<P, R>> | Htb<Job<P, R>>;
@@ -105,6 +112,9 @@ export class Scheduler<P = unknown, R = unknown> {
   /** A scheduler over `queue` (a FairQueue or an Htb with its classes). */
   constructor(queue: FairQueue | Htb, options: SchedulerOptions<P, R>) {
     if (!(queue instanceof FairQueue) && !(queue instanceof Htb)) throw invalid('queue', queue, 'a FairQueue or an Htb');
+    // The scheduler's counts and its jobs' promises assume every item in the queue is one of its own jobs.
+    if (drivenQueues.has(queue)) throw invalid('queue', queue, 'a queue no other Scheduler drives', 'EBUSY');
+    if (queue.size !== 0) throw invalid('queue', queue, `an empty queue (it holds ${queue.size} items)`, 'EBUSY');
     const o = checkOptions<SchedulerOptions<P, R>>('scheduler', options, ['run', 'concurrency', 'budget']);
     if (typeof o.run !== 'function') throw invalid('scheduler.run', o.run, 'a function (payload) => result');
     this.concurrency = o.concurrency === undefined || o.concurrency === Infinity ? (o.concurrency ?? 1) : integerIn('scheduler.concurrency', o.concurrency, 1, Number.MAX_SAFE_INTEGER);
@@ -112,6 +122,7 @@ export class Scheduler<P = unknown, R = unknown> {
     this.queue = queue as FairQueue<Job<P, R>> | Htb<Job<P, R>>;
     this.run = o.run;
     this.clock = queue.clock;
+    drivenQueues.add(queue);
   }
 
   /** Jobs waiting (not aborted). */
@@ -151,9 +162,9 @@ export class Scheduler<P = unknown, R = unknown> {
       if (refuser) return Promise.reject(budgetRefusal(this.budget, refuser, length));
       job.charged = length;
     }
-    const now = this.clock.now();
     let result: string;
     try {
+      const now = readClock(this.clock);
       result = isFq
         ? (this.queue as FairQueue<Job<P, R>>).enqueue({ length, flow: o.flow, hash: o.hash, priority: o.priority, time: o.time, rate: o.rate, payload: job } as FqItem<Job<P, R>>, now)
         : (this.queue as Htb<Job<P, R>>).enqueue({ length, classid: o.classid, payload: job } as HtbItem<Job<P, R>>);
@@ -240,7 +251,7 @@ export class Scheduler<P = unknown, R = unknown> {
   private pump(): void {
     if (this.paused) return;
     while (this.running < this.concurrency) {
-      const item = this.queue.dequeue(this.clock.now());
+      const item = this.queue.dequeue(readClock(this.clock));
       if (!item) break;
       const job = item.payload as Job<P, R>;
       // An aborted job was already settled; it still took its turn in the queue.
@@ -297,7 +308,7 @@ export class Scheduler<P = unknown, R = unknown> {
     }
     if (this.timer && this.timerAt === next) return;
     this.disarm();
-    const delayMs = Math.max(1, Math.ceil((next - this.clock.now()) / 1e6));
+    const delayMs = Math.max(1, Math.ceil((next - readClock(this.clock)) / 1e6));
     this.timerAt = next;
     this.timer = setTimeout(() => {
       this.timer = null;
