@@ -208,6 +208,11 @@ export class Scheduler<P = unknown, R = unknown> {
    * budget back, later `add()`s reject too; running jobs finish.
    */
   close(): void {
+    this.closeWith(new KernkitError('the scheduler was closed before the job ran', { code: 'ECANCELED' }));
+  }
+
+  /** close(), rejecting the waiting jobs with `reason`. */
+  private closeWith(reason: Error): void {
     if (this.isClosed) return;
     this.isClosed = true;
     this.paused = true;
@@ -216,7 +221,7 @@ export class Scheduler<P = unknown, R = unknown> {
       job.aborted = true;
       job.cleanup?.();
       this.release(job);
-      job.reject(new KernkitError('the scheduler was closed before the job ran', { code: 'ECANCELED' }));
+      job.reject(reason);
     }
     this.waiting.clear();
     this.queued = 0;
@@ -245,6 +250,18 @@ export class Scheduler<P = unknown, R = unknown> {
   onIdle(): Promise<void> {
     if (this.queued === 0 && this.running === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * {@link pump} from a timer or a microtask, where nobody could catch what it throws (a clock
+   * that broke): the scheduler closes, and its waiting jobs reject with that error.
+   */
+  private pumpInBackground(): void {
+    try {
+      this.pump();
+    } catch (err) {
+      this.closeWith(err instanceof Error ? err : new KernkitError(String(err), { code: 'EINVAL' }));
+    }
   }
 
   /** Starts what the queue releases now, then sleeps until it releases more. */
@@ -286,7 +303,7 @@ export class Scheduler<P = unknown, R = unknown> {
     settle();
     // Start the next job on a fresh tick, so a long chain of sync jobs does not grow the stack.
     queueMicrotask(() => {
-      this.pump();
+      this.pumpInBackground();
       this.settleIdle();
     });
   }
@@ -313,7 +330,7 @@ export class Scheduler<P = unknown, R = unknown> {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
-      this.pump();
+      this.pumpInBackground();
     }, delayMs);
   }
 

@@ -89,3 +89,23 @@ describe('rateCfg() and lengthToTime() check their arguments', () => {
     expect(() => lengthToTime(null as unknown as typeof r, 1)).toThrow(coded('EINVAL', 'lengthToTime.rate'));
   });
 });
+
+describe('a clock that breaks while a Scheduler runs', () => {
+  test('closes the scheduler: the waiting jobs reject with the clock error, no exception escapes a microtask', async () => {
+    let broken = false;
+    const sim = new SimulatedClock();
+    const clock: Clock = { now: () => (broken ? NaN : sim.now()) };
+    let release: () => void = () => undefined;
+    const s = new Scheduler<string, string>(new FairQueue({ clock }), {
+      concurrency: 1,
+      run: (p) => (p === 'first' ? new Promise<string>((r) => (release = () => r(p))) : p),
+    });
+    const first = s.add('first', { flow: 1 });
+    const second = s.add('second', { flow: 2 });
+    broken = true;
+    release(); // the first job ends; the next pump reads the broken clock in a microtask
+    await expect(first).resolves.toBe('first');
+    await expect(second).rejects.toEqual(coded('EINVAL', 'clock.now()'));
+    expect(s.closed).toBe(true);
+  });
+});
