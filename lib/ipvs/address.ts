@@ -1,8 +1,10 @@
 /**
  * IP addresses as IPVS keeps them: the family, the 32-bit words in host order
- * (what `ntohl` gives the kernel's hash functions) and the canonical text.
+ * (what `ntohl` gives the kernel's hash functions) and the canonical text,
+ * parsed and written by the shared `lib/address.ts`.
  * @module
  */
+import { formatAddress, readIpv4, readIpv6 } from '../address';
 import { invalid } from '../validate';
 
 /** An IPv4 or IPv6 address, parsed once. */
@@ -20,79 +22,17 @@ export interface IpAddress {
 /** An address from its family and host-order words. */
 export function makeAddress(family: 4 | 6, words: number[]): IpAddress {
   const fold = family === 4 ? words[0] : (words[0] ^ words[1] ^ words[2] ^ words[3]) >>> 0;
-  return { family, words, text: family === 4 ? formatIpv4(words[0]) : formatIpv6(words), fold };
+  return { family, words, text: formatAddress(family, words), fold };
 }
 
 function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let v = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    v = v * 256 + n;
-  }
-  return v >>> 0;
+  const word = [0];
+  return readIpv4(text, word) ? word[0] : undefined;
 }
 
 function parseIpv6(text: string): number[] | undefined {
-  let body = text;
-  if (body.includes('.')) {
-    // An embedded dotted quad is the last two groups.
-    const cut = body.lastIndexOf(':');
-    const v4 = parseIpv4(body.slice(cut + 1));
-    if (v4 === undefined) return undefined;
-    body = `${body.slice(0, cut + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
-  }
-  const halves = body.split('::');
-  if (halves.length > 2) return undefined;
-  const parse = (s: string): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    for (const g of s.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const left = parse(halves[0]);
-  const right = halves.length === 2 ? parse(halves[1]) : [];
-  if (!left || !right) return undefined;
-  const given = left.length + right.length;
-  if (halves.length === 1 ? given !== 8 : given > 7) return undefined;
-  const groups = [...left, ...new Array<number>(8 - given).fill(0), ...right];
-  const words: number[] = [];
-  for (let i = 0; i < 8; i += 2) words.push(((groups[i] << 16) | groups[i + 1]) >>> 0);
-  return words;
-}
-
-/** RFC 5952 text of four host-order words (the longest run of two or more zero groups becomes `::`). */
-function formatIpv6(words: readonly number[]): string {
-  const groups: number[] = [];
-  for (const w of words) groups.push(w >>> 16, w & 0xffff);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number, b: number) => groups.slice(a, b).map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
-}
-
-function formatIpv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  const words = [0, 0, 0, 0];
+  return readIpv6(text, words) ? words : undefined;
 }
 
 /** Parses an IPv4 or IPv6 address; `EINVAL` naming `field` for anything else. */
@@ -141,7 +81,7 @@ export function netmaskToPrefix(mask: number): number | undefined {
 
 /** A prefix length's IPv4 netmask in dotted-quad text. */
 export function prefixToNetmaskText(prefix: number): string {
-  return formatIpv4(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+  return formatAddress(4, [prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0]);
 }
 
 /** Parses a dotted-quad IPv4 address into its host-order word (`undefined` if it is not one). */

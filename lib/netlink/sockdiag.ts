@@ -10,7 +10,7 @@ import { arrayOf, boolean, integerIn, invalid, optional, options } from '../vali
 import { AttrTable, badMessage, StructReader } from './attributes';
 import { NLM_F_DUMP, NLM_F_REQUEST } from './constants';
 import { MessageWriter } from './message';
-import { formatAddress, parseAddress } from '../perip/address';
+import { formatAddress, parseAddress } from '../address';
 
 /** The netlink protocol of socket diagnostics. */
 export const NETLINK_SOCK_DIAG = 4;

@@ -13,7 +13,7 @@
  * entry: what `insert` returns for a skipped loopback peer.
  * @module
  */
-import type { IpFamily } from './address';
+import type { IpFamily } from '../address';
 
 /** A cookie: which table family, which bucket, which entry (see the module notes). */
 export interface IpStatsCookie {

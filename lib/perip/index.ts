@@ -25,7 +25,7 @@ export {
 } from './table';
 export { IpStatsWriter } from './writer';
 export { NO_COOKIE, MAX_BUCKETS, type IpStatsCookie } from './cookie';
-export { type IpFamily } from './address';
+export { type IpFamily } from '../address';
 export { jhash2, jhash2words, jhash3words } from './jhash';
 export { SockDiag, type SockDiagOptions, type TcpDumpOptions } from './sock-diag';
 export {

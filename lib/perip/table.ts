@@ -21,7 +21,7 @@ import { KernkitError } from '../errors';
 import { CounterSet, type CounterSetHandle } from '../percpu';
 import { FOLD_THRESHOLD } from '../percpu/arena';
 import { boolean, finite, integerIn, invalid, oneOf, optional, options } from '../validate';
-import { formatAddress, isLoopback, parseAddress, wordsOf, type IpFamily } from './address';
+import { formatAddress, isLoopback, parseAddress, wordsOf, type IpFamily } from '../address';
 import { COOKIE_ENTRY, makeCookie, MAX_BUCKETS, MAX_SEQUENCE, NO_COOKIE, type IpStatsCookie } from './cookie';
 import { jhash2Unchecked, jhash2words } from './jhash';
 import { MIB_LEVELS, statName, type MibMap, type MibMapHandle } from './mib-map';

@@ -1,11 +1,12 @@
 /**
- * Addresses as the tables key them: IPv4 as one 32-bit word, IPv6 as four,
- * in network byte order (the first word holds the first four bytes), parsed
- * from text without allocating more than the words, and written back in the
- * canonical text form (RFC 5952 for IPv6).
+ * IP addresses as kernkit keys them (IPVS tables, per-IP tables, sock_diag):
+ * IPv4 as one 32-bit word, IPv6 as four, most significant first (the first
+ * word holds the first four bytes, as `ntohl` gives them), parsed from text
+ * without allocating more than the words, and written back as `inet_ntop`
+ * writes them (RFC 5952 for IPv6).
  * @module
  */
-import { invalid } from '../validate';
+import { invalid } from './validate';
 
 /** An address family of a table: 4 (`AF_INET`) or 6 (`AF_INET6`). */
 export type IpFamily = 4 | 6;
@@ -78,6 +79,16 @@ function parse6(s: string, out: Uint32Array | number[], at: number): boolean {
   tailValues.forEach((v, i) => (groups[8 - tailValues.length + i] = v));
   for (let w = 0; w < 4; w++) out[at + w] = ((groups[2 * w] << 16) | groups[2 * w + 1]) >>> 0;
   return true;
+}
+
+/** Parses IPv4 text into `out[at]`; false when it is not one. */
+export function readIpv4(s: string, out: Uint32Array | number[], at = 0): boolean {
+  return parse4(s, 0, s.length, out, at);
+}
+
+/** Parses IPv6 text into `out[at..at+3]`; false when it is not one. */
+export function readIpv6(s: string, out: Uint32Array | number[], at = 0): boolean {
+  return parse6(s, out, at);
 }
 
 /**
