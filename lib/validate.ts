@@ -121,6 +121,12 @@ export function cString(field: string, value: unknown, rule: StringRule = {}): s
   return s;
 }
 
+/** A function (a callback option); `expected` says what it is for, e.g. `a function (item) => classid`. */
+export function func<T extends (...args: never[]) => unknown>(field: string, value: unknown, expected = 'a function'): T {
+  if (typeof value !== 'function') throw invalid(field, value, expected);
+  return value as T;
+}
+
 /** A plain object (not null, not an array, not a function): the shape of every options argument. */
 export function plainObject(field: string, value: unknown, expected = 'an object'): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, value, expected);

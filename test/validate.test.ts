@@ -1,5 +1,5 @@
 import {
-  arrayOf, bigInteger, boolean, cString, durationMs, finite, integer, integerIn, invalid, knownKeys, oneOf, optional, options, outOfRange,
+  arrayOf, bigInteger, boolean, cString, durationMs, finite, func, integer, integerIn, invalid, knownKeys, oneOf, optional, options, outOfRange,
   plainObject, string,
 } from '../lib/validate';
 
@@ -72,6 +72,13 @@ describe('validate', () => {
     });
     expect(() => knownKeys('', { z: 1 }, ['a'])).toThrow(/^z: unknown option/);
     expect(codeAndMessage(() => plainObject('o', null)).code).toBe('EINVAL');
+  });
+
+  test('func: a function, or EINVAL saying what it is for', () => {
+    const f = (x: number) => x;
+    expect(func('cb', f)).toBe(f);
+    expect(codeAndMessage(() => func('cb', 1))).toEqual({ code: 'EINVAL', message: 'cb: 1 (expected a function)' });
+    expect(codeAndMessage(() => func('run', null, 'a function (payload) => result')).message).toBe('run: null (expected a function (payload) => result)');
   });
 
   test('optional, arrayOf, durationMs', () => {

@@ -5,7 +5,7 @@
  * @module
  */
 import { KernkitError } from '../errors';
-import { boolean, integerIn, invalid, optional, options } from '../validate';
+import { boolean, func, integerIn, invalid, optional, options } from '../validate';
 import { sameAddress, isUnicastish } from './address';
 import { IpvsManualClock, IpvsRealClock, type IpvsClock, type IpvsTimer } from './clock';
 import { Connection, Template } from './connection';
@@ -113,7 +113,7 @@ export class Ipvs {
     ]);
     if (o.clock !== undefined && o.clock !== 'real' && o.clock !== 'manual') throw invalid('options.clock', o.clock, "'real' or 'manual'");
     this.clock = o.clock === 'manual' ? new IpvsManualClock() : new IpvsRealClock();
-    if (o.random !== undefined && typeof o.random !== 'function') throw invalid('options.random', o.random, 'a function returning [0, 1)');
+    if (o.random !== undefined) func('options.random', o.random, 'a function returning [0, 1)');
     this.env = {
       clock: this.clock,
       random: o.random ?? Math.random,

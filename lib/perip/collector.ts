@@ -20,7 +20,7 @@
  */
 import { CounterSet } from '../percpu';
 import { tcpInfoNumber, type InetDiagMessage, type TcpInfo } from '../netlink/sockdiag';
-import { arrayOf, cString, durationMs, integerIn, invalid, optional, options } from '../validate';
+import { arrayOf, cString, durationMs, func, integerIn, invalid, optional, options } from '../validate';
 import { MibMap } from './mib-map';
 import { SockDiag } from './sock-diag';
 import { IpStatsTable } from './table';
@@ -172,7 +172,7 @@ export class TcpPeerCollector {
     const portList = (field: string, v: unknown) => arrayOf(field, v, (f, p) => integerIn(f, p, 0, 65535));
     this.localPorts = optional(o.localPorts, (v) => portList('options.localPorts', v), undefined);
     this.remotePorts = optional(o.remotePorts, (v) => portList('options.remotePorts', v), undefined);
-    if (o.onError !== undefined && typeof o.onError !== 'function') throw invalid('options.onError', o.onError, 'a function');
+    if (o.onError !== undefined) func('options.onError', o.onError);
     this.onError = o.onError;
   }
 

@@ -22,7 +22,7 @@ import {
   type InetDiagMessage,
   type TcpStateName,
 } from '../netlink/sockdiag';
-import { arrayOf, boolean, integerIn, invalid, oneOf, optional, options } from '../validate';
+import { arrayOf, boolean, func, integerIn, oneOf, optional, options } from '../validate';
 
 /** Options of {@link SockDiag.open}. */
 export interface SockDiagOptions {
@@ -79,8 +79,8 @@ export class SockDiag {
   /** Opens the dump socket and, with `onDestroy`, the notification socket (CAP_NET_ADMIN is needed to join). */
   static async open(opts?: SockDiagOptions): Promise<SockDiag> {
     const o = options<SockDiagOptions>('options', opts, ['netns', 'pid', 'onDestroy', 'onLost']);
-    if (o.onDestroy !== undefined && typeof o.onDestroy !== 'function') throw invalid('options.onDestroy', o.onDestroy, 'a function');
-    if (o.onLost !== undefined && typeof o.onLost !== 'function') throw invalid('options.onLost', o.onLost, 'a function');
+    if (o.onDestroy !== undefined) func('options.onDestroy', o.onDestroy);
+    if (o.onLost !== undefined) func('options.onLost', o.onLost);
     const where: NetlinkSocketOptions = { protocol: NETLINK_SOCK_DIAG };
     if (o.netns !== undefined) where.netns = o.netns;
     if (o.pid !== undefined) where.pid = o.pid;

@@ -24,7 +24,7 @@
 import { formatHandle, makeHandle, parseClassId, parseQdiscHandle, type Handle } from '../tc/handle';
 import type { HtbClassOptions, HtbQdiscOptions } from '../tc/kinds/htb';
 import { Psched } from '../tc/psched';
-import { integerIn, invalid, options as checkOptions } from '../validate';
+import { func, integerIn, invalid, options as checkOptions } from '../validate';
 import { checkClock, monotonicClock, readClock, timeArgument, type Clock } from './clock';
 import { Fifo } from './fifo';
 import { Heap, HeapMember } from './heap';
@@ -254,7 +254,7 @@ export class Htb<T = unknown> {
     this.handle = handle === undefined ? makeHandle(1, 0) : parseQdiscHandle(handle, 'htb.handle');
     if (this.handle === 0) throw invalid('htb.handle', handle, 'a qdisc handle other than none');
     this.clock = clock === undefined ? monotonicClock : checkClock('htb.clock', clock);
-    if (classify !== undefined && typeof classify !== 'function') throw invalid('htb.classify', classify, 'a function (item) => classid');
+    if (classify !== undefined) func('htb.classify', classify, 'a function (item) => classid');
     this.classifier = classify;
     if (psched !== undefined && !(psched instanceof Psched)) throw invalid('htb.psched', psched, 'a Psched (await Psched.read())');
     this.psched = psched ?? DEFAULT_PSCHED;

@@ -13,7 +13,7 @@
 import { KernkitError } from '../errors';
 import type { ResourceCounter } from '../rescounter';
 import { resourceCounterOption } from '../rescounter/option';
-import { integerIn, invalid, options as checkOptions } from '../validate';
+import { func, integerIn, invalid, options as checkOptions } from '../validate';
 import { readClock, type Clock } from './clock';
 import { FairQueue, type FqItem } from './fair-queue';
 import { Htb, type HtbItem } from './htb';
@@ -116,11 +116,11 @@ export class Scheduler<P = unknown, R = unknown> {
     if (drivenQueues.has(queue)) throw invalid('queue', queue, 'a queue no other Scheduler drives', 'EBUSY');
     if (queue.size !== 0) throw invalid('queue', queue, `an empty queue (it holds ${queue.size} items)`, 'EBUSY');
     const o = checkOptions<SchedulerOptions<P, R>>('scheduler', options, ['run', 'concurrency', 'budget']);
-    if (typeof o.run !== 'function') throw invalid('scheduler.run', o.run, 'a function (payload) => result');
+    const run = func<(payload: P) => R | Promise<R>>('scheduler.run', o.run, 'a function (payload) => result');
     this.concurrency = o.concurrency === undefined || o.concurrency === Infinity ? (o.concurrency ?? 1) : integerIn('scheduler.concurrency', o.concurrency, 1, Number.MAX_SAFE_INTEGER);
     this.budget = o.budget === undefined ? undefined : resourceCounterOption('scheduler.budget', o.budget);
     this.queue = queue as FairQueue<Job<P, R>> | Htb<Job<P, R>>;
-    this.run = o.run;
+    this.run = run;
     this.clock = queue.clock;
     drivenQueues.add(queue);
   }

@@ -45,12 +45,6 @@ export function sharedCollection<T>(collect: () => Promise<T>): () => Promise<T>
   };
 }
 
-/** A function option; `EINVAL` naming `field` otherwise. */
-export function fn<T>(field: string, value: unknown): T {
-  if (typeof value !== 'function') throw invalid(field, value, 'a function');
-  return value as T;
-}
-
 /** The handle both bridges return. */
 export interface BridgeHandle {
   /** Learns families (and label names) registered since the bridge was made. */

@@ -13,10 +13,10 @@
  * @module
  */
 import { KernkitError } from '../../errors';
-import { optional, options as optionsOf } from '../../validate';
+import { func, optional, options as optionsOf } from '../../validate';
 import type { Registry } from '../registry';
 import type { MetricFamily } from '../types';
-import { type BridgeHandle, fn, loadOptional, registryArgument, sharedCollection, startBridge } from './common';
+import { type BridgeHandle, loadOptional, registryArgument, sharedCollection, startBridge } from './common';
 
 /** How prom-client's AggregatorRegistry combines a metric over cluster workers. */
 export type PromClientAggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit';
@@ -81,7 +81,7 @@ export async function bridgeToPromClient(registry: Registry, options?: PromClien
   const o = optionsOf<PromClientBridgeOptions>('options', options, ['registry', 'client', 'aggregator']);
   const client = o.client ?? loadOptional<PromClientModule>('prom-client', 'bridgeToPromClient');
   const promRegistry = o.registry ?? client.register;
-  const aggregatorOf = optional(o.aggregator, (v) => fn<(f: MetricFamily) => PromClientAggregator>('options.aggregator', v), () => 'sum' as const);
+  const aggregatorOf = optional(o.aggregator, (v) => func<(f: MetricFamily) => PromClientAggregator>('options.aggregator', v), () => 'sum' as const);
   // A closed kernkit registry shows nothing, rather than failing the app's whole scrape.
   const snapshot = sharedCollection(async () => new Map(registry.closed ? [] : (await registry.collect()).map((f) => [f.name, f])));
   const bridged = new Map<string, Bridged>();
