@@ -65,6 +65,8 @@ export interface ServiceStatsEntry {
   dests: { address: string; port: number; stats: StatsReading }[];
 }
 
+// It meets ServiceTable structurally (checked where it is passed as one), without `implements`:
+// the published .d.ts leaves out the internal members such an interface needs.
 /**
  * One IPVS table. Services by `{ protocol, address, port }` or `{ fwmark }`,
  * real servers per service in the kernel's list order, and the kernel's
@@ -77,8 +79,6 @@ export interface ServiceStatsEntry {
  * const conn = svc.schedule({ address: '192.0.2.7', port: 40000 }); // Connection | null
  * ```
  */
-// It meets ServiceTable structurally (checked where it is passed as one), without `implements`:
-// the published .d.ts leaves out the internal members such an interface needs.
 export class Ipvs {
   /** The table's clock: a {@link IpvsManualClock} with `clock: 'manual'`. */
   readonly clock: IpvsClock;

@@ -92,12 +92,12 @@ export function destInfo(d: RealServer): DestInfo {
   };
 }
 
+// It meets SchedulerService and ConnectionOwner structurally (checked where it is passed as one), without `implements`:
+// the published .d.ts leaves out the internal members such an interface needs.
 /**
  * A virtual service. Made by `Ipvs.addService`; {@link schedule} is the
  * data path (a pick per new connection), everything else goes through the table.
  */
-// It meets SchedulerService and ConnectionOwner structurally (checked where it is passed as one), without `implements`:
-// the published .d.ts leaves out the internal members such an interface needs.
 export class Service {
   /** @internal The real servers, index 0 is the list head (the newest). */
   readonly dests: RealServer[] = [];

@@ -42,18 +42,6 @@ function checkLevel(value: unknown): number {
   return integerIn('level', value, 0, MIB_LEVELS - 1, 'EINVAL');
 }
 
-/**
- * The counters of a MIB, mapped to levels. Build the mapping first, then hand
- * the map to tables (which freeze it: a mapping change after that is `EBUSY`):
- *
- * ```ts
- * const map = new MibMap(TCP_MIB_FIELDS);
- * map.addMapping(0, ['AttemptFails', 'EstabResets', 'RetransSegs']);
- * map.addMapping(1, null, ['RtoAlgorithm', 'RtoMin', 'RtoMax', 'MaxConn']); // the rest
- * map.levelOf('InSegs'); // 1
- * map.level = 1; // diagnostics: level-1 fields are counted from now on
- * ```
- */
 /** Names an object already has (`__proto__`, `constructor`, `toString`...): never a field or gauge name. */
 const RESERVED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
 
@@ -71,6 +59,18 @@ export function statName(field: string, value: unknown): string {
   return name;
 }
 
+/**
+ * The counters of a MIB, mapped to levels. Build the mapping first, then hand
+ * the map to tables (which freeze it: a mapping change after that is `EBUSY`):
+ *
+ * ```ts
+ * const map = new MibMap(TCP_MIB_FIELDS);
+ * map.addMapping(0, ['AttemptFails', 'EstabResets', 'RetransSegs']);
+ * map.addMapping(1, null, ['RtoAlgorithm', 'RtoMin', 'RtoMax', 'MaxConn']); // the rest
+ * map.levelOf('InSegs'); // 1
+ * map.level = 1; // diagnostics: level-1 fields are counted from now on
+ * ```
+ */
 export class MibMap<F extends string = string> {
   /** The MIB's field names, in MIB order; a field's position is its id ({@link index}). */
   readonly fields: readonly F[];
